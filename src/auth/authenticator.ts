@@ -1,0 +1,65 @@
+// Turns an Authorization header into a Principal. Knows nothing of HTTP frameworks, so the MCP
+// transport, the REST routes and tests can all call it with a plain string.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createJwtVerifier, type JwksTuning, type JwtVerifier } from './jwt.js';
+import { TOKEN_PREFIX, type TokenStore } from './token-store.js';
+import { ALL_SCOPES, type AuthOptions, type AuthResult, type Principal } from './types.js';
+
+export interface Authenticator {
+  authenticate(authorizationHeader: string | undefined): Promise<AuthResult>;
+}
+
+/** RFC 6750 section 2.1: `Bearer` (any case), one or more spaces, a b64token. */
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+// Hashing first gives equal-length buffers, which timingSafeEqual needs, and hides the env token's
+// length from the timing of the comparison.
+const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+
+export function createAuthenticator(
+  options: AuthOptions,
+  tokenStore: Pick<TokenStore, 'verify'>,
+  jwksTuning?: JwksTuning,
+): Authenticator {
+  if (options.mode === 'none') {
+    const local: Principal = { id: 'local', scopes: [...ALL_SCOPES], kind: 'anonymous' };
+    return { authenticate: async () => ({ ok: true, principal: { ...local, scopes: [...local.scopes] } }) };
+  }
+  const envDigest = options.envToken ? digest(options.envToken) : undefined;
+  const jwt: JwtVerifier | null = createJwtVerifier(options, jwksTuning);
+
+  return {
+    async authenticate(header) {
+      if (header === undefined || header.trim() === '' || !/^bearer(\s|$)/i.test(header.trim())) {
+        // No bearer credentials at all (or another scheme, e.g. Basic): a discovery request.
+        return { ok: false, status: 401, error: 'invalid_request', description: 'A bearer token is required', missing: true };
+      }
+      const match = BEARER.exec(header.trim());
+      const token = match?.[1];
+      if (!token) {
+        return { ok: false, status: 401, error: 'invalid_request', description: 'Malformed Authorization header; expected "Bearer <token>"' };
+      }
+
+      // Always compare against the env token, whatever the token looks like, so the timing does not
+      // tell which kind of token was tried.
+      if (envDigest && timingSafeEqual(digest(token), envDigest)) {
+        return { ok: true, principal: { id: 'default', scopes: [...ALL_SCOPES], kind: 'static' } };
+      }
+      if (token.startsWith(TOKEN_PREFIX)) {
+        const principal = await tokenStore.verify(token);
+        return principal ? { ok: true, principal } : invalid('Unknown or revoked API token');
+      }
+      if (JWT_SHAPE.test(token)) {
+        if (!jwt) return invalid('This server does not accept JWTs; use an API token');
+        const result = await jwt.verify(token);
+        return result.ok ? result : invalid(result.description);
+      }
+      return invalid('Unknown token');
+    },
+  };
+}
+
+function invalid(description: string): AuthResult {
+  return { ok: false, status: 401, error: 'invalid_token', description };
+}

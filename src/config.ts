@@ -1,0 +1,198 @@
+// The one place that reads the environment. Everything else receives a validated `Config`.
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { PERMISSION_MODES, type PermissionMode } from './jobs/permission.js';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface Config {
+  claudeBin: string;
+  dataDir: string;
+  jobsDir: string;
+  defaultCwd: string;
+  allowedRoots: string[];
+  maxConcurrent: number;
+  jobTimeoutMs: number;
+  killGraceMs: number;
+  resultWatchdogMs: number;
+  maxPromptBytes: number;
+  maxLogBytes: number;
+  retentionMs: number;
+  maxPermissionMode: PermissionMode;
+  defaultPermissionMode: PermissionMode;
+  jobEnvNames: string[];
+  maxStartsPerMinute: number;
+  defaultTailBytes: number;
+  maxTailBytes: number;
+  host: string;
+  port: number;
+  publicUrl: string;
+  allowedHosts: string[];
+  allowedOrigins: string[];
+  trustProxy: string | false;
+  maxBodyBytes: number;
+  sessionIdleMs: number;
+  maxSessions: number;
+  auth: 'token' | 'none';
+  token: string | undefined;
+  jwtSecret: string | undefined;
+  jwksUrl: string | undefined;
+  jwtIssuer: string | undefined;
+  jwtAudience: string | undefined;
+  authFailuresPerMinute: number;
+  logLevel: string;
+}
+
+/** "4h", "30m", "90s", "500ms", "7d" or a plain number of seconds → milliseconds. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!match) throw new Error(`'${text}' is not a duration (use e.g. 90s, 30m, 4h, 7d)`);
+  const unit = match[2] ?? 's';
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit] ?? 1000;
+  return Math.round(Number(match[1]) * factor);
+}
+
+/** "64k", "10MB", "1GiB" or a plain number of bytes → bytes. */
+export function parseBytes(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i.exec(text.trim());
+  if (!match) throw new Error(`'${text}' is not a size (use e.g. 512k, 100MB, 1GiB)`);
+  const unit = (match[2] ?? 'b').toLowerCase()[0] as 'b' | 'k' | 'm' | 'g';
+  const factor = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[unit];
+  return Math.round(Number(match[1]) * factor);
+}
+
+const expandHome = (p: string) => (p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p);
+const list = (text: string) => text.split(',').map((s) => s.trim()).filter(Boolean);
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]', '::1'];
+
+/** Variables, their defaults and meaning; `.env.example` is generated from this same table. */
+export const ENV_DEFAULTS = {
+  CLAUDE_ASYNC_CLAUDE_BIN: ['claude', 'the claude CLI to run (a name on PATH or an absolute path)'],
+  CLAUDE_ASYNC_DATA_DIR: ['~/.claude-async', 'where the index (db.json) and tokens live'],
+  CLAUDE_ASYNC_JOBS_DIR: ['$CLAUDE_ASYNC_DATA_DIR/jobs', 'one folder per job (mode 0700)'],
+  CLAUDE_ASYNC_DEFAULT_CWD: ['the directory the server starts in', 'cwd of a job that names none'],
+  CLAUDE_ASYNC_ALLOWED_ROOTS: ['$CLAUDE_ASYNC_DEFAULT_CWD', 'comma list: a job cwd must resolve inside one of these'],
+  CLAUDE_ASYNC_MAX_CONCURRENT: ['4', 'jobs running at once; more wait as queued'],
+  CLAUDE_ASYNC_JOB_TIMEOUT: ['4h', 'longest a job may run before it is stopped (timed_out)'],
+  CLAUDE_ASYNC_KILL_GRACE: ['10s', 'time between SIGTERM and SIGKILL when a job is stopped'],
+  CLAUDE_ASYNC_RESULT_WATCHDOG: ['60s', 'how long claude may linger after printing its result before it is ended'],
+  CLAUDE_ASYNC_MAX_PROMPT_BYTES: ['512k', 'largest prompt accepted'],
+  CLAUDE_ASYNC_MAX_LOG_BYTES: ['512MB', 'cap on a job\'s out.jsonl; past it output is dropped (the job keeps running)'],
+  CLAUDE_ASYNC_RETENTION: ['7d', 'finished jobs older than this are removed (0 keeps them forever)'],
+  CLAUDE_ASYNC_MAX_PERMISSION_MODE: ['acceptEdits', 'most permissive mode a client may ask for'],
+  CLAUDE_ASYNC_DEFAULT_PERMISSION_MODE: ['acceptEdits', 'mode of a job that names none (capped by the max)'],
+  CLAUDE_ASYNC_JOB_ENV: ['', 'comma list of extra environment variable names passed to jobs'],
+  CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE: ['30', 'job starts allowed per principal per minute'],
+  CLAUDE_ASYNC_MAX_TAIL_BYTES: ['65536', 'hard maximum of tailBytes in a check'],
+  CLAUDE_ASYNC_HOST: ['127.0.0.1', 'address the HTTP server binds'],
+  CLAUDE_ASYNC_PORT: ['8787', 'port the HTTP server binds'],
+  CLAUDE_ASYNC_PUBLIC_URL: ['http://<host>:<port>', 'the URL clients use (resource identifier for OAuth)'],
+  CLAUDE_ASYNC_ALLOWED_HOSTS: ['loopback names + the public URL host', 'comma list of accepted Host headers'],
+  CLAUDE_ASYNC_ALLOWED_ORIGINS: ['the public URL origin', 'comma list of accepted browser Origins'],
+  CLAUDE_ASYNC_TRUST_PROXY: ['', 'express trust proxy setting (e.g. loopback, 1) when behind a reverse proxy'],
+  CLAUDE_ASYNC_MAX_BODY_BYTES: ['1MB', 'largest request body'],
+  CLAUDE_ASYNC_SESSION_IDLE: ['30m', 'MCP sessions idle this long are closed'],
+  CLAUDE_ASYNC_MAX_SESSIONS: ['1000', 'most open MCP sessions; the oldest idle one is closed past it'],
+  CLAUDE_ASYNC_AUTH: ['token', '"token" (bearer tokens required) or "none" (loopback only)'],
+  CLAUDE_ASYNC_TOKEN: ['', 'a single static bearer token (principal "default", all scopes)'],
+  CLAUDE_ASYNC_JWT_SECRET: ['', 'HS256 secret for JWT access tokens (claude-async token mint)'],
+  CLAUDE_ASYNC_JWKS_URL: ['', 'JWKS URL of an external OAuth authorization server'],
+  CLAUDE_ASYNC_JWT_ISSUER: ['', 'expected iss of JWTs; advertised as the authorization server'],
+  CLAUDE_ASYNC_JWT_AUDIENCE: ['$CLAUDE_ASYNC_PUBLIC_URL/mcp', 'expected aud of JWTs'],
+  CLAUDE_ASYNC_AUTH_FAILURES_PER_MINUTE: ['20', 'failed authentications per client IP per minute before 429'],
+  CLAUDE_ASYNC_LOG_LEVEL: ['info', 'pino log level (trace, debug, info, warn, error, silent)'],
+} as const;
+
+type EnvName = keyof typeof ENV_DEFAULTS;
+type Env = Record<string, string | undefined>;
+
+function read<T>(env: Env, name: EnvName, parse: (raw: string) => T, fallback: () => T): T {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback();
+  try {
+    return parse(raw.trim());
+  } catch (err) {
+    throw new ConfigError(`${name}: ${(err as Error).message}`);
+  }
+}
+
+const int = (min: number, max: number) => (raw: string) => z.coerce.number().int().min(min).max(max).parse(raw);
+const mode = (raw: string) => {
+  if (!(PERMISSION_MODES as readonly string[]).includes(raw)) throw new Error(`must be one of ${PERMISSION_MODES.join(', ')}`);
+  return raw as PermissionMode;
+};
+const url = (raw: string) => new URL(raw).toString().replace(/\/$/, '');
+
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const dataDir = path.resolve(expandHome(read(env, 'CLAUDE_ASYNC_DATA_DIR', String, () => '~/.claude-async')));
+  const defaultCwd = path.resolve(expandHome(read(env, 'CLAUDE_ASYNC_DEFAULT_CWD', String, () => cwd)));
+  const host = read(env, 'CLAUDE_ASYNC_HOST', String, () => '127.0.0.1');
+  const port = read(env, 'CLAUDE_ASYNC_PORT', int(0, 65535), () => 8787);
+  const publicUrl = read(env, 'CLAUDE_ASYNC_PUBLIC_URL', url, () => `http://${host.includes(':') ? `[${host}]` : host}:${port}`);
+  const publicHost = new URL(publicUrl).host;
+  const auth = read(env, 'CLAUDE_ASYNC_AUTH', (raw) => z.enum(['token', 'none']).parse(raw), () => 'token' as const);
+  const maxPermissionMode = read<PermissionMode>(env, 'CLAUDE_ASYNC_MAX_PERMISSION_MODE', mode, () => 'acceptEdits');
+  const config: Config = {
+    claudeBin: read(env, 'CLAUDE_ASYNC_CLAUDE_BIN', String, () => 'claude'),
+    dataDir,
+    jobsDir: path.resolve(expandHome(read(env, 'CLAUDE_ASYNC_JOBS_DIR', String, () => path.join(dataDir, 'jobs')))),
+    defaultCwd,
+    allowedRoots: read(env, 'CLAUDE_ASYNC_ALLOWED_ROOTS', (raw) => list(raw).map((p) => path.resolve(expandHome(p))), () => [defaultCwd]),
+    maxConcurrent: read(env, 'CLAUDE_ASYNC_MAX_CONCURRENT', int(1, 1000), () => 4),
+    jobTimeoutMs: read(env, 'CLAUDE_ASYNC_JOB_TIMEOUT', parseDuration, () => 4 * 3_600_000),
+    killGraceMs: read(env, 'CLAUDE_ASYNC_KILL_GRACE', parseDuration, () => 10_000),
+    resultWatchdogMs: read(env, 'CLAUDE_ASYNC_RESULT_WATCHDOG', parseDuration, () => 60_000),
+    maxPromptBytes: read(env, 'CLAUDE_ASYNC_MAX_PROMPT_BYTES', parseBytes, () => 512 * 1024),
+    maxLogBytes: read(env, 'CLAUDE_ASYNC_MAX_LOG_BYTES', parseBytes, () => 512 * 1024 ** 2),
+    retentionMs: read(env, 'CLAUDE_ASYNC_RETENTION', parseDuration, () => 7 * 86_400_000),
+    maxPermissionMode,
+    defaultPermissionMode: read<PermissionMode>(env, 'CLAUDE_ASYNC_DEFAULT_PERMISSION_MODE', mode, () => 'acceptEdits'),
+    jobEnvNames: read(env, 'CLAUDE_ASYNC_JOB_ENV', (raw) => list(raw).map((name) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`'${name}' is not an environment variable name`);
+      if (name.startsWith('CLAUDE_ASYNC_')) throw new Error(`${name} is the server's own setting and never reaches a job`);
+      return name;
+    }), () => []),
+    maxStartsPerMinute: read(env, 'CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE', int(1, 1_000_000), () => 30),
+    defaultTailBytes: 8000,
+    maxTailBytes: read(env, 'CLAUDE_ASYNC_MAX_TAIL_BYTES', parseBytes, () => 65536),
+    host,
+    port,
+    publicUrl,
+    allowedHosts: read(env, 'CLAUDE_ASYNC_ALLOWED_HOSTS', list, () => [...new Set([...LOOPBACK_HOSTS, publicHost, new URL(publicUrl).hostname])]),
+    allowedOrigins: read(env, 'CLAUDE_ASYNC_ALLOWED_ORIGINS', (raw) => list(raw).map(url), () => [new URL(publicUrl).origin]),
+    trustProxy: read<string | false>(env, 'CLAUDE_ASYNC_TRUST_PROXY', String, () => false),
+    maxBodyBytes: read(env, 'CLAUDE_ASYNC_MAX_BODY_BYTES', parseBytes, () => 1024 ** 2),
+    sessionIdleMs: read(env, 'CLAUDE_ASYNC_SESSION_IDLE', parseDuration, () => 30 * 60_000),
+    maxSessions: read(env, 'CLAUDE_ASYNC_MAX_SESSIONS', int(1, 1_000_000), () => 1000),
+    auth,
+    token: read(env, 'CLAUDE_ASYNC_TOKEN', (raw) => {
+      if (raw.length < 16) throw new Error('must be at least 16 characters');
+      return raw;
+    }, () => undefined),
+    jwtSecret: read(env, 'CLAUDE_ASYNC_JWT_SECRET', (raw) => {
+      if (raw.length < 32) throw new Error('must be at least 32 characters');
+      return raw;
+    }, () => undefined),
+    jwksUrl: read(env, 'CLAUDE_ASYNC_JWKS_URL', url, () => undefined),
+    jwtIssuer: read(env, 'CLAUDE_ASYNC_JWT_ISSUER', String, () => undefined),
+    jwtAudience: read(env, 'CLAUDE_ASYNC_JWT_AUDIENCE', String, () => `${publicUrl}/mcp`),
+    authFailuresPerMinute: read(env, 'CLAUDE_ASYNC_AUTH_FAILURES_PER_MINUTE', int(1, 1_000_000), () => 20),
+    logLevel: read(env, 'CLAUDE_ASYNC_LOG_LEVEL', (raw) => z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).parse(raw), () => 'info'),
+  };
+  if (config.maxTailBytes < config.defaultTailBytes) config.defaultTailBytes = config.maxTailBytes;
+  if (config.jwksUrl && !config.jwtIssuer) throw new ConfigError('CLAUDE_ASYNC_JWT_ISSUER: required when CLAUDE_ASYNC_JWKS_URL is set');
+  return config;
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** A Config for tests and tools: defaults plus overrides, no environment read. */
+export function configFor(overrides: Partial<Config> & { dataDir: string }, env: Env = {}): Config {
+  const base = loadConfig({ ...env, CLAUDE_ASYNC_DATA_DIR: overrides.dataDir }, overrides.defaultCwd ?? overrides.dataDir);
+  return { ...base, ...overrides, jobsDir: overrides.jobsDir ?? path.join(overrides.dataDir, 'jobs') };
+}

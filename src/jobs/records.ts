@@ -1,0 +1,57 @@
+// The shapes of a job's files on disk (see DESIGN.md "A job on disk") and of who is asking.
+import type { PermissionMode } from './permission.js';
+import type { ResultSummary } from './schemas.js';
+
+export interface JobSpecRecord {
+  version: 1;
+  jobId: string;
+  owner: string;
+  title?: string;
+  createdAt: number;
+  cwd: string;
+  model?: string;
+  permissionMode: PermissionMode;
+  promptBytes: number;
+  claudeBin: string;
+  /** The full argv after the binary; built by the server so the runner decides nothing. */
+  args: string[];
+  timeoutMs: number;
+  killGraceMs: number;
+  resultWatchdogMs: number;
+  maxLogBytes: number;
+  resumeSessionId?: string;
+}
+
+/** Written by the runner when it claims the job; `claude*` once claude is started. */
+export interface RunnerRecord {
+  runnerPid: number;
+  runnerStartTime: string | null;
+  startedAt: number;
+  claudePid?: number;
+  claudeStartTime?: string | null;
+  /** Set when the server claimed a queued job only to cancel it: no runner ever ran. */
+  claimedBy?: 'cancel' | 'launch-timeout';
+}
+
+export type EndReason = 'exited' | 'cancelled' | 'timed_out';
+
+export interface ExitRecord {
+  reason: EndReason;
+  exitCode: number | null;
+  signal: string | null;
+  startedAt?: number;
+  endedAt: number;
+  /** Why the job could not run at all (binary missing, cwd gone), in words a user can act on. */
+  error?: string;
+  logCapped: boolean;
+  /** The result-line watchdog ended a claude that hung after printing its result. */
+  watchdog: boolean;
+  result: ResultSummary | null;
+}
+
+/** Who is asking: the engine knows owners, not tokens. */
+export interface Viewer {
+  id: string;
+  /** Sees and acts on every owner's jobs. */
+  admin: boolean;
+}

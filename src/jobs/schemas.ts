@@ -1,0 +1,107 @@
+// One schema, many uses: these zod schemas validate MCP tool arguments and REST bodies, describe the
+// tools' outputSchema, and generate the OpenAPI document. The engine's own types derive from them.
+import { z } from 'zod';
+import { PERMISSION_MODES } from './permission.js';
+import { JOB_ID_PATTERN } from './ids.js';
+
+export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out', 'orphaned', 'unknown'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+/** Statuses a job never leaves on its own (orphaned can still be cancelled to tidy up). */
+export const ENDED_STATUSES: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'orphaned']);
+
+export const EFFORTS = ['low', 'medium', 'high', 'xhigh', 'max'] as const;
+
+// A tool rule is passed as its own argv word; a leading '-' would be read as an option.
+const toolRule = z.string().min(1).max(200).regex(/^[^-\s][^\0\r\n]*$/, 'a tool name or rule such as "Edit" or "Bash(git log:*)"');
+
+export const jobIdSchema = z.string().regex(JOB_ID_PATTERN, 'a job id as returned by claude_start').describe('The jobId returned by claude_start.');
+
+export const startInputSchema = z.strictObject({
+  prompt: z.string().min(1, 'prompt must not be empty').describe('The task for Claude Code, as you would type it. Sent on stdin, never on a command line.'),
+  cwd: z.string().min(1).max(4096).optional().describe('Working directory for the job; must be inside the server\'s allowed roots. Defaults to the server\'s default cwd.'),
+  model: z.string().regex(/^[A-Za-z0-9._:[\]-]{1,100}$/, 'a model alias or name such as "sonnet" or "claude-opus-4-1"').optional().describe('Model alias or full name (e.g. "sonnet", "opus").'),
+  effort: z.enum(EFFORTS).optional().describe('Reasoning effort level.'),
+  permissionMode: z.enum(PERMISSION_MODES).optional().describe('Permission mode for the job, capped by the server\'s maximum.'),
+  allowedTools: z.array(toolRule).max(100).optional().describe('Tools allowed without asking, e.g. ["Edit", "Bash(npm test:*)"].'),
+  disallowedTools: z.array(toolRule).max(100).optional().describe('Tools denied, e.g. ["WebFetch"].'),
+  maxTurns: z.number().int().min(1).max(10_000).optional().describe('Stop after this many agentic turns.'),
+  maxBudgetUsd: z.number().positive().max(100_000).optional().describe('Stop after spending this many US dollars.'),
+  appendSystemPrompt: z.string().max(32_768).optional().describe('Extra text appended to Claude Code\'s system prompt.'),
+  resumeSessionId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{7,99}$/, 'a Claude session id (the sessionId of an earlier job)').optional()
+    .describe('Continue the Claude session of an earlier job (its result.sessionId).'),
+  timeoutSeconds: z.number().int().min(1).optional().describe('Stop the job after this many seconds (capped by the server\'s job timeout).'),
+  title: z.string().max(200).optional().describe('A short label shown in claude_jobs.'),
+});
+export type StartInput = z.infer<typeof startInputSchema>;
+
+export const startOutputSchema = z.object({
+  jobId: z.string(),
+  status: z.enum(JOB_STATUSES),
+  createdAt: z.number().describe('ms since the epoch'),
+});
+export type StartOutput = z.infer<typeof startOutputSchema>;
+
+export const resultSummarySchema = z.object({
+  result: z.string().describe('Claude\'s final answer (or error text).'),
+  sessionId: z.string().nullable().describe('Pass as resumeSessionId to continue this conversation.'),
+  isError: z.boolean(),
+  subtype: z.string().nullable(),
+  costUsd: z.number().nullable(),
+  numTurns: z.number().nullable(),
+  durationMs: z.number().nullable(),
+});
+export type ResultSummary = z.infer<typeof resultSummarySchema>;
+
+export const jobSummarySchema = z.object({
+  jobId: z.string(),
+  status: z.enum(JOB_STATUSES),
+  statusReason: z.string().optional().describe('Why the job has this status, when that is not obvious.'),
+  title: z.string().optional(),
+  owner: z.string(),
+  cwd: z.string(),
+  model: z.string().optional(),
+  createdAt: z.number(),
+  startedAt: z.number().optional(),
+  endedAt: z.number().optional(),
+});
+export type JobSummary = z.infer<typeof jobSummarySchema>;
+
+export const checkInputSchema = z.strictObject({
+  jobId: jobIdSchema,
+  tailBytes: z.number().int().min(0).optional().describe('How much readable output to return (default 8000, capped by the server).'),
+  offset: z.number().int().min(0).optional().describe('Read output from this byte offset of the log (pass the nextOffset of your last check to get only what is new).'),
+});
+export type CheckInput = z.infer<typeof checkInputSchema>;
+
+export const checkOutputSchema = jobSummarySchema.extend({
+  exitCode: z.number().nullable(),
+  signal: z.string().nullable(),
+  tail: z.string().describe('Readable output: assistant text and one line per tool use.'),
+  offset: z.number().describe('Log byte offset where the tail starts.'),
+  nextOffset: z.number().describe('Pass as offset in the next check to read only new output.'),
+  outputBytes: z.number().describe('Size of the raw log so far.'),
+  hasMore: z.boolean().describe('True when output beyond nextOffset was already written.'),
+  logCapped: z.boolean(),
+  result: resultSummarySchema.optional().describe('Present once the job has ended with a result.'),
+});
+export type CheckOutput = z.infer<typeof checkOutputSchema>;
+
+export const listInputSchema = z.strictObject({
+  status: z.enum(JOB_STATUSES).optional().describe('Only jobs with this status.'),
+  limit: z.number().int().min(1).max(200).optional().describe('Page size (default 20, max 200).'),
+  cursor: z.string().regex(JOB_ID_PATTERN, 'a nextCursor from an earlier page').optional().describe('nextCursor of the previous page.'),
+});
+export type ListInput = z.infer<typeof listInputSchema>;
+
+export const listOutputSchema = z.object({
+  jobs: z.array(jobSummarySchema),
+  nextCursor: z.string().optional().describe('Pass as cursor to get the next (older) page.'),
+});
+export type ListOutput = z.infer<typeof listOutputSchema>;
+
+export const cancelOutputSchema = z.object({
+  jobId: z.string(),
+  status: z.enum(JOB_STATUSES),
+  cancelled: z.boolean().describe('False when the job had already ended.'),
+});
+export type CancelOutput = z.infer<typeof cancelOutputSchema>;

@@ -1,0 +1,344 @@
+// The job engine's face to the world: start / check / list / cancel / wait / remove, with limits,
+// ownership, the queue and retention. It knows nothing of HTTP or MCP; every face calls this.
+import fs from 'node:fs';
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import { createFileExclusiveSync, readJsonIfExists, writeFileAtomic } from './atomic.js';
+import { claudeArgs } from './claude-args.js';
+import { Dispatcher } from './dispatcher.js';
+import { jobEnvironment } from './environment.js';
+import { InvalidInput, JobConflict, JobNotFound, LimitExceeded } from './errors.js';
+import { assertJobId, newJobId } from './ids.js';
+import { ProcessLauncher, type Launcher } from './launcher.js';
+import { jobPaths } from './layout.js';
+import { readTail } from './output.js';
+import { isWithinCap } from './permission.js';
+import { isSameProcessAlive, processStartTime, signalGroup, signalProcess } from './process-info.js';
+import type { ExitRecord, JobSpecRecord, RunnerRecord, Viewer } from './records.js';
+import {
+  ENDED_STATUSES, checkInputSchema, listInputSchema, startInputSchema,
+  type CancelOutput, type CheckOutput, type ListOutput, type StartOutput,
+} from './schemas.js';
+import { StartLimiter } from './start-limiter.js';
+import { deriveStatus, readJobFacts, type JobFacts } from './status.js';
+import { LowdbJobIndex, entryFromFolder, summaryFromSpec, type IndexEntry, type JobIndexStore } from './store.js';
+
+const SWEEP_EVERY_MS = 10 * 60_000;
+const WAIT_POLL_MS = 250;
+const CANCEL_SETTLE_MS = 3000;
+
+export interface ServiceOptions {
+  log?: Logger;
+  launcher?: Launcher;
+  /** The environment jobs inherit from (filtered by the allowlist); defaults to this process's. */
+  serverEnv?: Record<string, string | undefined>;
+}
+
+export interface WaitOptions {
+  signal?: AbortSignal;
+  /** Called about once a second while waiting. */
+  onProgress?: (elapsedMs: number, status: string) => void;
+}
+
+/** Parses with a zod schema; the first problem becomes an InvalidInput naming its field. */
+export function parseInput<T>(schema: z.ZodType<T>, input: unknown): T {
+  const parsed = schema.safeParse(input ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const field = issue.path.join('.') || undefined;
+  throw new InvalidInput(field ? `${field}: ${issue.message}` : issue.message, field);
+}
+
+export class JobService {
+  private readonly dispatcher: Dispatcher;
+  private readonly limiter: StartLimiter;
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    readonly config: Config,
+    private readonly store: JobIndexStore,
+    private readonly launcher: Launcher,
+    private readonly roots: string[],
+    readonly log: Logger,
+  ) {
+    this.limiter = new StartLimiter(config.maxStartsPerMinute);
+    this.dispatcher = new Dispatcher({
+      jobsDir: config.jobsDir, maxConcurrent: config.maxConcurrent, store, launcher, log,
+      refresh: (entry) => this.refresh(entry),
+    });
+  }
+
+  static async open(config: Config, options: ServiceOptions = {}): Promise<JobService> {
+    const log = options.log ?? pino({ level: 'silent' });
+    await fs.promises.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    await fs.promises.mkdir(config.jobsDir, { recursive: true, mode: 0o700 });
+    const roots: string[] = [];
+    for (const root of config.allowedRoots) {
+      try {
+        roots.push(await fs.promises.realpath(root));
+      } catch {
+        log.warn({ root }, 'an allowed root does not exist; ignoring it');
+      }
+    }
+    const { store, warnings } = await LowdbJobIndex.open(config.dataDir, config.jobsDir);
+    for (const warning of warnings) log.warn(warning);
+    const launcher = options.launcher ?? new ProcessLauncher(jobEnvironment(options.serverEnv ?? process.env, config.jobEnvNames));
+    const service = new JobService(config, store, launcher, roots, log);
+    service.dispatcher.kick();
+    await service.sweep();
+    service.sweepTimer = setInterval(() => void service.sweep().catch((err: unknown) => log.error({ err }, 'sweep failed')), SWEEP_EVERY_MS);
+    service.sweepTimer.unref();
+    return service;
+  }
+
+  async start(input: unknown, viewer: Viewer): Promise<StartOutput> {
+    const request = parseInput(startInputSchema, input);
+    const promptBytes = Buffer.byteLength(request.prompt);
+    if (promptBytes > this.config.maxPromptBytes) {
+      throw new LimitExceeded(`prompt is ${promptBytes} bytes; the limit is ${this.config.maxPromptBytes}. Put long material in a file under the job's cwd and refer to it.`, undefined, 'size');
+    }
+    if (request.prompt.trim() === '') throw new InvalidInput('prompt: must not be blank', 'prompt');
+    const cwd = await this.resolveCwd(request.cwd ?? this.config.defaultCwd);
+    const permissionMode = request.permissionMode ?? this.config.defaultPermissionMode;
+    if (!isWithinCap(permissionMode, this.config.maxPermissionMode)) {
+      if (request.permissionMode) {
+        throw new InvalidInput(`permissionMode: '${permissionMode}' is above this server's maximum '${this.config.maxPermissionMode}'`, 'permissionMode');
+      }
+    }
+    const effectiveMode = isWithinCap(permissionMode, this.config.maxPermissionMode) ? permissionMode : this.config.maxPermissionMode;
+    const retryAfter = this.limiter.take(viewer.id);
+    if (retryAfter !== null) {
+      throw new LimitExceeded(`too many job starts: at most ${this.config.maxStartsPerMinute} a minute; try again in ${retryAfter} s`, retryAfter);
+    }
+
+    const jobId = newJobId();
+    const createdAt = Date.now();
+    const spec: JobSpecRecord = {
+      version: 1, jobId, owner: viewer.id, createdAt, cwd, permissionMode: effectiveMode, promptBytes,
+      claudeBin: this.config.claudeBin,
+      args: claudeArgs({ ...request, permissionMode: effectiveMode }),
+      timeoutMs: Math.min(this.config.jobTimeoutMs, (request.timeoutSeconds ?? Infinity) * 1000),
+      killGraceMs: this.config.killGraceMs,
+      resultWatchdogMs: this.config.resultWatchdogMs,
+      maxLogBytes: this.config.maxLogBytes,
+      ...(request.title ? { title: request.title } : {}),
+      ...(request.model ? { model: request.model } : {}),
+      ...(request.resumeSessionId ? { resumeSessionId: request.resumeSessionId } : {}),
+    };
+    await this.launcher.create(jobPaths(this.config.jobsDir, jobId), spec, request.prompt);
+    this.store.put(summaryFromSpec(spec, 'queued'));
+    this.dispatcher.kick();
+    this.log.info({ jobId, owner: viewer.id }, 'job created');
+    return { jobId, status: 'queued', createdAt };
+  }
+
+  async check(input: unknown, viewer: Viewer): Promise<CheckOutput> {
+    const request = parseInput(checkInputSchema, input);
+    const tailBytes = request.tailBytes ?? this.config.defaultTailBytes;
+    if (tailBytes > this.config.maxTailBytes) {
+      throw new InvalidInput(`tailBytes: at most ${this.config.maxTailBytes}; page through longer output with offset/nextOffset`, 'tailBytes');
+    }
+    const entry = await this.find(request.jobId, viewer);
+    const { entry: live, exit } = await this.inspect(entry);
+    const tail = await readTail(jobPaths(this.config.jobsDir, live.jobId).out, {
+      tailBytes,
+      ...(request.offset !== undefined ? { offset: request.offset } : {}),
+    });
+    const answer: CheckOutput = {
+      ...live, ...tail,
+      exitCode: exit?.exitCode ?? null,
+      signal: exit?.signal ?? null,
+      logCapped: exit?.logCapped ?? false,
+    };
+    if (exit?.result) answer.result = exit.result;
+    return answer;
+  }
+
+  /** The raw log of a job the viewer may see, for faces that page or stream it byte by byte. */
+  async outputFile(input: unknown, viewer: Viewer): Promise<string> {
+    const { jobId } = parseInput(z.object({ jobId: z.string() }), input);
+    return jobPaths(this.config.jobsDir, (await this.find(jobId, viewer)).jobId).out;
+  }
+
+  async list(input: unknown, viewer: Viewer): Promise<ListOutput> {
+    const request = parseInput(listInputSchema, input);
+    await this.store.refreshIfStale();
+    const mine = (e: IndexEntry) => viewer.admin || e.owner === viewer.id;
+    const keep = request.status ? (e: IndexEntry) => mine(e) && e.status === request.status : mine;
+    const page = this.store.page(request.limit ?? 20, request.cursor, keep);
+    const jobs = await Promise.all(page.entries.map((e) => (ENDED_STATUSES.has(e.status) ? e : this.refresh(e))));
+    return page.nextCursor ? { jobs, nextCursor: page.nextCursor } : { jobs };
+  }
+
+  async cancel(input: unknown, viewer: Viewer): Promise<CancelOutput> {
+    const { jobId } = parseInput(z.object({ jobId: z.string() }), input);
+    const entry = await this.find(jobId, viewer);
+    const paths = jobPaths(this.config.jobsDir, entry.jobId);
+    const facts = await readJobFacts(paths);
+    const current = deriveStatus(facts).status;
+    if (facts.exit) return { jobId, status: current, cancelled: false };
+
+    if (!facts.runner) {
+      // Queued: claim the job the way a runner would, so none can start it after us.
+      const claim: RunnerRecord = { runnerPid: process.pid, runnerStartTime: processStartTime(process.pid), startedAt: Date.now(), claimedBy: 'cancel' };
+      if (createFileExclusiveSync(paths.runner, JSON.stringify(claim))) {
+        await this.recordCancel(paths.exit, null);
+        return { jobId, status: (await this.refresh(entry)).status, cancelled: true };
+      }
+    }
+    const runner = facts.runner === 'unreadable' ? null : facts.runner ?? (await readJsonIfExists<RunnerRecord>(paths.runner));
+    if (runner && isSameProcessAlive(runner.runnerPid, runner.runnerStartTime)) {
+      signalProcess(runner.runnerPid, 'SIGTERM'); // the runner stops claude's group and records `cancelled`
+      const deadline = Date.now() + CANCEL_SETTLE_MS;
+      while (Date.now() < deadline && !fs.existsSync(paths.exit)) await sleep(50);
+    } else {
+      // Orphaned: no runner will record anything. End claude if it outlived its runner, then record it.
+      if (runner?.claudePid && isSameProcessAlive(runner.claudePid, runner.claudeStartTime)) signalGroup(runner.claudePid, 'SIGKILL');
+      await this.recordCancel(paths.exit, runner?.startedAt ?? null);
+    }
+    this.dispatcher.kick();
+    return { jobId, status: (await this.refresh(entry)).status, cancelled: true };
+  }
+
+  async wait(input: unknown, timeoutMs: number, viewer: Viewer, options: WaitOptions = {}): Promise<CheckOutput> {
+    const request = parseInput(checkInputSchema, input);
+    const entry = await this.find(request.jobId, viewer);
+    const started = Date.now();
+    let lastProgress = started;
+    for (;;) {
+      const live = await this.refresh(entry);
+      const elapsed = Date.now() - started;
+      if (ENDED_STATUSES.has(live.status) || elapsed >= timeoutMs || options.signal?.aborted) break;
+      if (Date.now() - lastProgress >= 1000) {
+        lastProgress = Date.now();
+        options.onProgress?.(elapsed, live.status);
+      }
+      await sleep(Math.min(WAIT_POLL_MS, timeoutMs - elapsed), options.signal);
+    }
+    return this.check(request, viewer);
+  }
+
+  async remove(input: unknown, viewer: Viewer): Promise<{ jobId: string; removed: true }> {
+    const { jobId } = parseInput(z.object({ jobId: z.string() }), input);
+    const entry = await this.refresh(await this.find(jobId, viewer));
+    if (!ENDED_STATUSES.has(entry.status) && entry.status !== 'unknown') {
+      throw new JobConflict(`job ${jobId} is ${entry.status}; cancel it first, then remove it`);
+    }
+    await this.removeFolder(jobId);
+    return { jobId, removed: true };
+  }
+
+  /** Removes ended jobs older than the retention period. */
+  async sweep(now = Date.now()): Promise<number> {
+    if (this.config.retentionMs <= 0) return 0;
+    let removed = 0;
+    const cutoff = now - this.config.retentionMs;
+    const old = this.store.page(Number.MAX_SAFE_INTEGER, undefined, (e) => ENDED_STATUSES.has(e.status) && (e.endedAt ?? e.createdAt) < cutoff);
+    for (const entry of old.entries) {
+      await this.removeFolder(entry.jobId);
+      removed++;
+    }
+    if (removed) this.log.info({ removed }, 'retention sweep removed old jobs');
+    return removed;
+  }
+
+  stats(): { jobs: number; unended: number } {
+    return { jobs: this.store.size(), unended: this.store.unended().length };
+  }
+
+  /** Lets pending dispatches and index writes finish; running jobs keep running. */
+  async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    this.dispatcher.close();
+    await this.dispatcher.idle();
+    await this.store.flush();
+    this.launcher.close();
+  }
+
+  private async removeFolder(jobId: string): Promise<void> {
+    await fs.promises.rm(jobPaths(this.config.jobsDir, jobId).dir, { recursive: true, force: true });
+    this.store.delete(jobId);
+  }
+
+  private async recordCancel(exitFile: string, startedAt: number | null): Promise<void> {
+    const exit: ExitRecord = {
+      reason: 'cancelled', exitCode: null, signal: null, endedAt: Date.now(), logCapped: false, watchdog: false, result: null,
+      ...(startedAt ? { startedAt } : {}),
+    };
+    await writeFileAtomic(exitFile, JSON.stringify(exit));
+  }
+
+  /** The index entry for an id the viewer may see; someone else's job reads exactly like a missing one. */
+  private async find(rawId: string, viewer: Viewer): Promise<IndexEntry> {
+    const jobId = assertJobId(rawId);
+    let entry = this.store.get(jobId);
+    if (!entry) {
+      // Made by another process on the same data dir (stdio + HTTP)?
+      entry = (await entryFromFolder(this.config.jobsDir, jobId).catch(() => null)) ?? undefined;
+      if (entry && fs.existsSync(jobPaths(this.config.jobsDir, jobId).dir)) this.store.put(entry);
+      else entry = undefined;
+    }
+    if (!entry || (!viewer.admin && entry.owner !== viewer.id)) throw new JobNotFound(jobId);
+    return entry;
+  }
+
+  /** Re-derives a job's status from disk and keeps the index in step. */
+  private async refresh(entry: IndexEntry): Promise<IndexEntry> {
+    return (await this.inspect(entry)).entry;
+  }
+
+  private async inspect(entry: IndexEntry): Promise<{ entry: IndexEntry; exit: ExitRecord | null }> {
+    const paths = jobPaths(this.config.jobsDir, entry.jobId);
+    let facts: JobFacts;
+    try {
+      facts = await readJobFacts(paths, entry.status !== 'unknown');
+    } catch {
+      facts = { spec: 'unreadable', runner: null, exit: null, runnerAlive: false };
+    }
+    const launching = this.dispatcher.isLaunching(entry.jobId) && !facts.runner && !facts.exit;
+    const derived = launching ? { status: 'running' as const, reason: 'starting' } : deriveStatus(facts);
+    const exit = facts.exit && facts.exit !== 'unreadable' ? facts.exit : null;
+    const runner = facts.runner && facts.runner !== 'unreadable' ? facts.runner : null;
+    const next: IndexEntry = { ...entry, status: derived.status };
+    delete next.statusReason;
+    if (derived.reason) next.statusReason = derived.reason;
+    const startedAt = exit?.startedAt ?? (runner?.claimedBy ? undefined : runner?.startedAt);
+    if (startedAt) next.startedAt = startedAt;
+    if (exit) next.endedAt = exit.endedAt;
+    if (next.status !== entry.status || next.statusReason !== entry.statusReason || next.endedAt !== entry.endedAt || next.startedAt !== entry.startedAt) {
+      if (this.store.get(entry.jobId)) this.store.put(next);
+      if (ENDED_STATUSES.has(next.status) && !ENDED_STATUSES.has(entry.status)) this.dispatcher.kick();
+    }
+    return { entry: next, exit };
+  }
+
+  private async resolveCwd(requested: string): Promise<string> {
+    if (!path.isAbsolute(requested)) throw new InvalidInput(`cwd: '${requested}' must be an absolute path`, 'cwd');
+    let real: string;
+    try {
+      real = await fs.promises.realpath(requested);
+    } catch {
+      throw new InvalidInput(`cwd: '${requested}' does not exist`, 'cwd');
+    }
+    // realpath first: a symlink inside a root that points outside it must not pass.
+    if (!this.roots.some((root) => real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep))) {
+      throw new InvalidInput(`cwd: '${requested}' is outside the allowed roots (${this.config.allowedRoots.join(', ')})`, 'cwd');
+    }
+    if (!(await fs.promises.stat(real)).isDirectory()) throw new InvalidInput(`cwd: '${requested}' is not a directory`, 'cwd');
+    return real;
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,36 @@
+// A long-lived helper process that spawns runners for the server. spawn(2) blocks the calling
+// event loop for ~10-20 ms on a small box; doing it here keeps every HTTP request off that cost.
+// It exits when the server goes (IPC disconnect); the runners it started are detached and stay.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export interface SpawnRequest { jobId: string; jobDir: string }
+export type SpawnReply = { jobId: string; pid: number } | { jobId: string; error: string };
+
+const runnerPath = fileURLToPath(new URL('./runner.js', import.meta.url));
+
+export function spawnRunner(jobDir: string, env: NodeJS.ProcessEnv = process.env): number {
+  const child = spawn(process.execPath, [runnerPath, jobDir], {
+    detached: true, // own process group and session: survives the server and its signals
+    stdio: 'ignore',
+    cwd: jobDir,
+    env,
+  });
+  child.on('error', () => {}); // reported through the missing claim; never crash the spawner
+  child.unref();
+  if (!child.pid) throw new Error('the runner could not be started');
+  return child.pid;
+}
+
+if (process.send && process.argv[1] === fileURLToPath(import.meta.url)) {
+  process.on('message', (message: SpawnRequest) => {
+    let reply: SpawnReply;
+    try {
+      reply = { jobId: message.jobId, pid: spawnRunner(message.jobDir) };
+    } catch (error) {
+      reply = { jobId: message.jobId, error: (error as Error).message };
+    }
+    process.send?.(reply);
+  });
+  process.on('disconnect', () => process.exit(0));
+}

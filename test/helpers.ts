@@ -1,0 +1,94 @@
+// Shared test scaffolding: a temp data dir per test, a Config pointing at the fake CLI, polling
+// helpers, and cleanup that ends every process a test's jobs started (by pid and process group).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { configFor, type Config } from '../src/config.js';
+import { JobService } from '../src/jobs/service.js';
+import type { Viewer } from '../src/jobs/records.js';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const FAKE_CLAUDE = path.join(REPO_ROOT, 'test', 'fixtures', 'fake-claude.mjs');
+export const ALICE: Viewer = { id: 'alice', admin: false };
+export const BOB: Viewer = { id: 'bob', admin: false };
+export const ADMIN: Viewer = { id: 'root', admin: true };
+
+export function tempDir(prefix = 'ca-test-'): string {
+  return fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
+}
+
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  const dataDir = overrides.dataDir ?? tempDir();
+  const work = path.join(dataDir, 'work');
+  fs.mkdirSync(work, { recursive: true });
+  return configFor({
+    claudeBin: FAKE_CLAUDE,
+    defaultCwd: work,
+    allowedRoots: [work],
+    killGraceMs: 1000,
+    resultWatchdogMs: 1500,
+    maxStartsPerMinute: 10_000,
+    retentionMs: 0,
+    ...overrides,
+    dataDir,
+  });
+}
+
+export async function waitFor<T>(probe: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Ends every runner and claude group recorded under jobsDir, then removes the data dir. */
+export function cleanupJobs(config: Config): void {
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(config.jobsDir);
+  } catch {
+    // nothing was created
+  }
+  for (const name of names) {
+    try {
+      const runner = JSON.parse(fs.readFileSync(path.join(config.jobsDir, name, 'runner.json'), 'utf8')) as { runnerPid?: number; claudePid?: number; claimedBy?: string };
+      if (runner.claudePid) killQuietly(-runner.claudePid);
+      if (runner.runnerPid && !runner.claimedBy) killQuietly(runner.runnerPid);
+    } catch {
+      // no runner.json: never started
+    }
+  }
+  fs.rmSync(config.dataDir, { recursive: true, force: true });
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** Opens a service on a fresh temp dir and registers cleanup with the test context. */
+export async function openService(t: { after: (fn: () => unknown) => void }, overrides: Partial<Config> = {}, serverEnv?: Record<string, string | undefined>) {
+  const config = testConfig(overrides);
+  const service = await JobService.open(config, serverEnv ? { serverEnv } : {});
+  t.after(async () => {
+    await service.close();
+    cleanupJobs(config);
+  });
+  return { config, service };
+}
