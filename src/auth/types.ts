@@ -78,3 +78,8 @@ export function defaultAudiences(options: Pick<AuthOptions, 'publicUrl' | 'jwtAu
   const base = baseUrl(options.publicUrl);
   return [`${base}/mcp`, base];
 }
+
+/** The engine's view of a principal: who owns jobs, and whether it may see everyone's. */
+export function viewerOf(principal: Principal): { id: string; admin: boolean } {
+  return { id: principal.id, admin: hasScope(principal, 'admin') };
+}

@@ -162,6 +162,14 @@ export class JobService {
     return jobPaths(this.config.jobsDir, (await this.find(jobId, viewer)).jobId).out;
   }
 
+  /** A job's status and log size without reading any output: cheap enough for watchers to poll. */
+  async peek(input: unknown, viewer: Viewer): Promise<IndexEntry & { outputBytes: number }> {
+    const { jobId } = parseInput(z.object({ jobId: z.string() }), input);
+    const live = await this.refresh(await this.find(jobId, viewer));
+    const outputBytes = await fs.promises.stat(jobPaths(this.config.jobsDir, live.jobId).out).then((s) => s.size, () => 0);
+    return { ...live, outputBytes };
+  }
+
   async list(input: unknown, viewer: Viewer): Promise<ListOutput> {
     const request = parseInput(listInputSchema, input);
     await this.store.refreshIfStale();

@@ -30,7 +30,9 @@ if (process.send && process.argv[1] === fileURLToPath(import.meta.url)) {
     } catch (error) {
       reply = { jobId: message.jobId, error: (error as Error).message };
     }
-    process.send?.(reply);
+    // The server may have gone while we spawned: a failed send must not crash us with EPIPE (the
+    // runner is started and detached either way; the server finds it by its claim).
+    if (process.connected) process.send?.(reply, undefined, undefined, () => {});
   });
   process.on('disconnect', () => process.exit(0));
 }

@@ -9,7 +9,7 @@ import { JSONFile } from 'lowdb/node';
 import { isJobId } from './ids.js';
 import { jobPaths } from './layout.js';
 import type { ExitRecord, JobSpecRecord } from './records.js';
-import { ENDED_STATUSES, type JobStatus, type JobSummary } from './schemas.js';
+import { ENDED_STATUSES, jobSummarySchema, type JobStatus, type JobSummary } from './schemas.js';
 import { statusFromExit } from './status.js';
 
 export type IndexEntry = JobSummary;
@@ -60,8 +60,18 @@ export class LowdbJobIndex implements JobIndexStore {
       warnings.push(`the job index ${file} was unreadable (${(error as Error).message}); rebuilding it from the job folders`);
       db.data = { version: 1, jobs: {} };
     }
+    // A readable file can still hold entries that are not entries (a hand edit, another version):
+    // drop them, so reconcile rebuilds those jobs from their folders instead of listing garbage.
+    let dropped = 0;
+    for (const [jobId, entry] of Object.entries(db.data.jobs)) {
+      if (!isJobId(jobId) || !isIndexEntry(jobId, entry)) {
+        delete db.data.jobs[jobId];
+        dropped++;
+      }
+    }
+    if (dropped) warnings.push(`${dropped} malformed entries of the job index ${file} were dropped; rebuilding them from the job folders`);
     const store = new LowdbJobIndex(db, jobsDir);
-    store.ids = Object.keys(db.data.jobs).filter(isJobId).sort();
+    store.ids = Object.keys(db.data.jobs).sort();
     await store.reconcile();
     await store.flush();
     return { store, warnings };
@@ -160,6 +170,11 @@ export class LowdbJobIndex implements JobIndexStore {
     }, WRITE_DELAY_MS);
     this.writeTimer.unref();
   }
+}
+
+function isIndexEntry(jobId: string, entry: unknown): entry is IndexEntry {
+  const parsed = jobSummarySchema.safeParse(entry);
+  return parsed.success && parsed.data.jobId === jobId;
 }
 
 async function dirMtime(dir: string): Promise<number> {

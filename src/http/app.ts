@@ -1,0 +1,102 @@
+// The Express app: security gates, health, OAuth metadata, /mcp and /v1, in that order.
+import fs from 'node:fs';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import { createAuthFailureLimiter, mountProtectedResourceMetadata, requireAuth, requireScope, resourceMetadataUrl } from '../auth/middleware.js';
+import type { JobService } from '../jobs/service.js';
+import { VERSION } from '../version.js';
+import { jsonRpcError } from './json-rpc.js';
+import { createMcpRoute, type McpRoute } from './mcp-route.js';
+import { createRestRouter } from './rest.js';
+import { problemErrorHandler } from './problem.js';
+import { hostCheck, originCheck, requestLogger } from './security.js';
+
+export interface AppDeps {
+  config: Config;
+  service: JobService;
+  authenticator: Authenticator;
+  log: Logger;
+}
+
+export interface App {
+  app: express.Express;
+  mcp: McpRoute;
+  /** Flips /readyz to 503 while the server drains. */
+  setDraining(): void;
+}
+
+export function createApp({ config, service, authenticator, log }: AppDeps): App {
+  const app = express();
+  let draining = false;
+  app.disable('x-powered-by');
+  if (config.trustProxy !== false) app.set('trust proxy', trustProxyValue(config.trustProxy));
+
+  app.use(requestLogger(log));
+  app.use(helmet());
+  app.use(hostCheck(config.allowedHosts));
+  app.use(originCheck(config.allowedOrigins));
+
+  app.get('/healthz', async (_req, res) => {
+    try {
+      await fs.promises.access(config.jobsDir, fs.constants.R_OK | fs.constants.W_OK);
+      res.json({ ok: true, version: VERSION, ...service.stats(), sessions: mcp.sessions.size });
+    } catch {
+      res.status(503).json({ ok: false, error: 'the jobs folder is not readable and writable' });
+    }
+  });
+  app.get('/readyz', (_req, res) => {
+    if (draining) res.status(503).json({ ready: false, reason: 'shutting down' });
+    else res.json({ ready: true });
+  });
+
+  mountProtectedResourceMetadata(app, { publicUrl: config.publicUrl, ...(config.jwtIssuer ? { jwtIssuer: config.jwtIssuer } : {}) });
+
+  const metadataUrl = resourceMetadataUrl(config.publicUrl);
+  const auth = requireAuth(authenticator, {
+    resourceMetadataUrl: metadataUrl,
+    failureLimiter: createAuthFailureLimiter({ failuresPerMinute: config.authFailuresPerMinute }),
+    onFailure: (info) => log.warn({ ip: info.ip, status: info.status, error: info.error }, 'authentication failed'),
+  });
+  const json = express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] });
+
+  const mcp = createMcpRoute({ service, log, sessionIdleMs: config.sessionIdleMs, maxSessions: config.maxSessions, resourceMetadataUrl: metadataUrl });
+  app.use('/mcp', json, auth, requireScope('jobs:read', { resourceMetadataUrl: metadataUrl }), mcp.router);
+  app.use('/mcp', mcpErrorHandler(log));
+
+  app.use('/v1', json, auth, createRestRouter(service, config));
+  app.use('/v1', problemErrorHandler(log));
+
+  app.use((req: Request, res: Response) => {
+    res.status(404).json({ error: 'not_found', message: `No route for ${req.method} ${req.path}` });
+  });
+
+  return { app, mcp, setDraining: () => { draining = true; } };
+}
+
+/** Body-parser and other errors on /mcp answer as JSON-RPC errors, never as an HTML stack trace. */
+function mcpErrorHandler(log: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { type?: string; status?: number };
+    if (res.headersSent) return;
+    if (e.type === 'entity.too.large') {
+      res.status(413).json(jsonRpcError(-32600, 'Request body too large'));
+    } else if (e.type === 'entity.parse.failed') {
+      res.status(400).json(jsonRpcError(-32700, 'Parse error: the body is not valid JSON'));
+    } else if (e.status && e.status >= 400 && e.status < 500) {
+      res.status(e.status).json(jsonRpcError(-32600, 'Invalid request'));
+    } else {
+      (req.log ?? log).error({ err }, 'mcp request failed');
+      res.status(500).json(jsonRpcError(-32603, 'Internal error'));
+    }
+  };
+}
+
+function trustProxyValue(raw: string): boolean | number | string {
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  return raw;
+}

@@ -1,0 +1,167 @@
+// Watches what a session's client asked to hear about: the jobs behind its resource subscriptions
+// (notifications/resources/updated, at most one a second per resource) and its list of jobs
+// (notifications/resources/list_changed). It polls the disk, because the disk is the truth and other
+// processes write it (the runners, the stdio face, a second server); nothing runs while nothing is
+// watched, and close() stops every timer.
+import { JobNotFound } from '../jobs/errors.js';
+import type { Viewer } from '../jobs/records.js';
+import type { JobService } from '../jobs/service.js';
+
+export interface Notifier {
+  updated(uri: string): Promise<void>;
+  listChanged(): Promise<void>;
+}
+
+export interface WatcherOptions {
+  /** How often subscribed jobs are looked at while any subscription exists. */
+  pollMs?: number;
+  /** The least time between two `updated` notifications for one resource. */
+  minGapMs?: number;
+  /** How often the principal's recent jobs are compared for list_changed. */
+  listCheckMs?: number;
+  log?: (error: unknown) => void;
+}
+
+interface Subscription {
+  uri: string;
+  jobId: string;
+  /** The job's fingerprint the client last heard of (at subscribe time, or in the last notification). */
+  told: string;
+  toldAt: number;
+}
+
+type WatchedService = Pick<JobService, 'peek' | 'list'>;
+
+const GONE = 'gone';
+const LIST_SIZE = 50;
+
+/** What makes a job resource different for a client: a new status or more output. */
+export function jobFingerprint(job: { status: string; statusReason?: string | undefined; outputBytes: number }): string {
+  return `${job.status}|${job.statusReason ?? ''}|${job.outputBytes}`;
+}
+
+export class JobWatcher {
+  private readonly subs = new Map<string, Subscription>();
+  private readonly pollMs: number;
+  private readonly minGapMs: number;
+  private readonly listCheckMs: number;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private listTimer: NodeJS.Timeout | undefined;
+  private listSeen: string | undefined;
+  private closed = false;
+
+  constructor(private readonly service: WatchedService, private readonly viewer: Viewer, private readonly notify: Notifier, private readonly options: WatcherOptions = {}) {
+    this.pollMs = options.pollMs ?? 500;
+    this.minGapMs = options.minGapMs ?? 1000;
+    this.listCheckMs = options.listCheckMs ?? 5000;
+  }
+
+  get subscriptionCount(): number {
+    return this.subs.size;
+  }
+
+  get polling(): boolean {
+    return this.pollTimer !== undefined;
+  }
+
+  /** Throws JobNotFound for a job this viewer may not see, exactly like the tools. */
+  async subscribe(uri: string, jobId: string): Promise<void> {
+    const job = await this.service.peek({ jobId }, this.viewer);
+    if (this.closed) return;
+    const existing = this.subs.get(uri);
+    this.subs.set(uri, existing ?? { uri, jobId: job.jobId, told: jobFingerprint(job), toldAt: 0 });
+    this.schedulePoll();
+  }
+
+  unsubscribe(uri: string): void {
+    this.subs.delete(uri);
+    if (this.subs.size === 0) this.stopPolling();
+  }
+
+  /** Starts the periodic list check; the first look only sets the baseline. */
+  watchList(): void {
+    if (this.closed || this.listTimer) return;
+    void this.checkList(false);
+    this.listTimer = setInterval(() => void this.checkList(false), this.listCheckMs);
+    this.listTimer.unref();
+  }
+
+  /** This session made or removed a job: tell the client now rather than at the next check. */
+  jobsChanged(): void {
+    void this.checkList(true);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.stopPolling();
+    clearInterval(this.listTimer);
+    this.listTimer = undefined;
+    this.subs.clear();
+  }
+
+  /** One look at every subscribed job; exposed for tests. */
+  async poll(): Promise<void> {
+    const byJob = new Map<string, Subscription[]>();
+    for (const sub of this.subs.values()) byJob.set(sub.jobId, [...(byJob.get(sub.jobId) ?? []), sub]);
+    let anyGone = false;
+    for (const [jobId, subs] of byJob) {
+      let now: string;
+      try {
+        now = jobFingerprint(await this.service.peek({ jobId }, this.viewer));
+      } catch (error) {
+        if (!(error instanceof JobNotFound)) {
+          this.options.log?.(error);
+          continue;
+        }
+        now = GONE; // removed (retention, DELETE): one last `updated`, then the subscription ends
+      }
+      for (const sub of subs) {
+        if (this.closed || this.subs.get(sub.uri) !== sub) continue;
+        // Not yet told and not too soon: tell now. Too soon: the next poll sees the difference again.
+        if (now === sub.told || Date.now() - sub.toldAt < this.minGapMs) continue;
+        sub.told = now;
+        sub.toldAt = Date.now();
+        await this.notify.updated(sub.uri).catch((error: unknown) => this.options.log?.(error));
+        if (now === GONE) {
+          this.subs.delete(sub.uri);
+          anyGone = true;
+        }
+      }
+    }
+    if (anyGone) await this.checkList(false);
+  }
+
+  private schedulePoll(): void {
+    if (this.pollTimer || this.closed || this.subs.size === 0) return;
+    // A chain of timeouts, not an interval: a slow disk never stacks polls on top of each other.
+    const timer = setTimeout(() => {
+      void this.poll()
+        .catch((error: unknown) => this.options.log?.(error))
+        .finally(() => {
+          if (this.pollTimer !== timer) return; // stopped (and maybe restarted) meanwhile
+          this.pollTimer = undefined;
+          this.schedulePoll();
+        });
+    }, this.pollMs);
+    timer.unref();
+    this.pollTimer = timer;
+  }
+
+  private stopPolling(): void {
+    clearTimeout(this.pollTimer);
+    this.pollTimer = undefined;
+  }
+
+  private async checkList(force: boolean): Promise<void> {
+    try {
+      const page = await this.service.list({ limit: LIST_SIZE }, this.viewer);
+      if (this.closed) return;
+      const seen = page.jobs.map((job) => job.jobId).join(',');
+      const changed = this.listSeen !== undefined && this.listSeen !== seen;
+      this.listSeen = seen;
+      if (changed || force) await this.notify.listChanged();
+    } catch (error) {
+      this.options.log?.(error);
+    }
+  }
+}

@@ -1,0 +1,138 @@
+// The MCP tools: each parses with the engine's zod schema, calls the service, and shapes the
+// answer (structuredContent + a short text). No job logic lives here.
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import type { Viewer } from '../jobs/records.js';
+import {
+  cancelOutputSchema, checkInputSchema, checkOutputSchema, jobIdSchema, listInputSchema, listOutputSchema,
+  startInputSchema, startOutputSchema, type CheckOutput,
+} from '../jobs/schemas.js';
+import type { JobService } from '../jobs/service.js';
+import { toolError } from './errors.js';
+
+/** Longest claude_wait, well under the ~60 s cap hosted clients put on one tool call. */
+export const MAX_WAIT_SECONDS = 50;
+
+export const waitInputSchema = z.strictObject({
+  jobId: jobIdSchema,
+  timeoutSeconds: z.number().int().min(1).max(MAX_WAIT_SECONDS).optional().describe(`How long to wait at most (default 30, max ${MAX_WAIT_SECONDS}).`),
+  tailBytes: checkInputSchema.shape.tailBytes,
+});
+
+export interface ToolContext {
+  service: JobService;
+  viewer: Viewer;
+  /** False for a read-only principal: start and cancel answer with a scope error. */
+  canWrite: boolean;
+  /** Called after this session created a job, so resource subscribers hear of the new one. */
+  onJobsChanged?: () => void;
+}
+
+const LOOP = 'Never block on a job: start it, then poll with claude_check (cheap) or claude_wait (blocks up to 50 s), repeating until the status is completed, failed, cancelled, timed_out or orphaned.';
+
+function answer<T extends Record<string, unknown>>(structured: T, text: string): CallToolResult {
+  return { content: [{ type: 'text', text }], structuredContent: structured };
+}
+
+export function describeCheck(check: CheckOutput): string {
+  const head = `Job ${check.jobId} is ${check.status}${check.statusReason ? ` (${check.statusReason})` : ''}.`;
+  const result = check.result ? `\nResult${check.result.isError ? ' (error)' : ''}: ${check.result.result}` : '';
+  const tail = check.tail ? `\n--- output (bytes ${check.offset}-${check.nextOffset}) ---\n${check.tail}` : '';
+  const next = check.result || ['completed', 'failed', 'cancelled', 'timed_out', 'orphaned'].includes(check.status)
+    ? ''
+    : `\nStill going: call claude_wait or claude_check again (pass offset ${check.nextOffset} for only new output).`;
+  return head + result + tail + next;
+}
+
+/** The claude_check answer for a check; also what a claude_run task resolves to. */
+export function checkResult(check: CheckOutput): CallToolResult {
+  return answer(check, describeCheck(check));
+}
+
+async function run(fn: () => Promise<CallToolResult>): Promise<CallToolResult> {
+  try {
+    return await fn();
+  } catch (error) {
+    return toolError(error);
+  }
+}
+
+export function needWrite(ctx: ToolContext): void {
+  if (!ctx.canWrite) throw Object.assign(new Error('This token is read-only (it lacks the jobs:write scope), so it cannot start or cancel jobs.'), { expose: true });
+}
+
+export function registerJobTools(server: McpServer, ctx: ToolContext): void {
+  const { service, viewer } = ctx;
+
+  server.registerTool('claude_start', {
+    title: 'Start a Claude Code job',
+    description: `Start a Claude Code task in the background on the server and get a jobId back at once. Use it for anything that may take more than a few seconds (refactors, builds, multi-step changes). ${LOOP} To continue a finished job's conversation, pass its result.sessionId as resumeSessionId.`,
+    inputSchema: startInputSchema,
+    outputSchema: startOutputSchema,
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+  }, (args) => run(async () => {
+    needWrite(ctx);
+    const started = await service.start(args, viewer);
+    ctx.onJobsChanged?.();
+    return answer(started, `Started job ${started.jobId} (${started.status}). Poll it with claude_wait or claude_check.`);
+  }));
+
+  server.registerTool('claude_check', {
+    title: 'Check a job',
+    description: `Answer at once with a job's status, its latest readable output and, once it has ended, the result. Pass the nextOffset you got last time as offset to read only new output. ${LOOP}`,
+    inputSchema: checkInputSchema,
+    outputSchema: checkOutputSchema,
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, (args) => run(async () => {
+    const check = await service.check(args, viewer);
+    return answer(check, describeCheck(check));
+  }));
+
+  server.registerTool('claude_jobs', {
+    title: 'List jobs',
+    description: 'List your jobs, newest first, optionally only those with one status. Pass nextCursor as cursor for the next page.',
+    inputSchema: listInputSchema,
+    outputSchema: listOutputSchema,
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, (args) => run(async () => {
+    const page = await service.list(args, viewer);
+    const lines = page.jobs.map((j) => `${j.jobId}  ${j.status.padEnd(9)}  ${new Date(j.createdAt).toISOString()}  ${j.title ?? ''}`);
+    const text = lines.length ? lines.join('\n') + (page.nextCursor ? `\n(more: cursor ${page.nextCursor})` : '') : 'No jobs.';
+    return answer(page, text);
+  }));
+
+  server.registerTool('claude_cancel', {
+    title: 'Cancel a job',
+    description: 'Stop a queued or running job (its whole process group is ended). A job that already ended is left as it is.',
+    inputSchema: z.strictObject({ jobId: jobIdSchema }),
+    outputSchema: cancelOutputSchema,
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  }, (args) => run(async () => {
+    needWrite(ctx);
+    const cancelled = await service.cancel(args, viewer);
+    return answer(cancelled, cancelled.cancelled ? `Job ${cancelled.jobId} is ${cancelled.status}.` : `Job ${cancelled.jobId} had already ended (${cancelled.status}).`);
+  }));
+
+  server.registerTool('claude_wait', {
+    title: 'Wait for a job',
+    description: `Wait up to timeoutSeconds (max ${MAX_WAIT_SECONDS}) for a job to end, then answer like claude_check. Returns early when the job ends. If it is still running afterwards, call claude_wait again.`,
+    inputSchema: waitInputSchema,
+    outputSchema: checkOutputSchema,
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }, (args, extra) => run(async () => {
+    const timeoutMs = (args.timeoutSeconds ?? 30) * 1000;
+    const progressToken = extra._meta?.progressToken;
+    const check = await service.wait({ jobId: args.jobId, ...(args.tailBytes !== undefined ? { tailBytes: args.tailBytes } : {}) }, timeoutMs, viewer, {
+      signal: extra.signal,
+      onProgress: (elapsedMs, status) => {
+        if (progressToken === undefined) return;
+        void extra.sendNotification({
+          method: 'notifications/progress',
+          params: { progressToken, progress: Math.round(elapsedMs / 1000), total: timeoutMs / 1000, message: `job ${args.jobId} is ${status}` },
+        }).catch(() => {});
+      },
+    });
+    return answer(check, describeCheck(check));
+  }));
+}

@@ -1,0 +1,88 @@
+// `claude-async serve`: open the engine, build the app, listen, and shut down gracefully. Running
+// jobs are never touched by a shutdown: they are detached and keep running.
+import path from 'node:path';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { isLoopbackHost, type Config } from './config.js';
+import { createAuthenticator } from './auth/authenticator.js';
+import { TokenStore } from './auth/token-store.js';
+import type { AuthOptions } from './auth/types.js';
+import { JobService } from './jobs/service.js';
+import { createApp, type App } from './http/app.js';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  http: Server;
+  app: App;
+  service: JobService;
+  close(): Promise<void>;
+}
+
+export function tokensFile(config: Config): string {
+  return path.join(config.dataDir, 'tokens.json');
+}
+
+export function authOptions(config: Config): AuthOptions {
+  return {
+    mode: config.auth,
+    publicUrl: config.publicUrl,
+    tokensFile: tokensFile(config),
+    authFailuresPerMinute: config.authFailuresPerMinute,
+    ...(config.token ? { envToken: config.token } : {}),
+    ...(config.jwtSecret ? { jwtSecret: config.jwtSecret } : {}),
+    ...(config.jwksUrl ? { jwksUrl: config.jwksUrl } : {}),
+    ...(config.jwtIssuer ? { jwtIssuer: config.jwtIssuer } : {}),
+    ...(config.jwtAudience ? { jwtAudience: config.jwtAudience } : {}),
+  };
+}
+
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  if (config.auth === 'none') {
+    if (!isLoopbackHost(config.host)) {
+      throw new StartupError(`CLAUDE_ASYNC_AUTH=none is refused on ${config.host}: without auth the server may only bind a loopback address (127.0.0.1, ::1, localhost)`);
+    }
+    log.warn('CLAUDE_ASYNC_AUTH=none: every local process can start jobs as you; use it on a single-user machine only');
+  }
+  const service = await JobService.open(config, { log });
+  const tokens = new TokenStore(tokensFile(config));
+  const authenticator = createAuthenticator(authOptions(config), tokens);
+  const app = createApp({ config, service, authenticator, log });
+
+  const http = app.app.listen(config.port, config.host);
+  await new Promise<void>((resolve, reject) => {
+    http.once('listening', resolve);
+    http.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new StartupError(err.code === 'EADDRINUSE' ? `port ${config.port} on ${config.host} is in use (set CLAUDE_ASYNC_PORT)` : err.message)));
+  });
+  // Slow or stalled clients must not hold sockets forever; SSE streams are long-lived by design,
+  // so only the header phase is bounded tightly.
+  http.headersTimeout = 30_000;
+  http.requestTimeout = 0;
+  http.keepAliveTimeout = 65_000;
+
+  const port = (http.address() as AddressInfo).port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      app.setDraining();
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      await app.mcp.sessions.closeAll();
+      http.closeIdleConnections();
+      // SSE followers and stragglers get a moment, then their sockets are ended.
+      const timer = setTimeout(() => http.closeAllConnections(), 3000);
+      await closed;
+      clearTimeout(timer);
+      await service.close();
+    })();
+    return closing;
+  };
+  log.info({ url, publicUrl: config.publicUrl, auth: config.auth, jobsDir: config.jobsDir }, 'claude-async listening');
+  return { url, port, http, app, service, close };
+}

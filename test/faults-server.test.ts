@@ -1,0 +1,357 @@
+// Faults of the real server process: kill -9 mid-run, a corrupted index, half-made job folders, a
+// jobs folder the server may not write. Each test ends every process it started (server by pid,
+// runners and claude groups from runner.json) and removes its temp dirs.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import pino from 'pino';
+import { configFor } from '../src/config.js';
+import { startServer } from '../src/server.js';
+import { newJobId } from '../src/jobs/ids.js';
+import type { ExitRecord, JobSpecRecord } from '../src/jobs/records.js';
+import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, tempDir, testConfig, waitFor } from './helpers.js';
+
+const TOKEN = `cas_faults_${randomUUID().replace(/-/g, '')}`;
+const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
+type Structured = Record<string, unknown>;
+type Job = { jobId: string; status: string; statusReason?: string };
+
+interface RealServer {
+  child: ChildProcess;
+  url: string;
+  logs: () => string;
+  /** SIGTERM (graceful: the index is flushed) or SIGKILL; resolves once the process is gone. */
+  stop: (signal?: NodeJS.Signals) => Promise<void>;
+}
+
+/** Starts `node .test-build/src/index.js serve` and waits for its "listening" log line. */
+async function spawnServer(env: Record<string, string>, options: { uid?: number; gid?: number; cwd?: string } = {}): Promise<RealServer> {
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', CLAUDE_ASYNC_PORT: '0', CLAUDE_ASYNC_LOG_LEVEL: 'info', CLAUDE_ASYNC_TOKEN: TOKEN, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...options,
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await waitFor(() => {
+    if (child.exitCode !== null) throw new Error(`the server exited during start-up:\n${out}`);
+    return /"url":"(http:[^"]+)"/.exec(out)?.[1];
+  }, 30_000, 'the server to listen');
+  return {
+    child, url, logs: () => out,
+    stop: async (signal = 'SIGKILL') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+async function connect(url: string, token = TOKEN) {
+  const client = new Client({ name: 'faults', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+  return client;
+}
+
+async function tool(client: Client, name: string, args: Record<string, unknown>): Promise<Structured> {
+  const res = await client.callTool({ name, arguments: args }, undefined, { timeout: 60_000 });
+  if (res.isError) throw new Error(`${name}: ${JSON.stringify(res.content)}`);
+  return res.structuredContent as Structured;
+}
+
+async function listAll(client: Client): Promise<Job[]> {
+  const jobs: Job[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < 50; page++) {
+    const r = await tool(client, 'claude_jobs', { limit: 200, ...(cursor ? { cursor } : {}) });
+    jobs.push(...(r.jobs as Job[]));
+    cursor = r.nextCursor as string | undefined;
+    if (!cursor) break;
+  }
+  return jobs;
+}
+
+const countLines = (text: string, needle: string) => text.split('\n').filter((l) => l.includes(needle)).length;
+const idFolders = (jobsDir: string) => fs.readdirSync(jobsDir).filter((n) => /^[0-9a-z]{26}$/.test(n)).sort();
+
+function specFor(jobId: string, cwd: string, createdAt: number): JobSpecRecord {
+  return {
+    version: 1, jobId, owner: 'default', createdAt, cwd, permissionMode: 'acceptEdits', promptBytes: 10, claudeBin: FAKE_CLAUDE,
+    args: ['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'acceptEdits'],
+    timeoutMs: 60_000, killGraceMs: 1000, resultWatchdogMs: 1500, maxLogBytes: 10 * 1024 * 1024, title: `seeded ${jobId.slice(-4)}`,
+  };
+}
+
+/** A finished job, written the way the server and runner would have written it. */
+function writeFinished(jobsDir: string, jobId: string, cwd: string, createdAt: number): void {
+  const dir = path.join(jobsDir, jobId);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(dir, 'prompt.txt'), 'seeded');
+  fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify(specFor(jobId, cwd, createdAt)));
+  fs.writeFileSync(path.join(dir, 'runner.json'), JSON.stringify({ runnerPid: 999_999, runnerStartTime: null, startedAt: createdAt + 10 }));
+  fs.writeFileSync(path.join(dir, 'out.jsonl'), `${JSON.stringify({ type: 'system', subtype: 'init', session_id: 's' })}\n${JSON.stringify({ type: 'result', subtype: 'success', is_error: false, result: 'ok', session_id: 's' })}\n`);
+  const exit: ExitRecord = { reason: 'exited', exitCode: 0, signal: null, startedAt: createdAt + 10, endedAt: createdAt + 20, logCapped: false, watchdog: false, result: { result: 'ok', sessionId: 's', isError: false, subtype: 'success', costUsd: 0, numTurns: 1, durationMs: 10 } };
+  fs.writeFileSync(path.join(dir, 'exit.json'), JSON.stringify(exit));
+}
+
+/** Ends the server, then every runner and claude group recorded under the data dir, then removes it. */
+function cleanupAll(servers: RealServer[], dataDir: string, extraDirs: string[] = []): () => Promise<void> {
+  return async () => {
+    for (const s of servers) await s.stop('SIGKILL').catch(() => {});
+    cleanupJobs(configFor({ dataDir }));
+    for (const dir of extraDirs) fs.rmSync(dir, { recursive: true, force: true });
+  };
+}
+
+describe('a kill -9 of the server loses nothing and runs nothing twice', () => {
+  it('20 running + 20 queued jobs all finish exactly once after a restart, and the index agrees with the folders', async (t) => {
+    const dataDir = tempDir('ca-kill9-');
+    const work = path.join(dataDir, 'work');
+    fs.mkdirSync(work);
+    const jobsDir = path.join(dataDir, 'jobs');
+    const env = { CLAUDE_ASYNC_DATA_DIR: dataDir, CLAUDE_ASYNC_CLAUDE_BIN: FAKE_CLAUDE, CLAUDE_ASYNC_DEFAULT_CWD: work, CLAUDE_ASYNC_MAX_CONCURRENT: '20', CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE: '10000', CLAUDE_ASYNC_RETENTION: '0' };
+    const servers: RealServer[] = [];
+    t.after(cleanupAll(servers, dataDir));
+
+    const first = await spawnServer(env);
+    servers.push(first);
+    const clients = await Promise.all([0, 1, 2, 3].map(() => connect(first.url)));
+    const started = await Promise.all(Array.from({ length: 40 }, (_, i) => tool(clients[i % 4]!, 'claude_start', { prompt: `#fake sleep 3000\njob ${i}` })));
+    const ids = started.map((s) => String(s.jobId));
+    assert.equal(new Set(ids).size, 40);
+
+    // Kill once 20 runners are running (claimed, not ended): the other 20 are still queued folders.
+    // On a loaded box early jobs may end before the last slot fills; take the fullest moment seen.
+    const has = (id: string, file: string) => fs.existsSync(path.join(jobsDir, id, file));
+    const state = () => {
+      const claimed = ids.filter((id) => has(id, 'runner.json'));
+      const running = claimed.filter((id) => !has(id, 'exit.json')).length;
+      return { running, queued: 40 - claimed.length, ended: ids.filter((id) => has(id, 'exit.json')).length };
+    };
+    let atKill = state();
+    const deadline = Date.now() + 30_000;
+    while (atKill.running < 20 && Date.now() < deadline && atKill.queued > 0) {
+      await new Promise((r) => setTimeout(r, 20));
+      atKill = state();
+    }
+    await first.stop('SIGKILL');
+    await Promise.all(clients.map((c) => c.close().catch(() => {})));
+    t.diagnostic(`at the kill: ${JSON.stringify(atKill)}`);
+    assert.ok(atKill.running >= 10 && atKill.queued >= 10, `the kill came too late to test much: ${JSON.stringify(atKill)}`);
+
+    const second = await spawnServer(env);
+    servers.push(second);
+    await waitFor(() => ids.every((id) => fs.existsSync(path.join(jobsDir, id, 'exit.json'))), 60_000, 'every job to finish after the restart');
+
+    for (const id of ids) {
+      const dir = path.join(jobsDir, id);
+      const exit = JSON.parse(fs.readFileSync(path.join(dir, 'exit.json'), 'utf8')) as ExitRecord;
+      assert.equal(exit.exitCode, 0, `${id}: ${JSON.stringify(exit)}`);
+      assert.equal(exit.reason, 'exited');
+      assert.equal(exit.result?.isError, false);
+      const runner = JSON.parse(fs.readFileSync(path.join(dir, 'runner.json'), 'utf8')) as { claimedBy?: string; claudePid?: number };
+      assert.equal(runner.claimedBy, undefined, `${id} was claimed by the server, not run`);
+      assert.ok(runner.claudePid, `${id}: runner.json has no claude pid`);
+      const out = fs.readFileSync(path.join(dir, 'out.jsonl'), 'utf8');
+      assert.equal(countLines(out, '"subtype":"init"'), 1, `${id} ran claude more than once (or never)`);
+      assert.equal(countLines(out, '"type":"result"'), 1, `${id} has ${countLines(out, '"type":"result"')} result lines`);
+      const leftovers = fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'));
+      assert.deepEqual(leftovers, [], `${id} has temp files left: ${leftovers.join(', ')}`);
+    }
+
+    const client = await connect(second.url);
+    const listed = await listAll(client);
+    await client.close();
+    assert.deepEqual(listed.map((j) => j.jobId).sort(), [...ids].sort());
+    assert.deepEqual([...new Set(listed.map((j) => j.status))], ['completed']);
+
+    await second.stop('SIGTERM'); // graceful: the index is flushed to db.json
+    const db = JSON.parse(fs.readFileSync(path.join(dataDir, 'db.json'), 'utf8')) as { jobs: Record<string, Job> };
+    assert.deepEqual(Object.keys(db.jobs).sort(), idFolders(jobsDir));
+    for (const id of ids) assert.equal(db.jobs[id]!.status, 'completed', `db.json says ${id} is ${db.jobs[id]!.status}`);
+  });
+});
+
+describe('a damaged index or half-made job folders never stop the server', () => {
+  /** Five finished jobs, one queued job, and four kinds of damage; returns what each should become. */
+  function seedDamage(jobsDir: string, work: string) {
+    fs.mkdirSync(jobsDir, { recursive: true, mode: 0o700 });
+    const base = Date.now() - 120_000;
+    const finished = Array.from({ length: 5 }, (_, i) => {
+      const id = newJobId(base + i * 1000);
+      writeFinished(jobsDir, id, work, base + i * 1000);
+      return id;
+    });
+    const queued = newJobId(base + 10_000);
+    fs.mkdirSync(path.join(jobsDir, queued));
+    fs.writeFileSync(path.join(jobsDir, queued, 'prompt.txt'), '#fake lines 2\nqueued before the crash');
+    fs.writeFileSync(path.join(jobsDir, queued, 'spec.json'), JSON.stringify(specFor(queued, work, base + 10_000)));
+    const specOnly = newJobId(base + 11_000);
+    fs.mkdirSync(path.join(jobsDir, specOnly));
+    fs.writeFileSync(path.join(jobsDir, specOnly, 'spec.json'), JSON.stringify(specFor(specOnly, work, base + 11_000)));
+    const empty = newJobId(base + 12_000);
+    fs.mkdirSync(path.join(jobsDir, empty));
+    const garbageSpec = newJobId(base + 13_000);
+    fs.mkdirSync(path.join(jobsDir, garbageSpec));
+    fs.writeFileSync(path.join(jobsDir, garbageSpec, 'spec.json'), '{"version":1,"jobId":"tru');
+    const garbageExit = newJobId(base + 14_000);
+    writeFinished(jobsDir, garbageExit, work, base + 14_000);
+    fs.writeFileSync(path.join(jobsDir, garbageExit, 'exit.json'), '\u0000\u0000garbage');
+    // Not jobs at all: must be ignored, not listed, not touched.
+    fs.mkdirSync(path.join(jobsDir, 'not-a-job'));
+    fs.writeFileSync(path.join(jobsDir, 'README'), 'hello');
+    return { finished, queued, specOnly, empty, garbageSpec, garbageExit };
+  }
+
+  async function assertEverythingVisible(client: Client, seeded: ReturnType<typeof seedDamage>) {
+    const all = [...seeded.finished, seeded.queued, seeded.specOnly, seeded.empty, seeded.garbageSpec, seeded.garbageExit];
+    const listed = await listAll(client);
+    assert.deepEqual(listed.map((j) => j.jobId).sort(), [...all].sort(), 'the list lost or invented jobs');
+    const byId = new Map(listed.map((j) => [j.jobId, j]));
+    for (const id of seeded.finished) assert.equal(byId.get(id)!.status, 'completed');
+    for (const id of [seeded.empty, seeded.garbageSpec, seeded.garbageExit]) {
+      const check = await tool(client, 'claude_check', { jobId: id });
+      assert.equal(check.status, 'unknown', `${id}: ${JSON.stringify(check)}`);
+      assert.match(String(check.statusReason), /spec\.json|exit\.json/, 'an unknown status must say why');
+    }
+    // A spec without its prompt: queued, or (once a runner tried it) failed with a reason; never a crash.
+    const specOnly = await tool(client, 'claude_check', { jobId: seeded.specOnly });
+    assert.ok(['queued', 'running', 'failed', 'unknown'].includes(String(specOnly.status)), JSON.stringify(specOnly));
+    if (specOnly.status !== 'queued' && specOnly.status !== 'running') assert.ok(String(specOnly.statusReason ?? '').length > 0, JSON.stringify(specOnly));
+    // The queued job survives the damage and runs.
+    const done = await tool(client, 'claude_wait', { jobId: seeded.queued, timeoutSeconds: 30 });
+    assert.equal(done.status, 'completed', JSON.stringify(done));
+    assert.match(String(done.tail), /queued before the crash/);
+  }
+
+  it('a truncated db.json: the real server starts, warns in its log, rebuilds and loses nothing', async (t) => {
+    const dataDir = tempDir('ca-dbtrunc-');
+    const work = path.join(dataDir, 'work');
+    fs.mkdirSync(work);
+    const jobsDir = path.join(dataDir, 'jobs');
+    const seeded = seedDamage(jobsDir, work);
+    // A real index, cut in the middle as a crash mid-write (without an atomic rename) would leave it.
+    const full = JSON.stringify({ version: 1, jobs: Object.fromEntries(seeded.finished.map((id) => [id, { jobId: id, status: 'completed', owner: 'default', cwd: work, createdAt: 1 }])) });
+    fs.writeFileSync(path.join(dataDir, 'db.json'), full.slice(0, Math.floor(full.length / 2)));
+    const servers: RealServer[] = [];
+    t.after(cleanupAll(servers, dataDir));
+    const server = await spawnServer({ CLAUDE_ASYNC_DATA_DIR: dataDir, CLAUDE_ASYNC_CLAUDE_BIN: FAKE_CLAUDE, CLAUDE_ASYNC_DEFAULT_CWD: work, CLAUDE_ASYNC_RETENTION: '0' });
+    servers.push(server);
+    const warning = server.logs().split('\n').find((l) => l.includes('db.json') && l.includes('unreadable'));
+    assert.ok(warning, `no warning about the unreadable index in the log:\n${server.logs()}`);
+    assert.equal((JSON.parse(warning) as { level: number }).level, 40, 'the rebuild should be logged at warn level');
+
+    const client = await connect(server.url);
+    await assertEverythingVisible(client, seeded);
+    await client.close();
+    const health = await fetch(`${server.url}/healthz`);
+    assert.equal(health.status, 200);
+    await server.stop('SIGTERM');
+    const db = JSON.parse(fs.readFileSync(path.join(dataDir, 'db.json'), 'utf8')) as { version: number; jobs: Record<string, Job> };
+    assert.equal(db.version, 1);
+    assert.deepEqual(Object.keys(db.jobs).sort(), idFolders(jobsDir));
+    assert.ok(fs.existsSync(path.join(jobsDir, 'not-a-job')) && fs.existsSync(path.join(jobsDir, 'README')), 'foreign entries were touched');
+  });
+
+  for (const [name, content] of [
+    ['binary garbage', '\u0000\u00ff\u0013not json at all'],
+    ['an empty file', ''],
+    ['a JSON array', '[]'],
+    ['a null jobs map', '{"version":1,"jobs":null}'],
+    ['another version', '{"version":2,"jobs":{}}'],
+    ['valid JSON with broken entries', 'BROKEN_ENTRIES'],
+    ['a stale index (a job it lacks, a job that is gone)', 'STALE'],
+  ] as const) {
+    it(`db.json holding ${name}: the server starts, lists every folder, and answers for each`, async (t) => {
+      const config = testConfig({ port: 0, token: TOKEN, auth: 'token' });
+      const seeded = seedDamage(config.jobsDir, config.defaultCwd);
+      const gone = newJobId(Date.now() - 500_000);
+      let text: string = content;
+      if (content === 'STALE') {
+        const entries = [...seeded.finished.slice(1), gone].map((id) => [id, { jobId: id, status: 'running', owner: 'default', cwd: config.defaultCwd, createdAt: 1 }]);
+        text = JSON.stringify({ version: 1, jobs: Object.fromEntries(entries) });
+      } else if (content === 'BROKEN_ENTRIES') {
+        text = JSON.stringify({ version: 1, jobs: { [seeded.finished[0]!]: 42, [seeded.finished[1]!]: null, [seeded.finished[2]!]: { jobId: '../../etc', status: 'completed' }, 'not-an-id': {} } });
+      }
+      fs.writeFileSync(path.join(config.dataDir, 'db.json'), text);
+      let logged = '';
+      const log = pino({ level: 'warn' }, { write: (s: string) => { logged += s; } });
+      const server = await startServer(config, log);
+      t.after(async () => {
+        await server.close();
+        cleanupJobs(config);
+      });
+      const client = await connect(server.url);
+      t.after(() => client.close());
+      await assertEverythingVisible(client, seeded);
+      const missing = await client.callTool({ name: 'claude_check', arguments: { jobId: gone } });
+      assert.equal(missing.isError, true, 'a job whose folder is gone must read as not found');
+      assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+      if (content !== 'STALE') assert.match(logged, /unreadable|rebuild/i, 'no warning was logged');
+    });
+  }
+});
+
+describe('a jobs folder the server may not write', () => {
+  it('claude_start answers a clear storage error, leaves nothing half-made, and works again once writable', async (t) => {
+    const dataDir = tempDir('ca-readonly-');
+    const work = path.join(dataDir, 'work');
+    const jobsDir = path.join(dataDir, 'jobs');
+    fs.mkdirSync(work);
+    fs.mkdirSync(jobsDir, { mode: 0o700 });
+    fs.chmodSync(dataDir, 0o755);
+    // chmod does not stop root. As root, run the server as `nobody` (it owns the data dir), so the
+    // permission bits mean what they say; otherwise run it as ourselves.
+    const asRoot = process.getuid?.() === 0;
+    const ids: { uid?: number; gid?: number } = asRoot ? { uid: 65534, gid: 65534 } : {};
+    if (asRoot) {
+      const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(BIN)}, require('fs').constants.R_OK)`], { ...ids, cwd: '/' });
+      if (probe.status !== 0) {
+        fs.rmSync(dataDir, { recursive: true, force: true });
+        t.skip('running as root and the uid nobody (65534) cannot run node on this checkout, so a read-only folder cannot be simulated');
+        return;
+      }
+      for (const p of [dataDir, work, jobsDir]) fs.chownSync(p, 65534, 65534);
+    }
+    const servers: RealServer[] = [];
+    t.after(async () => {
+      fs.chmodSync(jobsDir, 0o700);
+      await cleanupAll(servers, dataDir)();
+    });
+    const server = await spawnServer({ CLAUDE_ASYNC_DATA_DIR: dataDir, CLAUDE_ASYNC_CLAUDE_BIN: FAKE_CLAUDE, CLAUDE_ASYNC_DEFAULT_CWD: work, HOME: dataDir }, { ...ids, cwd: dataDir });
+    servers.push(server);
+    const client = await connect(server.url);
+    t.after(() => client.close());
+
+    const ok = await tool(client, 'claude_start', { prompt: 'before the folder turned read-only' });
+    await tool(client, 'claude_wait', { jobId: ok.jobId, timeoutSeconds: 30 });
+    const before = fs.readdirSync(jobsDir).sort();
+
+    fs.chmodSync(jobsDir, 0o500);
+    const refused = await client.callTool({ name: 'claude_start', arguments: { prompt: 'while read-only' } });
+    assert.equal(refused.isError, true);
+    assert.match(JSON.stringify(refused.content), /Could not create the job on disk \(EACCES\).*writable/);
+    const rest = await fetch(`${server.url}/v1/jobs`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ prompt: 'while read-only' }) });
+    assert.equal(rest.status, 503);
+    assert.match(((await rest.json()) as { type: string }).type, /storage-unavailable/);
+    assert.deepEqual(fs.readdirSync(jobsDir).sort(), before, 'something half-made was left in the jobs folder');
+    const health = await fetch(`${server.url}/healthz`);
+    assert.equal(health.status, 503, 'healthz should report the unwritable jobs folder');
+    // Reads still work while writes are refused.
+    assert.equal((await tool(client, 'claude_check', { jobId: ok.jobId })).status, 'completed');
+    assert.equal(((await tool(client, 'claude_jobs', {})).jobs as Job[]).length, 1);
+
+    fs.chmodSync(jobsDir, 0o700);
+    const again = await tool(client, 'claude_start', { prompt: 'writable again' });
+    assert.equal((await tool(client, 'claude_wait', { jobId: again.jobId, timeoutSeconds: 30 })).status, 'completed');
+    assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+  });
+});

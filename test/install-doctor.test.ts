@@ -1,0 +1,92 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { defaultProbes, runDoctor, type CheckResult, type DoctorProbes } from '../src/cli/doctor.js';
+import { FAKE_CLAUDE, REPO_ROOT, tempDir } from './helpers.js';
+
+const run = promisify(execFile);
+const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
+type TestContext = { after: (fn: () => unknown) => void };
+
+/** A working set-up in a temp folder: the fake claude, a data dir, a work root, a token. */
+function goodEnv(t: TestContext): Record<string, string> {
+  const dir = tempDir('ca-doctor-');
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(dir, 'work'));
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: dir,
+    CLAUDE_ASYNC_DATA_DIR: path.join(dir, 'data'),
+    CLAUDE_ASYNC_CLAUDE_BIN: FAKE_CLAUDE,
+    CLAUDE_ASYNC_DEFAULT_CWD: path.join(dir, 'work'),
+    CLAUDE_ASYNC_TOKEN: 'cas_doctor_token_0123456789',
+  };
+}
+
+function probes(env: Record<string, string>, overrides: Partial<DoctorProbes> = {}): DoctorProbes {
+  return { ...defaultProbes(), env, cwd: env.HOME!, uid: 1000, ...overrides };
+}
+
+const levelOf = (results: CheckResult[], name: string) => results.filter((r) => r.name === name).map((r) => r.level);
+const failed = (results: CheckResult[]) => results.filter((r) => r.level === 'fail').map((r) => r.name);
+
+describe('doctor', () => {
+  it('passes a good set-up, naming the claude version it found', async (t) => {
+    const results = await runDoctor(probes(goodEnv(t)));
+    assert.deepEqual(failed(results), []);
+    assert.match(results.find((r) => r.name === 'claude --version')!.detail, /2\.1\.\d+ \(Claude Code\)/);
+    assert.deepEqual(levelOf(results, 'auth'), ['ok']);
+    assert.deepEqual(levelOf(results, 'public URL'), ['ok']);
+  });
+
+  it('fails a bad set-up and says what to fix for each problem', async (t) => {
+    const env = goodEnv(t);
+    fs.writeFileSync(path.join(env.HOME!, 'not-a-dir'), '');
+    const results = await runDoctor(probes({
+      ...env,
+      CLAUDE_ASYNC_CLAUDE_BIN: path.join(env.HOME!, 'no-such-claude'),
+      CLAUDE_ASYNC_DATA_DIR: path.join(env.HOME!, 'not-a-dir'),
+      CLAUDE_ASYNC_ALLOWED_ROOTS: path.join(env.HOME!, 'gone'),
+      CLAUDE_ASYNC_AUTH: 'none',
+      CLAUDE_ASYNC_HOST: '0.0.0.0',
+      CLAUDE_ASYNC_PUBLIC_URL: 'http://box.example.com',
+    }));
+    assert.deepEqual(failed(results).sort(), ['allowed root', 'auth', 'claude', 'data dir', 'default cwd']);
+    assert.deepEqual(levelOf(results, 'public URL'), ['warn']);
+    for (const r of results.filter((x) => x.level !== 'ok')) assert.ok(r.fix, `${r.name} says what to fix`);
+  });
+
+  it('fails when claude --version does not answer, and reports a bad variable by name', async (t) => {
+    const env = goodEnv(t);
+    const hung = await runDoctor(probes(env, { claudeVersion: () => Promise.reject(new Error('no answer within 15 s')) }));
+    assert.deepEqual(failed(hung), ['claude --version']);
+    const bad = await runDoctor(probes({ ...env, CLAUDE_ASYNC_PORT: 'eighty' }));
+    assert.deepEqual(failed(bad), ['config']);
+    assert.match(bad.find((r) => r.name === 'config')!.detail, /CLAUDE_ASYNC_PORT/);
+  });
+
+  it('warns about a data dir other users can read, and about running as root', async (t) => {
+    const env = goodEnv(t);
+    fs.mkdirSync(env.CLAUDE_ASYNC_DATA_DIR!, { mode: 0o755 });
+    fs.chmodSync(env.CLAUDE_ASYNC_DATA_DIR!, 0o755);
+    const results = await runDoctor(probes(env, { uid: 0 }));
+    assert.deepEqual(levelOf(results, 'data dir'), ['warn']);
+    assert.match(results.find((r) => r.name === 'data dir')!.fix!, /chmod 700/);
+    assert.deepEqual(levelOf(results, 'user'), ['warn']);
+  });
+
+  it('exits 0 on a good set-up and 1 on a bad one from the command line', async (t) => {
+    const env = goodEnv(t);
+    const good = await run(process.execPath, [BIN, 'doctor'], { env, cwd: env.HOME });
+    assert.match(good.stdout, /^ok\s+claude --version/m);
+    await assert.rejects(run(process.execPath, [BIN, 'doctor'], { env: { ...env, CLAUDE_ASYNC_CLAUDE_BIN: 'no-such-claude-binary' }, cwd: env.HOME }), (error: { code: number; stdout: string }) => {
+      assert.equal(error.code, 1);
+      assert.match(error.stdout, /^fail\s+claude\s+'no-such-claude-binary' was not found on PATH/m);
+      assert.match(error.stdout, /fix: install it with `npm i -g @anthropic-ai\/claude-code`/);
+      return true;
+    });
+  });
+});

@@ -1,0 +1,107 @@
+// The package as a user gets it: `npm pack` (prepack builds dist/), `npm install <tarball>` into an
+// empty folder, then the installed bin runs --version, selftest, stdio and serve.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { REPO_ROOT, isAlive, tempDir, waitFor } from './helpers.js';
+
+const run = promisify(execFile);
+const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const TOKEN = 'cas_install_test_token_0123456789';
+
+interface PackResult {
+  filename: string;
+  files: { path: string; mode: number }[];
+}
+
+describe('the npm package, packed and installed into an empty folder', { timeout: 180_000 }, () => {
+  let tmp = '';
+  let pack: PackResult;
+  let bin = '';
+  const children: ChildProcess[] = [];
+
+  before(async () => {
+    tmp = tempDir('ca-install-');
+    // --json keeps stdout to the file list; prepack's build output goes to stderr.
+    const packed = await run(NPM, ['pack', '--pack-destination', tmp, '--json'], { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 });
+    pack = (JSON.parse(packed.stdout) as PackResult[])[0]!;
+    const app = path.join(tmp, 'app');
+    fs.mkdirSync(app);
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'install-test', private: true }));
+    await run(NPM, ['install', path.join(tmp, pack.filename), '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: app, maxBuffer: 16 * 1024 * 1024 });
+    bin = path.join(app, 'node_modules', '.bin', 'claude-async');
+  });
+
+  after(() => {
+    for (const child of children) if (child.pid && isAlive(child.pid)) child.kill('SIGKILL');
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /** An environment with nothing of the caller's claude-async settings, homed in the temp folder. */
+  const cleanEnv = (extra: Record<string, string> = {}) => {
+    const home = path.join(tmp, 'home');
+    fs.mkdirSync(home, { recursive: true });
+    return { PATH: process.env.PATH ?? '', HOME: home, CLAUDE_ASYNC_DATA_DIR: path.join(home, 'data'), ...extra };
+  };
+
+  it('ships dist/ with the runner and spawner entries, and no sources, tests or secrets', () => {
+    const paths = pack.files.map((f) => f.path);
+    for (const entry of ['dist/index.js', 'dist/stdio.js', 'dist/jobs/runner.js', 'dist/jobs/spawner.js', 'package.json', 'README.md', 'LICENSE']) {
+      assert.ok(paths.includes(entry), `${entry} is missing from the tarball`);
+    }
+    const stray = paths.filter((p) => !p.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(p));
+    assert.deepEqual(stray, [], 'only dist/ and the package metadata belong in the tarball');
+    assert.ok(!paths.some((p) => /^(src|test|\.test-build)\//.test(p) || p.includes('.env')));
+  });
+
+  it('installs a bin with a node shebang that prints the version', async () => {
+    const real = fs.realpathSync(bin);
+    assert.equal(fs.readFileSync(real, 'utf8').split('\n')[0], '#!/usr/bin/env node');
+    if (process.platform !== 'win32') assert.ok(fs.statSync(real).mode & 0o100, 'the bin is not executable');
+    const version = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const { stdout } = await run(bin, ['--version'], { env: cleanEnv() });
+    assert.equal(stdout.trim(), version.version);
+  });
+
+  it('passes its selftest (detach → poll → exit) from the installed copy', async () => {
+    const { stdout } = await run(bin, ['selftest'], { env: cleanEnv(), timeout: 60_000 });
+    assert.match(stdout, /selftest passed/);
+  });
+
+  it('answers tools/list over stdio with no secrets set', async () => {
+    const transport = new StdioClientTransport({ command: bin, args: ['stdio'], env: cleanEnv(), stderr: 'pipe', cwd: path.join(tmp, 'app') });
+    const client = new Client({ name: 'install-test', version: '1.0.0' });
+    await client.connect(transport);
+    try {
+      const { tools } = await client.listTools();
+      assert.ok(tools.some((t) => t.name === 'claude_start'));
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('serves /healthz on a free port and wants the token on /mcp', async () => {
+    const child = spawn(bin, ['serve'], {
+      env: cleanEnv({ CLAUDE_ASYNC_PORT: '0', CLAUDE_ASYNC_TOKEN: TOKEN, CLAUDE_ASYNC_LOG_LEVEL: 'info' }),
+      cwd: path.join(tmp, 'app'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const url = await waitFor(() => /"url":"(http:[^"]+)"/.exec(out)?.[1], 30_000, `serve to listen; output so far:\n${out}`);
+    const health = await fetch(`${url}/healthz`);
+    assert.equal(health.status, 200);
+    assert.equal(((await health.json()) as { ok: boolean }).ok, true);
+    assert.equal((await fetch(`${url}/mcp`, { method: 'POST' })).status, 401);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  });
+});
