@@ -296,6 +296,8 @@ async function main() {
   const cwd = path.join(root, 'work');
   fs.mkdirSync(cwd);
 
+  const inProcess = await inProcessStarts(path.join(root, 'inproc'), cwd);
+
   // Phase 1: 100 jobs.
   const smallData = path.join(root, 'small');
   seedStore(path.join(smallData, 'jobs'), cwd, N_SMALL_STORE);
@@ -359,6 +361,17 @@ async function main() {
     await sleep(50);
   }
 
+  // The server's own cost of a start: every slot is held by a sleeping job, so the starts below
+  // are queued and no runner or claude boots while they are measured (on 2 cores each boot costs
+  // ~0.3 s of CPU, which the sequential figure after this one includes).
+  const blockers = [];
+  for (let i = 0; i < MAX_CONCURRENT - 1; i++) blockers.push((await call(client, 'claude_start', { prompt: '#fake sleep 60000\nblocker' })).jobId);
+  await sleep(3000); // let the blockers boot before measuring
+  const queuedIds = [];
+  await timeCalls(WARMUP_CALLS, async (i) => queuedIds.push((await call(client, 'claude_start', { prompt: `warm ${i}` })).jobId));
+  const startQueuedTimes = await timeCalls(SEQ_STARTS, async (i) => queuedIds.push((await call(client, 'claude_start', { prompt: `queued ${i}` })).jobId));
+  for (const jobId of [...queuedIds, ...blockers]) await call(client, 'claude_cancel', { jobId });
+
   // Sequential starts with a prompt the fake finishes at once; queueing past MAX_CONCURRENT is accepted.
   const startedIds = [probe.jobId];
   const startTimes = await timeCalls(SEQ_STARTS, async (i) => {
@@ -415,6 +428,10 @@ async function main() {
   const figures = {
     startP50: round(pct(startTimes, 50)),
     startP99: round(pct(startTimes, 99)),
+    startQueuedP50: round(pct(startQueuedTimes, 50)),
+    startQueuedP99: round(pct(startQueuedTimes, 99)),
+    startInProcessP50: inProcess.p50,
+    startInProcessP99: inProcess.p99,
     checkP50Small: round(pct(checkSmall, 50)),
     checkP50Big: round(pct(checkBig, 50)),
     listP50Jobs100: round(pct(list100, 50)),
@@ -447,7 +464,9 @@ async function main() {
   };
 
   const rows = [
-    ['claude_start p50 / p99 (10k in store, sequential)', `${figures.startP50} / ${figures.startP99} ms`, `${SEQ_STARTS} calls`],
+    ['claude_start p50 / p99 (10k in store, sequential)', `${figures.startP50} / ${figures.startP99} ms`, `${SEQ_STARTS} calls, each boots a runner + claude`],
+    ['claude_start p50 / p99 (slots full: no boots)', `${figures.startQueuedP50} / ${figures.startQueuedP99} ms`, `${SEQ_STARTS} calls over HTTP`],
+    ['service.start p50 / p99 in-process', `${figures.startInProcessP50} / ${figures.startInProcessP99} ms`, `${SEQ_STARTS} calls, returns before the runner starts`],
     ['claude_check p50 (1 KB log)', `${figures.checkP50Small} ms`, `p99 ${extra.checkP99Small} ms`],
     ['claude_check p50 (100 MB log)', `${figures.checkP50Big} ms`, `p99 ${extra.checkP99Big} ms`],
     ['claude_jobs p50, page of 50, 100 jobs', `${figures.listP50Jobs100} ms`, `${LIST_CALLS} calls`],
@@ -468,6 +487,28 @@ async function main() {
   console.log(JSON.stringify(figures));
 }
 
+/** service.start in this process: the engine's own latency, with the runner spawned off its path. */
+async function inProcessStarts(dataDir, cwd) {
+  const { JobService } = await import(path.join(REPO, 'dist', 'jobs', 'service.js'));
+  const { configFor } = await import(path.join(REPO, 'dist', 'config.js'));
+  const config = configFor({ dataDir, claudeBin: FAKE, defaultCwd: cwd, allowedRoots: [cwd], maxConcurrent: 1, maxStartsPerMinute: 1_000_000, retentionMs: 0 });
+  const service = await JobService.open(config);
+  const me = { id: OWNER, admin: false };
+  try {
+    // One sleeping job holds the only slot: the measured starts queue and spawn nothing.
+    const blocker = await service.start({ prompt: '#fake sleep 60000' }, me);
+    await sleep(1500);
+    const ids = [];
+    await timeCalls(WARMUP_CALLS, async () => ids.push((await service.start({ prompt: 'warm' }, me)).jobId));
+    const times = await timeCalls(SEQ_STARTS, async (i) => ids.push((await service.start({ prompt: `in-process ${i}` }, me)).jobId));
+    for (const jobId of [blocker.jobId, ...ids]) await service.cancel({ jobId }, me);
+    return { p50: round(pct(times, 50)), p99: round(pct(times, 99)) };
+  } finally {
+    await service.close();
+    endJobProcesses(config.jobsDir);
+  }
+}
+
 async function cleanup() {
   for (const child of children) {
     try {
@@ -477,7 +518,7 @@ async function cleanup() {
     }
   }
   for (const dir of tempDirs) {
-    for (const sub of ['small', 'big']) endJobProcesses(path.join(dir, sub, 'jobs'));
+    for (const sub of ['small', 'big', 'inproc']) endJobProcesses(path.join(dir, sub, 'jobs'));
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

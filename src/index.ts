@@ -1,17 +1,13 @@
 #!/usr/bin/env node
 // The one bin: claude-async serve | stdio | selftest | token … | connect | doctor | register-desktop
+// Heavy modules (express, the MCP SDK) are imported per command, so `--help` and `token` start fast.
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { ConfigError, loadConfig, parseDuration, type Config } from './config.js';
 import { TokenStore, TokenStoreError } from './auth/token-store.js';
-import { mintToken } from './auth/jwt.js';
 import { defaultAudiences, isScope, type Scope } from './auth/types.js';
 import { connectInstructions } from './cli/connect.js';
-import { selftest } from './cli/selftest.js';
-import { doctorCommand } from './cli/doctor.js';
-import { registerDesktopCommand } from './cli/register-desktop.js';
-import { stdioCommand } from './stdio.js';
-import { StartupError, authOptions, startServer, tokensFile } from './server.js';
+import { authOptions, tokensFile } from './auth/options.js';
 import { VERSION } from './version.js';
 
 const USAGE = `claude-async ${VERSION}: run long Claude Code jobs in the background, poll them over MCP or REST.
@@ -45,6 +41,7 @@ function parseScopes(raw: string | undefined, fallback: Scope[]): Scope[] {
 async function serve(config: Config): Promise<void> {
   const log = pino({ level: config.logLevel, redact: ['req.headers.authorization', '*.token', '*.prompt'] });
   const bootstrap = await bootstrapToken(config);
+  const { StartupError, startServer } = await import('./server.js');
   let server;
   try {
     server = await startServer(config, log);
@@ -107,6 +104,7 @@ async function tokenCommand(config: Config, args: string[]): Promise<void> {
         if (!config.jwtSecret) fail('token mint needs CLAUDE_ASYNC_JWT_SECRET');
         if (!values.sub) fail('token mint needs --sub');
         const ttlMs = parseDuration(values.ttl ?? '8h');
+        const { mintToken } = await import('./auth/jwt.js');
         const token = await mintToken({
           secret: config.jwtSecret, sub: values.sub, scopes: parseScopes(values.scopes, ['jobs:read', 'jobs:write']),
           ttlSeconds: Math.round(ttlMs / 1000), audience: defaultAudiences(authOptions(config))[0]!,
@@ -136,6 +134,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'doctor') {
     // Before loadConfig: a bad variable is one of the things doctor reports.
+    const { doctorCommand } = await import('./cli/doctor.js');
     process.exitCode = await doctorCommand();
     return;
   }
@@ -150,12 +149,12 @@ async function main(argv: string[]): Promise<void> {
     case 'serve':
       return serve(config);
     case 'stdio':
-      return stdioCommand(config);
+      return (await import('./stdio.js')).stdioCommand(config);
     case 'register-desktop':
-      process.exitCode = registerDesktopCommand(config, args);
+      process.exitCode = (await import('./cli/register-desktop.js')).registerDesktopCommand(config, args);
       return;
     case 'selftest':
-      if (!(await selftest())) process.exitCode = 1;
+      if (!(await (await import('./cli/selftest.js')).selftest())) process.exitCode = 1;
       return;
     case 'token':
       return tokenCommand(config, args);

@@ -1,13 +1,12 @@
 // `claude-async serve`: open the engine, build the app, listen, and shut down gracefully. Running
 // jobs are never touched by a shutdown: they are detached and keep running.
-import path from 'node:path';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { isLoopbackHost, type Config } from './config.js';
 import { createAuthenticator } from './auth/authenticator.js';
 import { TokenStore } from './auth/token-store.js';
-import type { AuthOptions } from './auth/types.js';
+import { authOptions, tokensFile } from './auth/options.js';
 import { JobService } from './jobs/service.js';
 import { createApp, type App } from './http/app.js';
 
@@ -18,24 +17,6 @@ export interface RunningServer {
   app: App;
   service: JobService;
   close(): Promise<void>;
-}
-
-export function tokensFile(config: Config): string {
-  return path.join(config.dataDir, 'tokens.json');
-}
-
-export function authOptions(config: Config): AuthOptions {
-  return {
-    mode: config.auth,
-    publicUrl: config.publicUrl,
-    tokensFile: tokensFile(config),
-    authFailuresPerMinute: config.authFailuresPerMinute,
-    ...(config.token ? { envToken: config.token } : {}),
-    ...(config.jwtSecret ? { jwtSecret: config.jwtSecret } : {}),
-    ...(config.jwksUrl ? { jwksUrl: config.jwksUrl } : {}),
-    ...(config.jwtIssuer ? { jwtIssuer: config.jwtIssuer } : {}),
-    ...(config.jwtAudience ? { jwtAudience: config.jwtAudience } : {}),
-  };
 }
 
 export class StartupError extends Error {

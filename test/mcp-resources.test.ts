@@ -8,7 +8,8 @@ import { TokenStore } from '../src/auth/token-store.js';
 import { JobNotFound } from '../src/jobs/errors.js';
 import { JOB_URI_TEMPLATE, OUTPUT_URI_TEMPLATE, jobUri, outputUri, parseJobUri } from '../src/mcp/resources.js';
 import { JobWatcher } from '../src/mcp/subscriptions.js';
-import { startServer, tokensFile } from '../src/server.js';
+import { startServer } from '../src/server.js';
+import { tokensFile } from '../src/auth/options.js';
 import { ALICE, cleanupJobs, testConfig, waitFor } from './helpers.js';
 
 const TOKEN = 'cas_test_token_0123456789abcdef';

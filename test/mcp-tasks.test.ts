@@ -8,7 +8,8 @@ import { TokenStore } from '../src/auth/token-store.js';
 import type { Config } from '../src/config.js';
 import { taskStatusOf } from '../src/mcp/tasks.js';
 import { JOB_STATUSES } from '../src/jobs/schemas.js';
-import { startServer, tokensFile, type RunningServer } from '../src/server.js';
+import { startServer, type RunningServer } from '../src/server.js';
+import { tokensFile } from '../src/auth/options.js';
 import { cleanupJobs, testConfig, waitFor } from './helpers.js';
 
 const TOKEN = 'cas_test_token_0123456789abcdef';

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, isLoopbackHost, loadConfig, type Config } from '../config.js';
 import { TokenStore } from '../auth/token-store.js';
-import { tokensFile } from '../server.js';
+import { tokensFile } from '../auth/options.js';
 import { findExecutable } from './executable.js';
 
 export type CheckLevel = 'ok' | 'warn' | 'fail';

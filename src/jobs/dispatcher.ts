@@ -12,6 +12,8 @@ import { processStartTime } from './process-info.js';
 /** A runner that has not claimed its job by then is taken as failed to start. */
 const LAUNCH_TIMEOUT_MS = 30_000;
 const TICK_MS = 500;
+/** How often a tick re-reads every unended job, queued ones included. */
+const FULL_PASS_MS = 5000;
 
 export interface DispatcherDeps {
   jobsDir: string;
@@ -30,6 +32,7 @@ export class Dispatcher {
   private ticking: Promise<void> | undefined;
   private again = false;
   private closed = false;
+  private lastFullPassAt = 0;
 
   constructor(private readonly deps: DispatcherDeps) {}
 
@@ -68,9 +71,19 @@ export class Dispatcher {
   private async tick(): Promise<void> {
     clearTimeout(this.timer);
     const { store, maxConcurrent } = this.deps;
+    const unended = store.unended();
+    // Queued jobs only change when someone acts on them, and the runner's claim makes a stale
+    // view harmless; so a tick re-reads the running ones plus just enough queued ones to fill the
+    // free slots, not the whole queue. A full pass now and then catches changes made by others.
+    const fullPass = Date.now() - this.lastFullPassAt >= FULL_PASS_MS;
+    if (fullPass) this.lastFullPassAt = Date.now();
     let busy = 0;
     const queued: IndexEntry[] = [];
-    for (const stale of store.unended()) {
+    for (const stale of unended) {
+      if (stale.status === 'queued' && !fullPass && !this.launching.has(stale.jobId)) {
+        queued.push(stale);
+        continue;
+      }
       const entry = await this.deps.refresh(stale);
       if (entry.status === 'queued' && !this.launching.has(entry.jobId)) queued.push(entry);
       else if (entry.status === 'queued' || entry.status === 'running') {
@@ -84,7 +97,15 @@ export class Dispatcher {
         this.launching.delete(entry.jobId);
       }
     }
-    for (const entry of queued.slice(0, Math.max(0, maxConcurrent - busy))) this.launch(entry.jobId);
+    let free = Math.max(0, maxConcurrent - busy);
+    for (const candidate of queued) {
+      if (free === 0) break;
+      // Look once more before launching: it may have been cancelled or started elsewhere.
+      const entry = fullPass ? candidate : await this.deps.refresh(candidate);
+      if (entry.status !== 'queued' || this.launching.has(entry.jobId)) continue;
+      this.launch(entry.jobId);
+      free--;
+    }
     if (store.unended().length > 0 && !this.closed) {
       this.timer = setTimeout(() => this.kick(), TICK_MS);
       this.timer.unref();

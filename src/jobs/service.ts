@@ -176,7 +176,9 @@ export class JobService {
     const mine = (e: IndexEntry) => viewer.admin || e.owner === viewer.id;
     const keep = request.status ? (e: IndexEntry) => mine(e) && e.status === request.status : mine;
     const page = this.store.page(request.limit ?? 20, request.cursor, keep);
-    const jobs = await Promise.all(page.entries.map((e) => (ENDED_STATUSES.has(e.status) ? e : this.refresh(e))));
+    // Running jobs are looked at again (one may have just ended); queued ones only change when the
+    // dispatcher acts on them, and it keeps the index in step itself.
+    const jobs = await Promise.all(page.entries.map((e) => (e.status === 'running' ? this.refresh(e) : e)));
     return page.nextCursor ? { jobs, nextCursor: page.nextCursor } : { jobs };
   }
 

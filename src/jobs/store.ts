@@ -39,10 +39,13 @@ export interface OpenIndexResult {
 }
 
 const WRITE_DELAY_MS = 250;
+const REBUILD_BATCH = 64;
 
 export class LowdbJobIndex implements JobIndexStore {
   /** Job ids in ascending (creation) order: pages walk it backwards. */
   private ids: string[] = [];
+  /** Ids of jobs not known to have ended: the dispatcher's working set, kept so it never scans all jobs. */
+  private readonly unendedIds = new Set<string>();
   private writeTimer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private seenDirMtimeMs = -1;
@@ -72,6 +75,7 @@ export class LowdbJobIndex implements JobIndexStore {
     if (dropped) warnings.push(`${dropped} malformed entries of the job index ${file} were dropped; rebuilding them from the job folders`);
     const store = new LowdbJobIndex(db, jobsDir);
     store.ids = Object.keys(db.data.jobs).sort();
+    for (const id of store.ids) if (!ENDED_STATUSES.has(db.data.jobs[id]!.status)) store.unendedIds.add(id);
     await store.reconcile();
     await store.flush();
     return { store, warnings };
@@ -84,12 +88,15 @@ export class LowdbJobIndex implements JobIndexStore {
   put(entry: IndexEntry): void {
     if (!this.db.data.jobs[entry.jobId]) insertSorted(this.ids, entry.jobId);
     this.db.data.jobs[entry.jobId] = entry;
+    if (ENDED_STATUSES.has(entry.status)) this.unendedIds.delete(entry.jobId);
+    else this.unendedIds.add(entry.jobId);
     this.scheduleWrite();
   }
 
   delete(jobId: string): void {
     if (!this.db.data.jobs[jobId]) return;
     delete this.db.data.jobs[jobId];
+    this.unendedIds.delete(jobId);
     const at = binarySearch(this.ids, jobId);
     if (at >= 0) this.ids.splice(at, 1);
     this.scheduleWrite();
@@ -112,7 +119,7 @@ export class LowdbJobIndex implements JobIndexStore {
   }
 
   unended(): IndexEntry[] {
-    return this.ids.map((id) => this.db.data.jobs[id]!).filter((e) => e && !ENDED_STATUSES.has(e.status));
+    return [...this.unendedIds].sort().map((id) => this.db.data.jobs[id]!);
   }
 
   size(): number {
@@ -141,10 +148,12 @@ export class LowdbJobIndex implements JobIndexStore {
         changed = true;
       }
     }
-    for (const jobId of onDisk) {
-      if (this.db.data.jobs[jobId]) continue;
-      const entry = await entryFromFolder(this.jobsDir, jobId);
-      if (entry) {
+    const missing = [...onDisk].filter((jobId) => !this.db.data.jobs[jobId]);
+    // Read folders in parallel batches: a rebuild of 10,000 jobs should not be 10,000 round trips.
+    for (let i = 0; i < missing.length; i += REBUILD_BATCH) {
+      const entries = await Promise.all(missing.slice(i, i + REBUILD_BATCH).map((jobId) => entryFromFolder(this.jobsDir, jobId)));
+      for (const entry of entries) {
+        if (!entry) continue;
         this.put(entry);
         changed = true;
       }

@@ -81,14 +81,17 @@ export class JobWatcher {
   /** Starts the periodic list check; the first look only sets the baseline. */
   watchList(): void {
     if (this.closed || this.listTimer) return;
-    void this.checkList(false);
-    this.listTimer = setInterval(() => void this.checkList(false), this.listCheckMs);
+    void this.checkList();
+    this.listTimer = setInterval(() => void this.checkList(), this.listCheckMs);
     this.listTimer.unref();
   }
 
   /** This session made or removed a job: tell the client now rather than at the next check. */
   jobsChanged(): void {
-    void this.checkList(true);
+    // No listing here: it would put a disk read of 50 jobs on every claude_start. The next periodic
+    // check takes a fresh baseline instead.
+    this.listSeen = undefined;
+    void this.notify.listChanged().catch((error: unknown) => this.options.log?.(error));
   }
 
   close(): void {
@@ -128,7 +131,7 @@ export class JobWatcher {
         }
       }
     }
-    if (anyGone) await this.checkList(false);
+    if (anyGone) await this.checkList();
   }
 
   private schedulePoll(): void {
@@ -152,14 +155,14 @@ export class JobWatcher {
     this.pollTimer = undefined;
   }
 
-  private async checkList(force: boolean): Promise<void> {
+  private async checkList(): Promise<void> {
     try {
       const page = await this.service.list({ limit: LIST_SIZE }, this.viewer);
       if (this.closed) return;
       const seen = page.jobs.map((job) => job.jobId).join(',');
       const changed = this.listSeen !== undefined && this.listSeen !== seen;
       this.listSeen = seen;
-      if (changed || force) await this.notify.listChanged();
+      if (changed) await this.notify.listChanged();
     } catch (error) {
       this.options.log?.(error);
     }

@@ -50,20 +50,20 @@ export function checkResult(check: CheckOutput): CallToolResult {
   return answer(check, describeCheck(check));
 }
 
-async function run(fn: () => Promise<CallToolResult>): Promise<CallToolResult> {
-  try {
-    return await fn();
-  } catch (error) {
-    return toolError(error);
-  }
-}
-
 export function needWrite(ctx: ToolContext): void {
   if (!ctx.canWrite) throw Object.assign(new Error('This token is read-only (it lacks the jobs:write scope), so it cannot start or cancel jobs.'), { expose: true });
 }
 
 export function registerJobTools(server: McpServer, ctx: ToolContext): void {
   const { service, viewer } = ctx;
+  /** Runs a handler; engine errors become tool errors, anything unexpected is also logged. */
+  const run = async (fn: () => Promise<CallToolResult>): Promise<CallToolResult> => {
+    try {
+      return await fn();
+    } catch (error) {
+      return toolError(error, (err) => service.log.error({ err }, 'tool call failed'));
+    }
+  };
 
   server.registerTool('claude_start', {
     title: 'Start a Claude Code job',
