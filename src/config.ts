@@ -34,6 +34,7 @@ export interface Config {
   allowedOrigins: string[];
   trustProxy: string | false;
   maxBodyBytes: number;
+  headersTimeoutMs: number;
   sessionIdleMs: number;
   maxSessions: number;
   auth: 'token' | 'none';
@@ -94,6 +95,7 @@ export const ENV_DEFAULTS = {
   CLAUDE_ASYNC_ALLOWED_ORIGINS: ['the public URL origin', 'comma list of accepted browser Origins'],
   CLAUDE_ASYNC_TRUST_PROXY: ['', 'express trust proxy setting (e.g. loopback, 1) when behind a reverse proxy'],
   CLAUDE_ASYNC_MAX_BODY_BYTES: ['1MB', 'largest request body'],
+  CLAUDE_ASYNC_HEADERS_TIMEOUT: ['30s', 'a client must send its request headers within this (slow clients are cut off)'],
   CLAUDE_ASYNC_SESSION_IDLE: ['30m', 'MCP sessions idle this long are closed'],
   CLAUDE_ASYNC_MAX_SESSIONS: ['1000', 'most open MCP sessions; the oldest idle one is closed past it'],
   CLAUDE_ASYNC_AUTH: ['token', '"token" (bearer tokens required) or "none" (loopback only)'],
@@ -165,6 +167,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     allowedOrigins: read(env, 'CLAUDE_ASYNC_ALLOWED_ORIGINS', (raw) => list(raw).map(url), () => [new URL(publicUrl).origin]),
     trustProxy: read<string | false>(env, 'CLAUDE_ASYNC_TRUST_PROXY', String, () => false),
     maxBodyBytes: read(env, 'CLAUDE_ASYNC_MAX_BODY_BYTES', parseBytes, () => 1024 ** 2),
+    headersTimeoutMs: read(env, 'CLAUDE_ASYNC_HEADERS_TIMEOUT', parseDuration, () => 30_000),
     sessionIdleMs: read(env, 'CLAUDE_ASYNC_SESSION_IDLE', parseDuration, () => 30 * 60_000),
     maxSessions: read(env, 'CLAUDE_ASYNC_MAX_SESSIONS', int(1, 1_000_000), () => 1000),
     auth,

@@ -1,6 +1,6 @@
 // `claude-async serve`: open the engine, build the app, listen, and shut down gracefully. Running
 // jobs are never touched by a shutdown: they are detached and keep running.
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { isLoopbackHost, type Config } from './config.js';
@@ -35,17 +35,20 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const authenticator = createAuthenticator(authOptions(config), tokens);
   const app = createApp({ config, service, authenticator, log });
 
-  const http = app.app.listen(config.port, config.host);
+  // Slow or stalled clients must not hold sockets forever. The header phase is bounded tightly and
+  // checked often; the request itself is not (SSE streams and claude_wait are long by design).
+  const http = createServer({
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: 0,
+    keepAliveTimeout: 65_000,
+    connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(config.headersTimeoutMs / 2))),
+  }, app.app);
+  http.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     http.once('listening', resolve);
     http.once('error', (err: NodeJS.ErrnoException) =>
       reject(new StartupError(err.code === 'EADDRINUSE' ? `port ${config.port} on ${config.host} is in use (set CLAUDE_ASYNC_PORT)` : err.message)));
   });
-  // Slow or stalled clients must not hold sockets forever; SSE streams are long-lived by design,
-  // so only the header phase is bounded tightly.
-  http.headersTimeout = 30_000;
-  http.requestTimeout = 0;
-  http.keepAliveTimeout = 65_000;
 
   const port = (http.address() as AddressInfo).port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;

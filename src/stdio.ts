@@ -63,13 +63,18 @@ export async function startStdioServer(config: Config, log: Logger, io: StdioIo 
 /** The CLI command: logs on stderr only (stdout carries nothing but the protocol), exits on close. */
 export async function stdioCommand(config: Config): Promise<void> {
   const log = pino({ level: config.logLevel, redact: ['*.token', '*.prompt'] }, pino.destination({ fd: 2, sync: true }));
-  const running = await startStdioServer(config, log);
+  // Handlers first: a signal that arrives while the engine opens must still end us cleanly.
+  let stopping: string | undefined;
+  let running: StdioServer | undefined;
   const stop = (signal: string) => {
     log.info({ signal }, 'shutting down');
-    void running.close();
+    stopping = signal;
+    void running?.close();
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  running = await startStdioServer(config, log);
+  if (stopping) void running.close();
   await running.closed;
   process.exit(0);
 }

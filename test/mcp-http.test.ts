@@ -200,6 +200,21 @@ describe('the HTTP edge', () => {
     assert.equal(body.result.serverInfo.name, 'claude-async');
   });
 
+  it('a slow client that never finishes its headers is cut off', async (t) => {
+    const { server } = await serverFor(t, { headersTimeoutMs: 1000 });
+    const { connect: netConnect } = await import('node:net');
+    const socket = netConnect(server.port, '127.0.0.1');
+    t.after(() => socket.destroy());
+    socket.write('POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ');
+    const started = Date.now();
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString()));
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const waited = Date.now() - started;
+    assert.ok(waited < 6000, `the socket stayed open ${waited} ms`);
+    assert.match(answer, /^HTTP\/1\.1 408/);
+  });
+
   it('healthz needs no token; readyz answers; helmet headers are on every response', async (t) => {
     const { server } = await serverFor(t);
     const health = await fetch(`${server.url}/healthz`);

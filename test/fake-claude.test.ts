@@ -1,0 +1,71 @@
+// The fake CLI must behave like the real one where the engine depends on it (DESIGN.md, "CLI contract").
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { FAKE_CLAUDE, REPO_ROOT } from './helpers.js';
+
+function run(args: string[], stdin: string, opts: { killAfterMs?: number; signal?: NodeJS.Signals; env?: NodeJS.ProcessEnv } = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(FAKE_CLAUDE, args, { env: opts.env ?? process.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    if (opts.killAfterMs) setTimeout(() => child.kill(opts.signal ?? 'SIGTERM'), opts.killAfterMs);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+const STREAM = ['-p', '--output-format', 'stream-json', '--verbose'];
+
+describe('the fake claude CLI keeps the real one\'s contract', () => {
+  it('reads the prompt from stdin and prints init … result stream-json lines', async () => {
+    const { code, stdout } = await run(STREAM, 'hello');
+    assert.equal(code, 0);
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual([lines[0]!.type, lines[0]!.subtype], ['system', 'init']);
+    assert.equal(lines[lines.length - 1]!.type, 'result');
+  });
+
+  it('its result line carries every field the real CLI\'s does that the engine reads', async () => {
+    const observed = fs.readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'observed', 'not-logged-in.jsonl'), 'utf8').trim().split('\n');
+    const real = JSON.parse(observed[observed.length - 1]!) as Record<string, unknown>;
+    const { stdout } = await run(STREAM, 'x', { env: { ...process.env, FAKE_CLAUDE_LOGGED_OUT: '1' } });
+    const fakeLines = stdout.trim().split('\n');
+    const fake = JSON.parse(fakeLines[fakeLines.length - 1]!) as Record<string, unknown>;
+    for (const key of ['type', 'subtype', 'is_error', 'result', 'session_id', 'total_cost_usd', 'num_turns', 'duration_ms', 'usage']) {
+      assert.ok(key in real, `the real CLI no longer prints ${key}`);
+      assert.equal(typeof fake[key], typeof real[key], key);
+    }
+    assert.equal(fake.result, real.result);
+    assert.equal(fake.is_error, true);
+  });
+
+  it('stream-json without --verbose, or an unknown flag, is an error on stderr with exit 1', async () => {
+    const noVerbose = await run(['-p', '--output-format', 'stream-json'], 'x');
+    assert.equal(noVerbose.code, 1);
+    assert.match(noVerbose.stderr, /requires --verbose/);
+    const bad = await run([...STREAM, '--bogus'], 'x');
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /unknown option '--bogus'/);
+  });
+
+  it('SIGTERM ends it with 143 and nothing more printed; SIGINT gives an error_during_execution result and 0', async () => {
+    const term = await run(STREAM, '#fake sleep 10000', { killAfterMs: 400 });
+    assert.equal(term.code, 143);
+    assert.doesNotMatch(term.stdout, /"type":"result"/);
+    const int = await run(STREAM, '#fake sleep 10000', { killAfterMs: 400, signal: 'SIGINT' });
+    assert.equal(int.code, 0);
+    assert.match(int.stdout, /"subtype":"error_during_execution"/);
+  });
+
+  it('--resume keeps the session id; list options swallow words (which is why the prompt is on stdin)', async () => {
+    const { stdout } = await run([...STREAM, '--resume', 'abc-123-def', '--allowedTools', 'Edit', 'Read'], 'go');
+    assert.match(stdout, /"session_id":"abc-123-def"/);
+    const swallowed = await run([...STREAM, '--allowedTools', 'Edit', 'this was meant as the prompt'], '');
+    assert.equal(swallowed.code, 1);
+  });
+});
