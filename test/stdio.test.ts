@@ -40,6 +40,18 @@ function stdioEnv(config: Config): Record<string, string> {
   };
 }
 
+/** A raw `claude-async stdio` child on a fresh data dir, ended and cleaned up after the test. */
+function spawnRawStdio(t: TestContext) {
+  const config = testConfig();
+  const defer = deferrals(t);
+  defer(() => cleanupJobs(config));
+  const child = spawn(process.execPath, [BIN, 'stdio'], { env: stdioEnv(config), stdio: ['pipe', 'pipe', 'pipe'] });
+  defer(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  return { config, child, defer };
+}
+
 async function stdioClient(defer: (fn: () => unknown) => void, env: Record<string, string>, cwd?: string) {
   const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, 'stdio'], env, stderr: 'pipe', ...(cwd ? { cwd } : {}) });
   let stderr = '';
@@ -92,13 +104,7 @@ describe('claude-async stdio', () => {
   });
 
   it('exits 0 when the client closes stdin, and a running job keeps running to completion', async (t) => {
-    const config = testConfig();
-    const defer = deferrals(t);
-    defer(() => cleanupJobs(config));
-    const child = spawn(process.execPath, [BIN, 'stdio'], { env: stdioEnv(config), stdio: ['pipe', 'pipe', 'pipe'] });
-    defer(() => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    });
+    const { config, child, defer } = spawnRawStdio(t);
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const send = (message: object) => child.stdin.write(`${JSON.stringify(message)}\n`);
@@ -126,13 +132,7 @@ describe('claude-async stdio', () => {
   });
 
   it('exits 0 on SIGTERM', async (t) => {
-    const config = testConfig();
-    const defer = deferrals(t);
-    defer(() => cleanupJobs(config));
-    const child = spawn(process.execPath, [BIN, 'stdio'], { env: stdioEnv(config), stdio: ['pipe', 'pipe', 'pipe'] });
-    defer(() => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    });
+    const { child } = spawnRawStdio(t);
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     await waitFor(() => /serving MCP over stdio/.test(err), 15_000, 'the stdio server to start');

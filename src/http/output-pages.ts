@@ -1,34 +1,11 @@
 // Pages of a job's raw log for GET /v1/jobs/{jobId}/output. Each read touches only its window, so
 // a page of a 100 MB log costs what a page of a 1 KB one does; pages end on a line boundary when
 // the window holds one, so a client can parse each page as whole JSON lines.
-import fs from 'node:fs';
-import { renderLine } from '../jobs/output.js';
+import { fileSize, readRange, renderLine } from '../jobs/output.js';
 import { HttpProblem } from './problem.js';
 
 export const DEFAULT_PAGE_BYTES = 1024 * 1024;
 export const MAX_PAGE_BYTES = 8 * 1024 * 1024;
-
-export async function logSize(file: string): Promise<number> {
-  try {
-    return (await fs.promises.stat(file)).size;
-  } catch (err) {
-    // Queued jobs have no log yet: that is an empty log, not an error.
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw err;
-  }
-}
-
-export async function readBytes(file: string, start: number, length: number): Promise<Buffer> {
-  if (length <= 0) return Buffer.alloc(0);
-  const handle = await fs.promises.open(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(length);
-    const { bytesRead } = await handle.read(buf, 0, length, start);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
-}
 
 export function rangeNotSatisfiable(outputBytes: number, detail: string): HttpProblem {
   return new HttpProblem(416, 'range-not-satisfiable', 'Range not satisfiable', detail, {}, { 'Content-Range': `bytes */${outputBytes}` });
@@ -41,9 +18,9 @@ export interface Page {
 }
 
 async function window(file: string, offset: number, limit: number): Promise<Page & { data: Buffer }> {
-  const outputBytes = await logSize(file);
+  const outputBytes = await fileSize(file);
   if (offset > outputBytes) throw rangeNotSatisfiable(outputBytes, `offset ${offset} is past the end of the log (${outputBytes} bytes)`);
-  const data = await readBytes(file, offset, Math.min(limit, outputBytes - offset));
+  const data = await readRange(file, offset, Math.min(limit, outputBytes - offset));
   return { data, offset, nextOffset: offset, outputBytes };
 }
 
@@ -61,7 +38,7 @@ export async function readRawPage(file: string, offset: number, limit: number): 
 export async function readTextPage(file: string, offset: number, limit: number): Promise<Page & { text: string }> {
   const { data, ...page } = await window(file, offset, limit);
   // An offset inside a line resumes at the next whole line, as a check with offset does.
-  const atLineStart = offset === 0 || (await readBytes(file, offset - 1, 1))[0] === 10;
+  const atLineStart = offset === 0 || (await readRange(file, offset - 1, 1))[0] === 10;
   let pos = 0;
   if (!atLineStart) {
     const first = data.indexOf(10);

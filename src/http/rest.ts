@@ -7,12 +7,13 @@ import type { Config } from '../config.js';
 import { requireScope, resourceMetadataUrl } from '../auth/middleware.js';
 import { viewerOf, type Scope } from '../auth/types.js';
 import { InvalidInput } from '../jobs/errors.js';
+import { fileSize } from '../jobs/output.js';
 import type { Viewer } from '../jobs/records.js';
 import type { StartOutput } from '../jobs/schemas.js';
 import type { JobService } from '../jobs/service.js';
 import { IdempotencyCache, type IdempotencyOptions } from './idempotency.js';
 import { openApiDocument, type JobResource } from './openapi.js';
-import { DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES, logSize, parseRange, rangeNotSatisfiable, readRawPage, readTextPage } from './output-pages.js';
+import { DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES, parseRange, rangeNotSatisfiable, readRawPage, readTextPage } from './output-pages.js';
 import { HttpProblem, problemErrorHandler } from './problem.js';
 import { followLog } from './sse.js';
 
@@ -114,7 +115,7 @@ export function createRestRouter(service: JobService, config: Config, options: R
     const range = req.get('range');
     const file = await service.outputFile({ jobId: jobIdOf(req) }, viewer(req));
     if (as === 'jsonl' && range !== undefined) {
-      const size = await logSize(file);
+      const size = await fileSize(file);
       const wanted = parseRange(range, size);
       if (wanted === 'unsatisfiable') throw rangeNotSatisfiable(size, `the log has ${size} bytes; ${range.slice(0, 100)} is outside it`);
       if (wanted) {

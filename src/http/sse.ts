@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import type { Response } from 'express';
 import { renderLine } from '../jobs/output.js';
 import { ENDED_STATUSES, type JobStatus } from '../jobs/schemas.js';
-import { logSize, readBytes } from './output-pages.js';
+import { fileSize, readRange } from '../jobs/output.js';
 import { problemFor } from './problem.js';
 
 /** Read at most this much per step; a longer line arrives split into several events. */
@@ -45,7 +45,7 @@ export async function followLog(res: Response, options: FollowOptions): Promise<
     resolve();
   }));
   const first = await options.status();
-  const size = await logSize(options.file);
+  const size = await fileSize(options.file);
   let pos = options.from;
   if (options.resuming && ENDED_STATUSES.has(first.status) && pos >= size) {
     // EventSource reconnects whenever a stream ends; 204 is the one answer that makes it stop.
@@ -53,8 +53,8 @@ export async function followLog(res: Response, options: FollowOptions): Promise<
     return;
   }
   // An offset inside a line starts at the next whole line (past the end: wait for the log to grow).
-  if (pos > 0 && pos <= size && (await readBytes(options.file, pos - 1, 1))[0] !== 10) {
-    const ahead = await readBytes(options.file, pos, CHUNK_BYTES);
+  if (pos > 0 && pos <= size && (await readRange(options.file, pos - 1, 1))[0] !== 10) {
+    const ahead = await readRange(options.file, pos, CHUNK_BYTES);
     const newline = ahead.indexOf(10);
     pos = newline >= 0 ? pos + newline + 1 : pos + ahead.length;
   }
@@ -90,9 +90,9 @@ export async function followLog(res: Response, options: FollowOptions): Promise<
   const pump = async (final: boolean): Promise<boolean> => {
     let sent = false;
     while (!closed) {
-      const size = await logSize(options.file);
+      const size = await fileSize(options.file);
       if (size <= pos) return sent;
-      const buf = await readBytes(options.file, pos, Math.min(CHUNK_BYTES, size - pos));
+      const buf = await readRange(options.file, pos, Math.min(CHUNK_BYTES, size - pos));
       let start = 0;
       for (let nl = buf.indexOf(10); nl >= 0 && !closed; nl = buf.indexOf(10, start)) {
         await send(buf.toString('utf8', start, nl), pos + nl + 1);

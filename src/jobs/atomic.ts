@@ -22,8 +22,8 @@ export async function writeFileAtomic(target: string, data: string, mode = 0o600
   }
 }
 
-/** The synchronous twin, for the runner's last words (exit.json) where nothing else runs anyway. */
-export function writeFileAtomicSync(target: string, data: string, mode = 0o600): void {
+/** Writes and fsyncs a temp file beside `target`; the caller moves it into place. */
+function writeTempSync(target: string, data: string, mode: number): string {
   const tmp = tmpName(target);
   const fd = fs.openSync(tmp, 'wx', mode);
   try {
@@ -32,6 +32,12 @@ export function writeFileAtomicSync(target: string, data: string, mode = 0o600):
   } finally {
     fs.closeSync(fd);
   }
+  return tmp;
+}
+
+/** The synchronous twin, for the runner's last words (exit.json) where nothing else runs anyway. */
+export function writeFileAtomicSync(target: string, data: string, mode = 0o600): void {
+  const tmp = writeTempSync(target, data, mode);
   try {
     fs.renameSync(tmp, target);
   } catch (err) {
@@ -46,14 +52,7 @@ export function writeFileAtomicSync(target: string, data: string, mode = 0o600):
  * Returns false when the file was already there.
  */
 export function createFileExclusiveSync(target: string, data: string, mode = 0o600): boolean {
-  const tmp = tmpName(target);
-  const fd = fs.openSync(tmp, 'wx', mode);
-  try {
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  const tmp = writeTempSync(target, data, mode);
   try {
     fs.linkSync(tmp, target);
     return true;

@@ -90,7 +90,9 @@ export interface TailResult {
   hasMore: boolean;
 }
 
-async function readRange(file: string, start: number, length: number): Promise<Buffer> {
+/** Reads one window of a file: the cost depends on the window, never on the file's size. */
+export async function readRange(file: string, start: number, length: number): Promise<Buffer> {
+  if (length <= 0) return Buffer.alloc(0);
   const handle = await fs.promises.open(file, 'r');
   try {
     const buf = Buffer.allocUnsafe(length);
@@ -101,7 +103,8 @@ async function readRange(file: string, start: number, length: number): Promise<B
   }
 }
 
-async function fileSize(file: string): Promise<number> {
+/** A log that does not exist yet (a queued job) is an empty log, not an error. */
+export async function fileSize(file: string): Promise<number> {
   try {
     return (await fs.promises.stat(file)).size;
   } catch (err) {
