@@ -143,6 +143,65 @@ describe('MCP over Streamable HTTP with the SDK client', () => {
   });
 });
 
+/** Reads SSE events off a fetch body until `until` says stop; returns them with their ids. */
+async function readEvents(res: Response, until: (events: { id?: string; data: string }[]) => boolean, timeoutMs = 10_000) {
+  const events: { id?: string; data: string }[] = [];
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  const deadline = Date.now() + timeoutMs;
+  while (!until(events)) {
+    if (Date.now() > deadline) throw new Error(`no matching SSE event within ${timeoutMs} ms; got ${JSON.stringify(events)}`);
+    const chunk = await Promise.race([reader.read(), new Promise<null>((r) => setTimeout(() => r(null), 200))]);
+    if (chunk === null) continue;
+    if (chunk.done) break;
+    buffer += decoder.decode(chunk.value, { stream: true });
+    let cut: number;
+    while ((cut = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      const id = /^id: ?(.*)$/m.exec(block)?.[1];
+      const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+      if (data) events.push(id === undefined ? { data } : { id, data });
+    }
+  }
+  await reader.cancel().catch(() => {});
+  return events;
+}
+
+describe('resumable streams', () => {
+  it('a dropped GET stream resumes with Last-Event-ID and gets exactly the events it missed', async (t) => {
+    const { server } = await serverFor(t);
+    const base = { Authorization: `Bearer ${TOKEN}`, Accept: 'application/json, text/event-stream', 'Content-Type': 'application/json' };
+    const init = await fetch(`${server.url}/mcp`, { method: 'POST', headers: base, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }) });
+    const sessionId = init.headers.get('mcp-session-id')!;
+    await init.text();
+    const session = { ...base, 'Mcp-Session-Id': sessionId, 'Mcp-Protocol-Version': '2025-06-18' };
+    await (await fetch(`${server.url}/mcp`, { method: 'POST', headers: session, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) })).text();
+    const start = async (id: number) => {
+      const res = await fetch(`${server.url}/mcp`, { method: 'POST', headers: session, body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'claude_start', arguments: { prompt: `job ${id}` } } }) });
+      await res.text();
+    };
+    const listChanged = (e: { data: string }) => e.data.includes('notifications/resources/list_changed');
+
+    const first = await fetch(`${server.url}/mcp`, { headers: { ...session, Accept: 'text/event-stream' } });
+    assert.equal(first.status, 200);
+    const firstEvents = readEvents(first, (events) => events.some(listChanged));
+    await start(2);
+    const seen = await firstEvents; // the stream is dropped here, after one notification
+    const lastId = seen.filter(listChanged).pop()!.id!;
+    assert.ok(lastId);
+
+    await start(3); // its notification is sent while no GET stream is open
+    await start(4);
+    const resumed = await fetch(`${server.url}/mcp`, { headers: { ...session, Accept: 'text/event-stream', 'Last-Event-ID': lastId } });
+    assert.equal(resumed.status, 200);
+    const missed = await readEvents(resumed, (events) => events.filter(listChanged).length >= 2);
+    assert.equal(missed.filter(listChanged).length, 2);
+    assert.ok(missed.every((e) => e.id !== lastId), 'an event already seen was replayed');
+  });
+});
+
 describe('the HTTP edge', () => {
   const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'curl', version: '1' } } };
   const headers = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
@@ -225,5 +284,36 @@ describe('the HTTP edge', () => {
     const noToken = await fetch(`${server.url}/mcp`, { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: headers.Accept }, body: JSON.stringify(init) });
     assert.equal(noToken.status, 401);
     assert.match(noToken.headers.get('www-authenticate') ?? '', /resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp"/);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('SIGTERM stops the server with exit code 0 and running jobs keep running to completion', async (t) => {
+    const config = testConfig({ port: 0, token: TOKEN });
+    const env = { ...process.env, CLAUDE_ASYNC_DATA_DIR: config.dataDir, CLAUDE_ASYNC_CLAUDE_BIN: config.claudeBin, CLAUDE_ASYNC_DEFAULT_CWD: config.defaultCwd, CLAUDE_ASYNC_TOKEN: TOKEN, CLAUDE_ASYNC_PORT: '0', CLAUDE_ASYNC_LOG_LEVEL: 'info' };
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, '.test-build', 'src', 'index.js'), 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let service: { close(): Promise<void> } | undefined;
+    t.after(async () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await service?.close();
+      cleanupJobs(config);
+    });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const url = await waitFor(() => /"url":"(http:[^"]+)"/.exec(out)?.[1], 15_000, 'server to listen');
+    const { client } = await connect(url);
+    const started = await client.callTool({ name: 'claude_start', arguments: { prompt: '#fake tick 8 150\noutlives the server' } });
+    const { jobId } = started.structuredContent as Structured;
+    await waitFor(async () => ((await client.callTool({ name: 'claude_check', arguments: { jobId } })).structuredContent as Structured).status === 'running', 10_000);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    await client.close().catch(() => {});
+    const { JobService } = await import('../src/jobs/service.js');
+    const opened = await JobService.open(config);
+    service = opened;
+    const done = await opened.wait({ jobId: String(jobId) }, 20_000, { id: 'default', admin: false });
+    assert.equal(done.status, 'completed');
+    assert.match(done.tail, /tick 8/);
   });
 });
