@@ -37,6 +37,8 @@ const BIG_LOG_BYTES = 100 * 1024 * 1024;
 const DRAIN_LIMIT_MS = 40_000;
 const WARMUP_CALLS = 30;
 const MAX_CONCURRENT = 16;
+const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 30);
+const LOAD_WORKERS = 16;
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 const started = performance.now();
@@ -421,6 +423,15 @@ async function main() {
     }
   }).length;
 
+  // Sustained load: claude_check and claude_jobs from many sessions at once while jobs write output.
+  const writers = [];
+  for (let i = 0; i < 4; i++) writers.push((await call(client, 'claude_start', { prompt: `#fake tick ${LOAD_SECONDS * 10 + 50} 100\nwriter ${i}` })).jobId);
+  await sleep(1500);
+  const rssBeforeLoad = rssMb(big.pid);
+  const load = await sustainedLoad(sessions.slice(0, LOAD_WORKERS), [...writers, smallLogId], LOAD_SECONDS * 1000);
+  const rssAfterLoad = rssMb(big.pid);
+  for (const jobId of writers) await call(client, 'claude_cancel', { jobId });
+
   await Promise.all([client, ...sessions].map((c) => c.close().catch(() => {})));
   await stopServer(big);
   endJobProcesses(jobsDir);
@@ -440,6 +451,7 @@ async function main() {
     serverRssMb10k,
     runnerRssMb,
     seedScanListMs: round(pct(seedScan, 50)),
+    load: { seconds: LOAD_SECONDS, workers: LOAD_WORKERS, calls: load.calls, callsPerSecond: round(load.calls / LOAD_SECONDS, 0), errors: load.errors, p50: round(pct(load.times, 50)), p99: round(pct(load.times, 99)), rssMbBefore: rssBeforeLoad, rssMbAfter: rssAfterLoad },
   };
   const extra = {
     machine,
@@ -476,6 +488,7 @@ async function main() {
     ['server RSS with 10k jobs', `${serverRssMb10k} MB`, `${serverRssMbAfterStarts} MB after starts`],
     ['runner RSS (one running job)', `${runnerRssMb} MB`, `fake claude ${claudeRssMb} MB`],
     ['server boot with 10k folders (no db.json)', `${extra.bootMs10k} ms`, `index holds ${health.jobs}`],
+    [`${LOAD_SECONDS} s of check + jobs, ${LOAD_WORKERS} sessions`, `${figures.load.callsPerSecond} calls/s`, `p50 ${figures.load.p50} ms, p99 ${figures.load.p99} ms, errors ${figures.load.errors}, RSS ${rssBeforeLoad} → ${rssAfterLoad} MB`],
     ['queue drain after starts', `${extra.drainSeconds} s`, `${completed}/${startedIds.length} completed, MAX_CONCURRENT ${MAX_CONCURRENT}`],
   ];
   const w0 = Math.max(...rows.map((r) => r[0].length));
@@ -485,6 +498,28 @@ async function main() {
   for (const [a, b, c] of rows) console.log(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`);
   console.log(`\nextra: ${JSON.stringify(extra)}`);
   console.log(JSON.stringify(figures));
+}
+
+/** Each worker loops claude_check (with an offset, as a poller would) and claude_jobs until time is up. */
+async function sustainedLoad(clients, jobIds, ms) {
+  const times = [];
+  let calls = 0;
+  let errors = 0;
+  const until = performance.now() + ms;
+  await Promise.all(clients.map(async (c, w) => {
+    for (let i = 0; performance.now() < until; i++) {
+      const t = performance.now();
+      try {
+        if (i % 2 === 0) await call(c, 'claude_check', { jobId: jobIds[(w + i) % jobIds.length], tailBytes: 2000 });
+        else await call(c, 'claude_jobs', { limit: 20 });
+      } catch {
+        errors++;
+      }
+      times.push(performance.now() - t);
+      calls++;
+    }
+  }));
+  return { times, calls, errors };
 }
 
 /** service.start in this process: the engine's own latency, with the runner spawned off its path. */

@@ -13,6 +13,9 @@ import { BoundedEventStore, UnknownEventIdError } from '../src/mcp/event-store.j
 
 const note = (n: number): JSONRPCMessage => ({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: n } });
 
+/** Streams and events held; bytes are checked on their own. */
+const counts = (store: BoundedEventStore) => ({ streams: store.stats().streams, events: store.stats().events });
+
 async function replayAll(
   store: Pick<BoundedEventStore, 'replayEventsAfter'>,
   lastEventId: string,
@@ -44,7 +47,7 @@ describe('BoundedEventStore', () => {
     assert.equal(await store.getStreamIdForEventId(a2), 'a');
     // Caught up: nothing to send, but still a valid resume of stream "a".
     assert.deepEqual(await replayAll(store, a3), { streamId: 'a', sent: [] });
-    assert.deepEqual(store.stats(), { streams: 2, events: 5 });
+    assert.deepEqual(counts(store), { streams: 2, events: 5 });
   });
 
   it('keeps stream ids with "_", ":", "." and "%" apart and returns them unchanged', async () => {
@@ -85,7 +88,7 @@ describe('BoundedEventStore', () => {
     const store = new BoundedEventStore({ maxEventsPerStream: 3 });
     const ids: string[] = [];
     for (let n = 0; n < 5; n++) ids.push(await store.storeEvent('s', note(n)));
-    assert.deepEqual(store.stats(), { streams: 1, events: 3 });
+    assert.deepEqual(counts(store), { streams: 1, events: 3 });
 
     // Events 2..4 are kept. A cursor at 1 has lost nothing (its own event is gone, the rest is kept).
     assert.deepEqual((await replayAll(store, ids[1] ?? '')).sent.map((e) => e.data), [2, 3, 4]);
@@ -101,10 +104,26 @@ describe('BoundedEventStore', () => {
     await store.storeEvent('a', note(2)); // "a" is now fresher than "b"
     await store.storeEvent('c', note(1));
 
-    assert.deepEqual(store.stats(), { streams: 2, events: 3 });
+    assert.deepEqual(counts(store), { streams: 2, events: 3 });
     assert.equal(await store.getStreamIdForEventId(b), undefined);
     await assert.rejects(replayAll(store, b), UnknownEventIdError);
     assert.deepEqual((await replayAll(store, a)).sent.map((e) => e.data), [2]);
+  });
+
+  it('keeps stored bytes under maxBytes by dropping the least recently written streams', async () => {
+    const big = (n: number): JSONRPCMessage => ({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: `${n}:${'x'.repeat(300)}` } });
+    const size = JSON.stringify(big(1)).length;
+    const store = new BoundedEventStore({ maxBytes: size * 3 });
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await store.storeEvent(`s${i}`, big(i)));
+    assert.ok(store.stats().bytes <= size * 3, `holds ${store.stats().bytes} bytes`);
+    assert.equal(store.stats().streams, 3);
+    await assert.rejects(replayAll(store, ids[0]!), UnknownEventIdError);
+    assert.equal(await store.getStreamIdForEventId(ids[5]!), 's5');
+    // One stream larger than the budget keeps its newest event rather than nothing.
+    const one = new BoundedEventStore({ maxBytes: 10 });
+    await one.storeEvent('only', big(1));
+    assert.equal(one.stats().streams, 1);
   });
 
   it('forgets a stream ttlMs after its last write, lazily and on sweep()', async () => {
@@ -117,11 +136,11 @@ describe('BoundedEventStore', () => {
     now += 1_000; // "a" is exactly ttl old
     assert.equal(await store.getStreamIdForEventId(a), undefined);
     await assert.rejects(replayAll(store, a), /expired/);
-    assert.deepEqual(store.stats(), { streams: 1, events: 2 });
+    assert.deepEqual(counts(store), { streams: 1, events: 2 });
 
     now += 59_000;
     assert.equal(store.sweep(), 1);
-    assert.deepEqual(store.stats(), { streams: 0, events: 0 });
+    assert.deepEqual(counts(store), { streams: 0, events: 0 });
     await assert.rejects(replayAll(store, b), UnknownEventIdError);
   });
 
@@ -170,10 +189,10 @@ describe('BoundedEventStore', () => {
     assert.equal(await store.getStreamIdForEventId(a0), undefined);
 
     alice.close();
-    assert.deepEqual(store.stats(), { streams: 1, events: 2 });
+    assert.deepEqual(counts(store), { streams: 1, events: 2 });
     await assert.rejects(replayAll(alice, a0), UnknownEventIdError);
     await alice.storeEvent('_GET_stream', note(3)); // a late send after close is not kept
-    assert.deepEqual(store.stats(), { streams: 1, events: 2 });
+    assert.deepEqual(counts(store), { streams: 1, events: 2 });
   });
 
   it('removeStream forgets one stream', async () => {
@@ -182,7 +201,7 @@ describe('BoundedEventStore', () => {
     await store.storeEvent('t', note(1));
     assert.equal(store.removeStream('s'), true);
     assert.equal(store.removeStream('s'), false);
-    assert.deepEqual(store.stats(), { streams: 1, events: 1 });
+    assert.deepEqual(counts(store), { streams: 1, events: 1 });
     await assert.rejects(replayAll(store, id), UnknownEventIdError);
   });
 
@@ -643,7 +662,7 @@ describe('resumable Streamable HTTP over a real socket', { timeout: 20_000 }, ()
       const { streams, events } = harness.store.stats();
       assert.ok(streams >= 2 && events >= 4, `events were stored (${streams} streams, ${events} events)`);
       assert.equal(await client.deleteSession(), 200);
-      assert.deepEqual(harness.store.stats(), { streams: 0, events: 0 });
+      assert.deepEqual(harness.store.stats(), { streams: 0, events: 0, bytes: 0 });
     });
   });
 });

@@ -33,6 +33,12 @@ export interface BoundedEventStoreOptions {
   maxStreams?: number;
   /** A stream is forgotten this long after its last write (or replay). */
   ttlMs?: number;
+  /**
+   * Bytes of stored messages (as JSON) across all streams; past it the least recently written
+   * streams are dropped. Every POST answer is stored for resumption, so without this a busy
+   * server would hold up to maxStreams whole tool results.
+   */
+  maxBytes?: number;
   /** Injected clock, ms since the epoch (tests). */
   now?: () => number;
 }
@@ -40,6 +46,7 @@ export interface BoundedEventStoreOptions {
 export interface EventStoreStats {
   streams: number;
   events: number;
+  bytes: number;
 }
 
 /** One session's isolated view of a shared store; pass it as the transport's `eventStore`. */
@@ -67,6 +74,7 @@ export class UnknownEventIdError extends Error {
 export const DEFAULT_MAX_EVENTS_PER_STREAM = 1000;
 export const DEFAULT_MAX_STREAMS = 10_000;
 export const DEFAULT_EVENT_TTL_MS = 10 * 60_000;
+export const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
 
 /** The root scope: the store used directly as an EventStore, without `forSession()`. */
 const ROOT_SCOPE = '';
@@ -83,6 +91,9 @@ interface StreamLog {
   readonly streamNumber: number;
   /** Ring buffer: sequence `s` lives at `s % maxEventsPerStream`. */
   readonly ring: JSONRPCMessage[];
+  /** JSON size of each ring slot, for the byte budget. */
+  readonly sizes: number[];
+  bytes: number;
   /** Sequence number the next event gets; events `[max(0, nextSeq - cap), nextSeq)` are kept. */
   nextSeq: number;
   touchedAt: number;
@@ -92,6 +103,7 @@ export class BoundedEventStore implements EventStore {
   readonly maxEventsPerStream: number;
   readonly maxStreams: number;
   readonly ttlMs: number;
+  readonly maxBytes: number;
   private readonly now: () => number;
   private readonly instanceId = randomBytes(6).toString('hex');
   /** All streams by number, in least-recently-touched-first order (re-inserted on each touch). */
@@ -99,11 +111,13 @@ export class BoundedEventStore implements EventStore {
   private readonly scopes = new Map<string, Map<StreamId, StreamLog>>();
   private nextStreamNumber = 1;
   private eventCount = 0;
+  private byteCount = 0;
 
   constructor(options: BoundedEventStoreOptions = {}) {
     this.maxEventsPerStream = positiveInt('maxEventsPerStream', options.maxEventsPerStream ?? DEFAULT_MAX_EVENTS_PER_STREAM);
     this.maxStreams = positiveInt('maxStreams', options.maxStreams ?? DEFAULT_MAX_STREAMS);
     this.ttlMs = positiveInt('ttlMs', options.ttlMs ?? DEFAULT_EVENT_TTL_MS);
+    this.maxBytes = positiveInt('maxBytes', options.maxBytes ?? DEFAULT_MAX_BYTES);
     this.now = options.now ?? Date.now;
   }
 
@@ -164,7 +178,7 @@ export class BoundedEventStore implements EventStore {
   }
 
   stats(): EventStoreStats {
-    return { streams: this.streams.size, events: this.eventCount };
+    return { streams: this.streams.size, events: this.eventCount, bytes: this.byteCount };
   }
 
   private store(scope: string, streamId: StreamId, message: JSONRPCMessage): EventId {
@@ -179,8 +193,19 @@ export class BoundedEventStore implements EventStore {
     this.eventCount++;
     // The transport's `{}` "priming" event (only a cursor, stored first on each POST stream) is
     // kept like any other: resuming from it must replay everything after it.
-    log.ring[seq % cap] = message;
+    const size = JSON.stringify(message).length;
+    const slot = seq % cap;
+    const replaced = log.sizes[slot] ?? 0;
+    log.ring[slot] = message;
+    log.sizes[slot] = size;
+    log.bytes += size - replaced;
+    this.byteCount += size - replaced;
     this.touch(log);
+    // Over budget: drop the least recently written streams, never the one just written.
+    for (const oldest of this.streams.values()) {
+      if (this.byteCount <= this.maxBytes || oldest === log) break;
+      this.drop(oldest);
+    }
     return this.eventId(log, seq);
   }
 
@@ -190,7 +215,7 @@ export class BoundedEventStore implements EventStore {
       if (oldest === undefined) break;
       this.drop(oldest);
     }
-    const log: StreamLog = { scope, streamId, streamNumber: this.nextStreamNumber++, ring: [], nextSeq: 0, touchedAt: 0 };
+    const log: StreamLog = { scope, streamId, streamNumber: this.nextStreamNumber++, ring: [], sizes: [], bytes: 0, nextSeq: 0, touchedAt: 0 };
     let byId = this.scopes.get(scope);
     if (byId === undefined) {
       byId = new Map();
@@ -264,6 +289,7 @@ export class BoundedEventStore implements EventStore {
     if (this.streams.get(log.streamNumber) !== log) return;
     this.streams.delete(log.streamNumber);
     this.eventCount -= Math.min(log.nextSeq, this.maxEventsPerStream);
+    this.byteCount -= log.bytes;
     const byId = this.scopes.get(log.scope);
     byId?.delete(log.streamId);
     if (byId?.size === 0) this.scopes.delete(log.scope);
