@@ -259,6 +259,17 @@ describe('the HTTP edge', () => {
     assert.equal(body.result.serverInfo.name, 'claude-async');
   });
 
+  it('behind a trusted proxy the client IP comes from X-Forwarded-For (per-IP auth limits see real clients)', async (t) => {
+    const { server } = await serverFor(t, { trustProxy: 'loopback', authFailuresPerMinute: 2 });
+    const tryBadToken = (ip: string) => fetch(`${server.url}/v1/jobs`, { headers: { Authorization: 'Bearer cas_wrong_wrong_wrong_wrong_wrong', 'X-Forwarded-For': ip } });
+    assert.equal((await tryBadToken('203.0.113.9')).status, 401);
+    assert.equal((await tryBadToken('203.0.113.9')).status, 401);
+    const limited = await tryBadToken('203.0.113.9');
+    assert.equal(limited.status, 429);
+    assert.ok(Number(limited.headers.get('retry-after')) > 0);
+    assert.equal((await tryBadToken('203.0.113.10')).status, 401, 'another client behind the proxy was limited too');
+  });
+
   it('a slow client that never finishes its headers is cut off', async (t) => {
     const { server } = await serverFor(t, { headersTimeoutMs: 1000 });
     const { connect: netConnect } = await import('node:net');
