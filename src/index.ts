@@ -51,7 +51,9 @@ async function serve(config: Config): Promise<void> {
   }
   if (bootstrap) {
     // Printed once, to the terminal, never to the log: only its hash is kept.
-    process.stderr.write(`\nA token was created for you (it is shown only this once):\n\n  ${bootstrap}\n\n${connectInstructions({ url: config.publicUrl, token: bootstrap })}\n\n`);
+    // With CLAUDE_ASYNC_PORT=0 the default public URL says ':0'; show the port really bound.
+    const url = /:0$/.test(config.publicUrl) ? server.url : config.publicUrl;
+    process.stderr.write(`\nA token was created for you (it is shown only this once):\n\n  ${bootstrap}\n\n${connectInstructions({ url, token: bootstrap })}\n\n`);
   }
   const stop = (signal: string) => {
     log.info({ signal }, 'shutting down; running jobs keep running');

@@ -29,7 +29,7 @@ describe('the first serve', () => {
     const first = await boot();
     const token = /\b(cas_[A-Za-z0-9_-]{40,})\b/.exec(first.err())?.[1];
     assert.ok(token, `no token printed: ${first.err()}`);
-    assert.match(first.err(), /claude mcp add --transport http claude-async http:\/\/127\.0\.0\.1:\d+\/mcp --header "Authorization: Bearer cas_/);
+    assert.ok(first.err().includes(`claude mcp add --transport http claude-async ${first.url}/mcp --header "Authorization: Bearer ${token}"`), first.err());
     assert.doesNotMatch(first.out(), new RegExp(token), 'the token reached the log');
     const res = await fetch(`${first.url}/v1/jobs`, { headers: { Authorization: `Bearer ${token}` } });
     assert.equal(res.status, 200);
