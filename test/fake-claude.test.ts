@@ -6,14 +6,21 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { FAKE_CLAUDE, REPO_ROOT } from './helpers.js';
 
-function run(args: string[], stdin: string, opts: { killAfterMs?: number; signal?: NodeJS.Signals; env?: NodeJS.ProcessEnv } = {}) {
+/** Runs the fake; with `signal`, sends it once the fake has printed its init line (its handlers are set by then). */
+function run(args: string[], stdin: string, opts: { signal?: NodeJS.Signals; env?: NodeJS.ProcessEnv } = {}) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn(FAKE_CLAUDE, args, { env: opts.env ?? process.env });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    let signalled = false;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (opts.signal && !signalled && stdout.includes('"subtype":"init"')) {
+        signalled = true;
+        child.kill(opts.signal);
+      }
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    if (opts.killAfterMs) setTimeout(() => child.kill(opts.signal ?? 'SIGTERM'), opts.killAfterMs);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(stdin);
   });
@@ -54,10 +61,10 @@ describe('the fake claude CLI keeps the real one\'s contract', () => {
   });
 
   it('SIGTERM ends it with 143 and nothing more printed; SIGINT gives an error_during_execution result and 0', async () => {
-    const term = await run(STREAM, '#fake sleep 10000', { killAfterMs: 400 });
+    const term = await run(STREAM, '#fake sleep 10000', { signal: 'SIGTERM' });
     assert.equal(term.code, 143);
     assert.doesNotMatch(term.stdout, /"type":"result"/);
-    const int = await run(STREAM, '#fake sleep 10000', { killAfterMs: 400, signal: 'SIGINT' });
+    const int = await run(STREAM, '#fake sleep 10000', { signal: 'SIGINT' });
     assert.equal(int.code, 0);
     assert.match(int.stdout, /"subtype":"error_during_execution"/);
   });
