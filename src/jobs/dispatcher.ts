@@ -2,12 +2,11 @@
 // slots free. Queued jobs are just folders without runner.json, so the queue survives restarts:
 // on boot every unended job is looked at again and the queued ones are dispatched.
 import type { Logger } from 'pino';
-import { createFileExclusiveSync, writeFileAtomic } from './atomic.js';
+import { writeFileAtomic } from './atomic.js';
+import { claimForServer, exitWithoutClaude } from './claim.js';
 import type { Launcher } from './launcher.js';
 import { jobPaths } from './layout.js';
-import type { ExitRecord, RunnerRecord } from './records.js';
 import type { IndexEntry, JobIndexStore } from './store.js';
-import { processStartTime } from './process-info.js';
 
 /** A runner that has not claimed its job by then is taken as failed to start. */
 const LAUNCH_TIMEOUT_MS = 30_000;
@@ -128,12 +127,8 @@ export class Dispatcher {
   private async failLaunch(jobId: string): Promise<void> {
     this.launching.delete(jobId);
     const paths = jobPaths(this.deps.jobsDir, jobId);
-    const claim: RunnerRecord = { runnerPid: process.pid, runnerStartTime: processStartTime(process.pid), startedAt: Date.now(), claimedBy: 'launch-timeout' };
-    if (!createFileExclusiveSync(paths.runner, JSON.stringify(claim))) return; // it did start after all
-    const exit: ExitRecord = {
-      reason: 'exited', exitCode: null, signal: null, endedAt: Date.now(), logCapped: false, watchdog: false, result: null,
-      error: `the job runner did not start within ${LAUNCH_TIMEOUT_MS / 1000} s (check that node can run ${paths.dir})`,
-    };
+    if (!claimForServer(paths, 'launch-timeout')) return; // it did start after all
+    const exit = exitWithoutClaude('exited', { error: `the job runner did not start within ${LAUNCH_TIMEOUT_MS / 1000} s (check that node can run ${paths.dir})` });
     await writeFileAtomic(paths.exit, JSON.stringify(exit));
     this.deps.log.error({ jobId }, 'runner did not claim its job in time');
   }

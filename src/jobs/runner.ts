@@ -7,6 +7,7 @@ import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { createFileExclusiveSync, writeFileAtomicSync } from './atomic.js';
+import { exitWithoutClaude } from './claim.js';
 import { isJobId } from './ids.js';
 import { jobPaths } from './layout.js';
 import { LOG_CAPPED_TYPE, parseResultLine } from './output.js';
@@ -211,8 +212,7 @@ if (isMain) {
       try {
         const exitFile = path.join(path.resolve(jobDir), 'exit.json');
         if (!fs.existsSync(exitFile)) {
-          const record: ExitRecord = { reason: 'exited', exitCode: null, signal: null, endedAt: Date.now(), error: `the runner failed: ${(error as Error).message}`, logCapped: false, watchdog: false, result: null };
-          writeFileAtomicSync(exitFile, JSON.stringify(record));
+          writeFileAtomicSync(exitFile, JSON.stringify(exitWithoutClaude('exited', { error: `the runner failed: ${(error as Error).message}` })));
         }
       } finally {
         process.exit(1);

@@ -5,7 +5,8 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { z } from 'zod';
 import type { Config } from '../config.js';
-import { createFileExclusiveSync, readJsonIfExists, writeFileAtomic } from './atomic.js';
+import { readJsonIfExists, writeFileAtomic } from './atomic.js';
+import { claimForServer, exitWithoutClaude } from './claim.js';
 import { claudeArgs } from './claude-args.js';
 import { Dispatcher } from './dispatcher.js';
 import { jobEnvironment } from './environment.js';
@@ -15,7 +16,7 @@ import { ProcessLauncher, type Launcher } from './launcher.js';
 import { jobPaths } from './layout.js';
 import { readTail } from './output.js';
 import { isWithinCap } from './permission.js';
-import { isSameProcessAlive, processStartTime, signalGroup, signalProcess } from './process-info.js';
+import { isSameProcessAlive, signalGroup, signalProcess } from './process-info.js';
 import type { ExitRecord, JobSpecRecord, RunnerRecord, Viewer } from './records.js';
 import {
   ENDED_STATUSES, checkInputSchema, listInputSchema, startInputSchema,
@@ -192,9 +193,8 @@ export class JobService {
 
     if (!facts.runner) {
       // Queued: claim the job the way a runner would, so none can start it after us.
-      const claim: RunnerRecord = { runnerPid: process.pid, runnerStartTime: processStartTime(process.pid), startedAt: Date.now(), claimedBy: 'cancel' };
-      if (createFileExclusiveSync(paths.runner, JSON.stringify(claim))) {
-        await this.recordCancel(paths.exit, null);
+      if (claimForServer(paths, 'cancel')) {
+        await writeFileAtomic(paths.exit, JSON.stringify(exitWithoutClaude('cancelled')));
         return { jobId, status: (await this.refresh(entry)).status, cancelled: true };
       }
     }
@@ -206,7 +206,7 @@ export class JobService {
     } else {
       // Orphaned: no runner will record anything. End claude if it outlived its runner, then record it.
       if (runner?.claudePid && isSameProcessAlive(runner.claudePid, runner.claudeStartTime)) signalGroup(runner.claudePid, 'SIGKILL');
-      await this.recordCancel(paths.exit, runner?.startedAt ?? null);
+      await writeFileAtomic(paths.exit, JSON.stringify(exitWithoutClaude('cancelled', { startedAt: runner?.startedAt ?? null })));
     }
     this.dispatcher.kick();
     return { jobId, status: (await this.refresh(entry)).status, cancelled: true };
@@ -270,14 +270,6 @@ export class JobService {
   private async removeFolder(jobId: string): Promise<void> {
     await fs.promises.rm(jobPaths(this.config.jobsDir, jobId).dir, { recursive: true, force: true });
     this.store.delete(jobId);
-  }
-
-  private async recordCancel(exitFile: string, startedAt: number | null): Promise<void> {
-    const exit: ExitRecord = {
-      reason: 'cancelled', exitCode: null, signal: null, endedAt: Date.now(), logCapped: false, watchdog: false, result: null,
-      ...(startedAt ? { startedAt } : {}),
-    };
-    await writeFileAtomic(exitFile, JSON.stringify(exit));
   }
 
   /** The index entry for an id the viewer may see; someone else's job reads exactly like a missing one. */

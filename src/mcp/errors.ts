@@ -1,12 +1,11 @@
 // The one place engine errors become MCP tool errors: isError results with a message a model can
 // act on. Anything unexpected becomes a generic message; its details go to the log, not the client.
 import { ErrorCode, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { InvalidInput, JobError, JobNotFound, LimitExceeded } from '../jobs/errors.js';
+import { InvalidInput, JobError, JobNotFound } from '../jobs/errors.js';
 
 export function toolError(error: unknown, log?: (error: unknown) => void): CallToolResult {
   let text: string;
-  if (error instanceof LimitExceeded && error.retryAfterSeconds) text = `${error.message}`;
-  else if (error instanceof JobError) text = error.message;
+  if (error instanceof JobError) text = error.message;
   else if (error instanceof Error && (error as { expose?: boolean }).expose) text = error.message;
   else {
     log?.(error);
