@@ -5,6 +5,7 @@ import type { JobPaths } from './layout.js';
 import type { ExitRecord, RunnerRecord } from './records.js';
 import type { JobStatus } from './schemas.js';
 import { isSameProcessAlive } from './process-info.js';
+import { withLoginHint } from './login-hint.js';
 
 export interface JobFacts {
   spec: 'ok' | 'missing' | 'unreadable';
@@ -47,7 +48,7 @@ export function statusFromExit(exit: ExitRecord): DerivedStatus {
   return { status: 'failed', reason: `claude exited with code ${exit.exitCode}` };
 }
 
-const clip = (text: string) => (text.length > 300 ? `${text.slice(0, 300)}…` : text);
+const clip = (text: string) => withLoginHint(text.length > 300 ? `${text.slice(0, 300)}…` : text);
 
 async function readRecord<T>(file: string): Promise<T | null | 'unreadable'> {
   try {
