@@ -35,6 +35,21 @@ describe('deploy/nginx.conf', () => {
     assert.match(checked.output, /test is successful/);
   });
 
+  it('is right about the `http2 on;` form its header gives for nginx 1.25.1+ (refused before, accepted from)', { skip: missing('nginx', 'nginx') }, () => {
+    const version = /nginx\/(\d+)\.(\d+)\.(\d+)/.exec(run(findCommand('nginx')!, ['-v']).output);
+    assert.ok(version, 'nginx -v printed no version');
+    const [major, minor, patch] = version.slice(1).map(Number) as [number, number, number];
+    const modern = major > 1 || (major === 1 && (minor > 25 || (minor === 25 && patch >= 1)));
+    const root = path.join(tmp, 'nginx-http2-on');
+    const cert = selfSignedCert(path.join(root, 'certs'));
+    const tree = stockNginxTree(root, (site) => withCertificates(site, cert)
+      .replace(/listen 443 ssl http2;/, 'listen 443 ssl;\n    http2 on;')
+      .replace(/listen \[::\]:443 ssl http2;/, 'listen [::]:443 ssl;'));
+    const checked = nginxTest(tree);
+    if (modern) assert.equal(checked.status, 0, checked.output);
+    else assert.match(checked.output, /unknown directive "http2"/);
+  });
+
   it('says where it goes and how to write HTTP/2 on nginx 1.25.1 and newer', () => {
     const site = readRepoFile('deploy/nginx.conf');
     assert.match(site, /\/etc\/nginx\/conf\.d\/claude-async\.conf/);
