@@ -62,7 +62,10 @@ export function createApp({ config, service, authenticator, log }: AppDeps): App
   });
   const json = express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] });
 
-  const mcp = createMcpRoute({ service, log, sessionIdleMs: config.sessionIdleMs, maxSessions: config.maxSessions, resourceMetadataUrl: metadataUrl });
+  const mcp = createMcpRoute({
+    service, log, resourceMetadataUrl: metadataUrl, sessionIdleMs: config.sessionIdleMs, maxSessions: config.maxSessions,
+    maxSessionsPerPrincipal: config.maxSessionsPerPrincipal, maxSubscriptionsPerSession: config.maxSubscriptionsPerSession, sseRetryMs: config.sseRetryMs,
+  });
   app.use('/mcp', json, auth, requireScope('jobs:read', { resourceMetadataUrl: metadataUrl }), mcp.router);
   app.use('/mcp', mcpErrorHandler(log));
 
