@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import { isLoopbackHost, type Config } from '../config.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { createAuthFailureLimiter, mountProtectedResourceMetadata, requireAuth, requireScope, resourceMetadataUrl } from '../auth/middleware.js';
 import type { JobService } from '../jobs/service.js';
@@ -12,7 +12,7 @@ import { jsonRpcError } from './json-rpc.js';
 import { createMcpRoute, type McpRoute } from './mcp-route.js';
 import { createRestRouter } from './rest.js';
 import { problemErrorHandler } from './problem.js';
-import { hostCheck, originCheck, requestLogger } from './security.js';
+import { corsForAllowedOrigins, hostCheck, originCheck, requestLogger } from './security.js';
 
 export interface AppDeps {
   config: Config;
@@ -37,7 +37,9 @@ export function createApp({ config, service, authenticator, log }: AppDeps): App
   app.use(requestLogger(log));
   app.use(helmet());
   app.use(hostCheck(config.allowedHosts));
-  app.use(originCheck(config.allowedOrigins));
+  const origins = { allowedOrigins: config.allowedOrigins, loopbackBind: isLoopbackHost(config.host) };
+  app.use(originCheck(origins));
+  app.use(corsForAllowedOrigins(origins));
 
   app.get('/healthz', async (_req, res) => {
     try {

@@ -85,8 +85,9 @@ export class SessionTransport extends WebStandardStreamableHTTPServerTransport {
     if (streamId === undefined) return;
     const others = [...internals._requestToStreamMapping].filter(([id, sid]) => sid === streamId && id !== requestId && !internals._requestResponseMap.has(id));
     if (others.length > 0) return;
-    internals._requestToStreamMapping.delete(requestId);
     this.closeSSEStream(requestId);
+    // No answer will ever come for it (the SDK drops a cancelled request's result): forget it.
+    internals._requestToStreamMapping.delete(requestId);
   }
 
   /** The GET stream with a priming event (stored, so resuming from it replays what follows) first. */

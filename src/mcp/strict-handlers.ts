@@ -6,7 +6,8 @@
 //   (basic/utilities/tasks "Tool-Level Negotiation"); McpServer runs the tool and only then fails;
 // - claude_run with `task` that cannot start says why (the field, the cwd, the scope) instead of
 //   McpServer's "Invalid task creation result" over an isError result;
-// - tools/list with a cursor we never gave out is -32602 (there is one page);
+// - tools/list with a cursor we never gave out is -32602 (there is one page), and its schemas have
+//   no type arrays (json-schema.ts);
 // - logging/setLevel with an unknown level is -32602 (McpServer: -32603 with a zod dump).
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import {
@@ -15,6 +16,7 @@ import {
 import { z } from 'zod';
 import { startInputSchema } from '../jobs/schemas.js';
 import { protocolError } from './errors.js';
+import { withoutTypeArrays } from './json-schema.js';
 import { createRunTask, type JobTaskStore } from './tasks.js';
 import type { ToolContext } from './tools.js';
 
@@ -67,7 +69,8 @@ export function installStrictHandlers(server: McpServer, ctx: StrictContext): vo
 
   server.server.setRequestHandler(listToolsRequest, async (request, extra) => {
     if (request.params?.cursor !== undefined) throw new McpError(ErrorCode.InvalidParams, 'Invalid cursor: tools/list has a single page, so there is no cursor to pass.');
-    return (await listTools(ListToolsRequestSchema.parse(request), extra)) as never;
+    const answer = (await listTools(ListToolsRequestSchema.parse(request), extra)) as { tools: unknown[] };
+    return { ...answer, tools: answer.tools.map((tool) => withoutTypeArrays(tool)) } as never;
   });
 
   server.server.setRequestHandler(setLevelRequest, async (request, extra) => {
