@@ -32,8 +32,8 @@ export function parseJobUri(uri: string): { jobId: string; kind: 'job' | 'output
 }
 
 /** MCP's answer for a resource that does not exist (server/resources "Error Handling"): -32002 with the uri. */
-export function resourceNotFound(uri: string, why = `No such resource: ${uri}`): McpError {
-  return new McpError(RESOURCE_NOT_FOUND, `${why}. Job resources look like ${JOB_URI_TEMPLATE}.`, { uri });
+export function resourceNotFound(uri: string): McpError {
+  return new McpError(RESOURCE_NOT_FOUND, `No such resource: ${uri}. Job resources look like ${JOB_URI_TEMPLATE}, spelled exactly so (no percent-escapes).`, { uri });
 }
 
 /** The job resource: everything claude_check says but the output itself. */
@@ -114,7 +114,7 @@ export function registerJobResources(server: McpServer, ctx: ResourceContext): v
   server.server.setRequestHandler(SubscribeRequestSchema, async (request) => {
     const { uri } = request.params;
     const target = parseJobUri(uri);
-    if (!target) throw resourceNotFound(uri, `Not a job resource (or not its canonical spelling): ${uri}`);
+    if (!target) throw resourceNotFound(uri);
     try {
       await watcher.subscribe(uri, target.jobId);
     } catch (error) {
