@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { hasTypeArray } from '../src/mcp/json-schema.js';
 import { originAllowed } from '../src/http/security.js';
+import { SessionRegistry } from '../src/mcp/sessions.js';
 import { waitFor } from './helpers.js';
 import { messagesOf, rawSession, readSse, spawnServer, type RawSession, type RealServer } from './support/real-server.js';
 
@@ -225,5 +226,61 @@ describe('browsers on this machine, not hostile pages (issue 15 item 12)', () =>
     assert.equal(allowed('https://box.example'), true);
     assert.equal(allowed('http://localhost:5173'), false);
     assert.equal(originAllowed({ allowedOrigins: [], loopbackBind: true })('http://localhost:5173'), true);
+  });
+});
+
+describe('SessionRegistry (pure, injected clock)', () => {
+  const handle = () => ({ closed: 0, async close() { this.closed++; } });
+  const make = (limits: { maxSessions: number; maxSessionsPerPrincipal: number }) => {
+    let now = 1_000;
+    const registry = new SessionRegistry({ idleMs: 100, ...limits, now: () => now });
+    const add = (id: string, owner: string) => {
+      const session = { id, owner, transport: handle(), server: handle(), lastSeenAt: now, openResponses: 0 };
+      registry.add(session);
+      return session;
+    };
+    return { registry, add, tick: (ms: number) => (now += ms) };
+  };
+
+  it('reaps a session only when nothing of it is open and it has been quiet for idleMs', async (t) => {
+    const { registry, add, tick } = make({ maxSessions: 10, maxSessionsPerPrincipal: 10 });
+    t.after(() => registry.closeAll());
+    const listening = add('a', 'alice');
+    add('b', 'alice');
+    const done = registry.opened(listening);
+    tick(1_000);
+    assert.equal(registry.reapIdle(), 1);
+    assert.equal(registry.get('a', 'alice'), listening);
+    done();
+    tick(99);
+    assert.equal(registry.reapIdle(), 0, 'the idle clock starts when the last response ends');
+    tick(1);
+    assert.equal(registry.reapIdle(), 1);
+  });
+
+  it('makes room from idle sessions only: the same principal first, then the one holding the most', async (t) => {
+    const { registry, add } = make({ maxSessions: 4, maxSessionsPerPrincipal: 2 });
+    t.after(() => registry.closeAll());
+    const bobs = [add('b1', 'bob'), add('b2', 'bob')];
+    bobs.forEach((s) => registry.opened(s));
+    const full = registry.admit('bob');
+    assert.equal(full.ok, false, 'bob at his cap with every session in use');
+    assert.equal(full.ok ? 0 : full.status, 429);
+    add('a1', 'alice');
+    add('a2', 'alice');
+    assert.equal(registry.admit('alice').ok, true, 'alice at her cap evicts her own idle session');
+    assert.equal(registry.countOf('alice'), 1);
+    add('a3', 'alice');
+    // Global cap 4 reached (bob 2 in use, alice 2 idle): carol's session costs alice one, never bob.
+    assert.equal(registry.admit('carol').ok, true);
+    assert.equal(registry.countOf('bob'), 2);
+    assert.equal(registry.countOf('alice'), 1);
+    add('c1', 'carol');
+    registry.opened(registry.get('a3', 'alice') ?? registry.get('a2', 'alice')!);
+    registry.opened(registry.get('c1', 'carol')!);
+    const refused = registry.admit('dave');
+    assert.equal(refused.ok, false);
+    assert.equal(refused.ok ? 0 : refused.status, 503);
+    assert.equal(registry.size, 4, 'a refusal closes nothing');
   });
 });

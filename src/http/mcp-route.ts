@@ -109,6 +109,7 @@ export function createMcpRoute(options: McpRouteOptions): McpRoute {
       service,
       // Inside a request its own token decides; background work goes by the latest request's.
       rights: () => requestRights() ?? session.rights,
+      backgroundRights: () => session.rights,
       watch: { maxSubscriptions: options.maxSubscriptionsPerSession },
     });
     session.transport = new SessionTransport({

@@ -14,7 +14,14 @@ import { VERSION } from '../version.js';
 
 export interface McpServerOptions {
   service: JobService;
+  /** The rights of the request being handled. */
   rights: RightsSource;
+  /**
+   * The rights background work goes by (subscription polls, the lifecycle log): over HTTP those of
+   * the session's latest request. Timers started inside a request would otherwise keep that
+   * request's rights forever (async context follows them). Default: `rights`.
+   */
+  backgroundRights?: RightsSource;
   /** Poll and throttle periods of resource subscriptions; tests shorten them. */
   watch?: WatcherOptions;
   /** Poll period of the job lifecycle log; tests shorten it. */
@@ -24,6 +31,8 @@ export interface McpServerOptions {
 export function createMcpServer(options: McpServerOptions): McpServer {
   const { service, rights } = options;
   const viewer = () => rights().viewer;
+  const background = options.backgroundRights ?? rights;
+  const backgroundViewer = () => background().viewer;
   const taskStore = new JobTaskStore({ service, rights });
   const server = new McpServer(
     { name: 'claude-async', title: 'Claude Code, async', version: VERSION },
@@ -47,11 +56,11 @@ export function createMcpServer(options: McpServerOptions): McpServer {
 
   const log = (err: unknown) => service.log.warn({ err }, 'mcp notifications');
   const connected = () => server.isConnected();
-  const watcher = new JobWatcher(service, viewer, {
+  const watcher = new JobWatcher(service, backgroundViewer, {
     updated: (uri) => (connected() ? server.server.sendResourceUpdated({ uri }) : Promise.resolve()),
     listChanged: () => (connected() ? server.server.sendResourceListChanged() : Promise.resolve()),
   }, { log, ...options.watch });
-  const lifecycle = new JobLifecycle(service, viewer, {
+  const lifecycle = new JobLifecycle(service, backgroundViewer, {
     // The session id keys the level the client chose with logging/setLevel.
     log: (level, data) => (connected() ? server.server.sendLoggingMessage({ level, logger: 'claude-async.jobs', data }, server.server.transport?.sessionId) : Promise.resolve()),
     taskStatus: async (job, previous) => {

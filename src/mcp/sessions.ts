@@ -2,8 +2,9 @@
 // responses is open (no GET stream, no POST stream still running) and nothing came for `idleMs`:
 // a client that only listens while a multi-hour job runs is not idle (count what is open, as the
 // SDK's simpleStreamableHttp example does). Sessions are capped per principal and globally; making
-// room evicts idle sessions only — of the same principal, or of the principal holding the most —
-// so one principal opening sessions never closes another principal's live one.
+// room evicts idle sessions only — of the same principal, or of the principal holding the most
+// (the next largest when that one has none idle) — so one principal opening sessions never closes
+// another principal's live one.
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 
 export interface SessionHandle {
@@ -61,8 +62,7 @@ export class SessionRegistry {
       void this.close(idle.id, 'too many sessions of this principal');
     }
     if (this.sessions.size >= this.limits.maxSessions) {
-      const top = this.largestOwner();
-      const idle = top === undefined ? undefined : this.oldestIdleOf(top);
+      const idle = this.idleOfLargestOwner();
       if (!idle) return { ok: false, status: 503, message: 'The server has as many MCP sessions open as it allows, all in use: try again later' };
       void this.close(idle.id, 'too many sessions; this principal held the most');
     }
@@ -146,15 +146,13 @@ export class SessionRegistry {
     return undefined;
   }
 
-  private largestOwner(): string | undefined {
-    let best: string | undefined;
-    let most = 0;
-    for (const [owner, ids] of this.byOwner) {
-      if (ids.size > most) {
-        best = owner;
-        most = ids.size;
-      }
+  /** An idle session of the principal holding the most sessions (the next largest if it has none). */
+  private idleOfLargestOwner(): Session | undefined {
+    const owners = [...this.byOwner].sort((a, b) => b[1].size - a[1].size);
+    for (const [owner] of owners) {
+      const idle = this.oldestIdleOf(owner);
+      if (idle) return idle;
     }
-    return best;
+    return undefined;
   }
 }
