@@ -37,6 +37,9 @@ export interface Config {
   headersTimeoutMs: number;
   sessionIdleMs: number;
   maxSessions: number;
+  maxSessionsPerPrincipal: number;
+  maxSubscriptionsPerSession: number;
+  sseRetryMs: number;
   auth: 'token' | 'none';
   token: string | undefined;
   jwtSecret: string | undefined;
@@ -99,7 +102,10 @@ export const ENV_DEFAULTS = {
   CLAUDE_ASYNC_MAX_BODY_BYTES: ['1MB', 'largest request body'],
   CLAUDE_ASYNC_HEADERS_TIMEOUT: ['30s', 'a client must send its request headers within this (slow clients are cut off)'],
   CLAUDE_ASYNC_SESSION_IDLE: ['30m', 'MCP sessions idle this long are closed'],
-  CLAUDE_ASYNC_MAX_SESSIONS: ['1000', 'most open MCP sessions; the oldest idle one is closed past it'],
+  CLAUDE_ASYNC_MAX_SESSIONS: ['1000', 'most open MCP sessions; past it an idle session of the principal holding the most is closed'],
+  CLAUDE_ASYNC_MAX_SESSIONS_PER_PRINCIPAL: ['100', 'most open MCP sessions of one principal; past it its oldest idle one is closed'],
+  CLAUDE_ASYNC_MAX_SUBSCRIPTIONS: ['100', 'most resource subscriptions of one MCP session'],
+  CLAUDE_ASYNC_SSE_RETRY: ['3s', 'SSE retry field: how long a client that was cut off waits before it reconnects'],
   CLAUDE_ASYNC_AUTH: ['token', '"token" (bearer tokens required) or "none" (loopback only)'],
   CLAUDE_ASYNC_TOKEN: ['', 'a single static bearer token (principal "default", all scopes)'],
   CLAUDE_ASYNC_JWT_SECRET: ['', 'HS256 secret for JWT access tokens (claude-async token mint)'],
@@ -174,6 +180,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     headersTimeoutMs: read(env, 'CLAUDE_ASYNC_HEADERS_TIMEOUT', parseDuration, () => 30_000),
     sessionIdleMs: read(env, 'CLAUDE_ASYNC_SESSION_IDLE', parseDuration, () => 30 * 60_000),
     maxSessions: read(env, 'CLAUDE_ASYNC_MAX_SESSIONS', int(1, 1_000_000), () => 1000),
+    maxSessionsPerPrincipal: read(env, 'CLAUDE_ASYNC_MAX_SESSIONS_PER_PRINCIPAL', int(1, 1_000_000), () => 100),
+    maxSubscriptionsPerSession: read(env, 'CLAUDE_ASYNC_MAX_SUBSCRIPTIONS', int(1, 1_000_000), () => 100),
+    sseRetryMs: read(env, 'CLAUDE_ASYNC_SSE_RETRY', parseDuration, () => 3000),
     auth,
     token: read(env, 'CLAUDE_ASYNC_TOKEN', (raw) => {
       if (raw.length < 16) throw new Error('must be at least 16 characters');

@@ -8,6 +8,7 @@ import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
 import { JobService } from './jobs/service.js';
 import type { Viewer } from './jobs/records.js';
+import { fixedRights } from './mcp/rights.js';
 import { createMcpServer } from './mcp/server.js';
 
 /**
@@ -32,7 +33,7 @@ export interface StdioServer {
 
 export async function startStdioServer(config: Config, log: Logger, io: StdioIo = { stdin: process.stdin, stdout: process.stdout }): Promise<StdioServer> {
   const service = await JobService.open(config, { log });
-  const server = createMcpServer({ service, viewer: STDIO_VIEWER, canWrite: true });
+  const server = createMcpServer({ service, rights: fixedRights({ viewer: STDIO_VIEWER, canWrite: true }) });
   const transport = new StdioServerTransport(io.stdin, io.stdout);
 
   let closing: Promise<void> | undefined;

@@ -367,7 +367,7 @@ describe('attacks on the real server', () => {
   });
 
   it('a foreign Origin or Host is refused before authentication, on every route', async () => {
-    const origins = ['https://evil.example', 'null', `http://127.0.0.1.evil.example:${server.port}`, `http://localhost:${server.port + 1}`, 'file://'];
+    const origins = ['https://evil.example', 'null', `http://127.0.0.1.evil.example:${server.port}`, `http://localhost.evil.example:${server.port + 1}`, 'file://'];
     for (const origin of origins) {
       for (const [method, p] of [['POST', '/mcp'], ['GET', '/v1/jobs'], ['POST', '/v1/jobs']] as const) {
         const res = await raw(server.url, { method, path: p, headers: { ...jsonHeaders(), Origin: origin }, body: method === 'POST' ? JSON.stringify(p === '/mcp' ? INIT : { prompt: 'x' }) : undefined });
@@ -393,6 +393,9 @@ describe('attacks on the real server', () => {
     // The control: our own origin passes.
     const own = await raw(server.url, { path: '/v1/jobs', headers: { ...bearer(), Origin: server.url } });
     assert.equal(own.status, 200);
+    // On a loopback bind a page of this machine on another port is not foreign (issue 15 item 12).
+    const local = await raw(server.url, { path: '/v1/jobs', headers: { ...bearer(), Origin: `http://localhost:${server.port + 1}` } });
+    assert.equal(local.status, 200);
   });
 
   it('a job never sees the server\'s secrets, only allowlisted and named variables', async () => {

@@ -185,10 +185,13 @@ describe('the resource watcher', () => {
     assert.equal(watcher.polling, false);
   });
 
-  it('parses only its own resource URIs', () => {
-    assert.deepEqual(parseJobUri('claude-async://jobs/abc'), { jobId: 'abc', kind: 'job' });
-    assert.deepEqual(parseJobUri('claude-async://jobs/abc/output'), { jobId: 'abc', kind: 'output' });
-    assert.equal(parseJobUri('claude-async://jobs/abc/other'), null);
+  it('parses only its own resource URIs, and only their canonical spelling', () => {
+    const id = '01m8tng6prb4s35svt5r0p59xf';
+    assert.deepEqual(parseJobUri(`claude-async://jobs/${id}`), { jobId: id, kind: 'job' });
+    assert.deepEqual(parseJobUri(`claude-async://jobs/${id}/output`), { jobId: id, kind: 'output' });
+    assert.equal(parseJobUri(`claude-async://jobs/${id}/other`), null);
+    assert.equal(parseJobUri(`claude-async://jobs/%30${id.slice(1)}`), null, 'a percent-escaped alias names no job');
+    assert.equal(parseJobUri('claude-async://jobs/abc'), null, 'not a job id');
     assert.equal(parseJobUri('file:///etc/passwd'), null);
   });
 });

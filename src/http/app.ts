@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import { isLoopbackHost, type Config } from '../config.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { createAuthFailureLimiter, mountProtectedResourceMetadata, requireAuth, requireScope, resourceMetadataUrl } from '../auth/middleware.js';
 import type { JobService } from '../jobs/service.js';
@@ -12,7 +12,7 @@ import { jsonRpcError } from './json-rpc.js';
 import { createMcpRoute, type McpRoute } from './mcp-route.js';
 import { createRestRouter } from './rest.js';
 import { problemErrorHandler } from './problem.js';
-import { hostCheck, originCheck, requestLogger } from './security.js';
+import { corsForAllowedOrigins, hostCheck, originCheck, requestLogger } from './security.js';
 import { glamaRouter } from './glama.js';
 
 export interface AppDeps {
@@ -38,7 +38,9 @@ export function createApp({ config, service, authenticator, log }: AppDeps): App
   app.use(requestLogger(log));
   app.use(helmet());
   app.use(hostCheck(config.allowedHosts));
-  app.use(originCheck(config.allowedOrigins));
+  const origins = { allowedOrigins: config.allowedOrigins, loopbackBind: isLoopbackHost(config.host) };
+  app.use(originCheck(origins));
+  app.use(corsForAllowedOrigins(origins));
 
   app.get('/healthz', async (_req, res) => {
     try {
@@ -64,7 +66,10 @@ export function createApp({ config, service, authenticator, log }: AppDeps): App
   });
   const json = express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] });
 
-  const mcp = createMcpRoute({ service, log, sessionIdleMs: config.sessionIdleMs, maxSessions: config.maxSessions, resourceMetadataUrl: metadataUrl });
+  const mcp = createMcpRoute({
+    service, log, resourceMetadataUrl: metadataUrl, sessionIdleMs: config.sessionIdleMs, maxSessions: config.maxSessions,
+    maxSessionsPerPrincipal: config.maxSessionsPerPrincipal, maxSubscriptionsPerSession: config.maxSubscriptionsPerSession, sseRetryMs: config.sseRetryMs,
+  });
   app.use('/mcp', json, auth, requireScope('jobs:read', { resourceMetadataUrl: metadataUrl }), mcp.router);
   app.use('/mcp', mcpErrorHandler(log));
 

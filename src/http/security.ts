@@ -3,6 +3,7 @@
 // that never writes a token, a query string or a body.
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import cors from 'cors';
 import type { Logger } from 'pino';
 import { jsonRpcError } from './json-rpc.js';
 
@@ -27,14 +28,58 @@ export function hostCheck(allowedHosts: string[]): RequestHandler {
   };
 }
 
+export interface OriginPolicy {
+  /** Exact origins accepted (CLAUDE_ASYNC_ALLOWED_ORIGINS, default the public URL's). */
+  allowedOrigins: string[];
+  /**
+   * The server binds a loopback address: pages served from this machine (localhost, 127.0.0.1,
+   * [::1], any port) may call it too. Only local processes reach a loopback bind, and the Host
+   * check still stops DNS rebinding (the Host of a rebound name is not a loopback name).
+   */
+  loopbackBind: boolean;
+}
+
+const LOOPBACK_ORIGIN_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+export function originAllowed(policy: OriginPolicy): (origin: string) => boolean {
+  const allowed = new Set(policy.allowedOrigins.map((o) => o.toLowerCase()));
+  return (origin) => {
+    if (allowed.has(origin.toLowerCase())) return true;
+    if (!policy.loopbackBind) return false;
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      return false;
+    }
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === origin.toLowerCase() && LOOPBACK_ORIGIN_HOSTS.has(url.hostname);
+  };
+}
+
 /** Browsers always send Origin on cross-site requests; non-browser clients usually send none. */
-export function originCheck(allowedOrigins: string[]): RequestHandler {
-  const allowed = new Set(allowedOrigins.map((o) => o.toLowerCase()));
+export function originCheck(policy: OriginPolicy): RequestHandler {
+  const allowed = originAllowed(policy);
   return (req: Request, res: Response, next: NextFunction) => {
     const origin = req.headers.origin;
-    if (origin === undefined || allowed.has(origin.toLowerCase())) return next();
+    if (origin === undefined || allowed(origin)) return next();
     forbid(res, `Forbidden: Origin '${origin.slice(0, 100)}' is not allowed (set CLAUDE_ASYNC_ALLOWED_ORIGINS)`);
   };
+}
+
+/**
+ * CORS for the origins originCheck lets through, so browser-based MCP clients connect: preflights
+ * are answered before auth (a preflight never carries the token), and responses expose the headers
+ * a client must read (the session id; the OAuth challenge on a 401).
+ */
+export function corsForAllowedOrigins(policy: OriginPolicy): RequestHandler {
+  const allowed = originAllowed(policy);
+  return cors({
+    origin: (origin, callback) => callback(null, origin !== undefined && allowed(origin)),
+    methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'Accept', 'Mcp-Session-Id', 'Mcp-Protocol-Version', 'Last-Event-ID', 'Idempotency-Key', 'X-Request-Id'],
+    exposedHeaders: ['Mcp-Session-Id', 'WWW-Authenticate', 'Retry-After', 'X-Request-Id'],
+    maxAge: 600,
+  });
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;

@@ -245,6 +245,9 @@ export class BoundedEventStore implements EventStore {
       }
       const message = log.ring[next % this.maxEventsPerStream];
       if (message === undefined) throw new Error(`event store invariant: no event ${next} in a kept range`);
+      // A priming event (`{}`, only a cursor) later in the stream, e.g. of a second GET stream the
+      // client opened without Last-Event-ID, carries nothing to replay.
+      if (Object.keys(message).length === 0) continue;
       await send(this.eventId(log, next), message);
     }
     return log.streamId;

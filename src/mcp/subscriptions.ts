@@ -3,7 +3,7 @@
 // (notifications/resources/list_changed). It polls the disk, because the disk is the truth and other
 // processes write it (the runners, the stdio face, a second server); nothing runs while nothing is
 // watched, and close() stops every timer.
-import { JobNotFound } from '../jobs/errors.js';
+import { JobNotFound, LimitExceeded } from '../jobs/errors.js';
 import type { Viewer } from '../jobs/records.js';
 import type { JobService } from '../jobs/service.js';
 
@@ -19,8 +19,12 @@ export interface WatcherOptions {
   minGapMs?: number;
   /** How often the principal's recent jobs are compared for list_changed. */
   listCheckMs?: number;
+  /** Most resources one session may subscribe to; past it subscribe is refused. */
+  maxSubscriptions?: number;
   log?: (error: unknown) => void;
 }
+
+export const DEFAULT_MAX_SUBSCRIPTIONS = 100;
 
 interface Subscription {
   uri: string;
@@ -49,8 +53,16 @@ export class JobWatcher {
   private listTimer: NodeJS.Timeout | undefined;
   private listSeen: string | undefined;
   private closed = false;
+  private readonly viewer: () => Viewer;
+  private readonly maxSubscriptions: number;
 
-  constructor(private readonly service: WatchedService, private readonly viewer: Viewer, private readonly notify: Notifier, private readonly options: WatcherOptions = {}) {
+  /**
+   * `viewer` is read at each look: over HTTP it is the rights of the session's latest request, so a
+   * token that lost admin stops hearing about other owners' jobs.
+   */
+  constructor(private readonly service: WatchedService, viewer: Viewer | (() => Viewer), private readonly notify: Notifier, private readonly options: WatcherOptions = {}) {
+    this.viewer = typeof viewer === 'function' ? viewer : () => viewer;
+    this.maxSubscriptions = options.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS;
     this.pollMs = options.pollMs ?? 500;
     this.minGapMs = options.minGapMs ?? 1000;
     this.listCheckMs = options.listCheckMs ?? 5000;
@@ -66,9 +78,15 @@ export class JobWatcher {
 
   /** Throws JobNotFound for a job this viewer may not see, exactly like the tools. */
   async subscribe(uri: string, jobId: string): Promise<void> {
-    const job = await this.service.peek({ jobId }, this.viewer);
+    if (!this.subs.has(uri) && this.subs.size >= this.maxSubscriptions) {
+      throw new LimitExceeded(`This session already has ${this.maxSubscriptions} resource subscriptions; unsubscribe from jobs that ended first.`);
+    }
+    const job = await this.service.peek({ jobId }, this.viewer());
     if (this.closed) return;
     const existing = this.subs.get(uri);
+    if (!existing && this.subs.size >= this.maxSubscriptions) {
+      throw new LimitExceeded(`This session already has ${this.maxSubscriptions} resource subscriptions; unsubscribe from jobs that ended first.`);
+    }
     this.subs.set(uri, existing ?? { uri, jobId: job.jobId, told: jobFingerprint(job), toldAt: 0 });
     this.schedulePoll();
   }
@@ -104,13 +122,18 @@ export class JobWatcher {
 
   /** One look at every subscribed job; exposed for tests. */
   async poll(): Promise<void> {
+    // One disk look per job, however many of its resources are subscribed (grouping is linear).
     const byJob = new Map<string, Subscription[]>();
-    for (const sub of this.subs.values()) byJob.set(sub.jobId, [...(byJob.get(sub.jobId) ?? []), sub]);
+    for (const sub of this.subs.values()) {
+      const group = byJob.get(sub.jobId);
+      if (group) group.push(sub);
+      else byJob.set(sub.jobId, [sub]);
+    }
     let anyGone = false;
     for (const [jobId, subs] of byJob) {
       let now: string;
       try {
-        now = jobFingerprint(await this.service.peek({ jobId }, this.viewer));
+        now = jobFingerprint(await this.service.peek({ jobId }, this.viewer()));
       } catch (error) {
         if (!(error instanceof JobNotFound)) {
           this.options.log?.(error);
@@ -157,7 +180,7 @@ export class JobWatcher {
 
   private async checkList(): Promise<void> {
     try {
-      const page = await this.service.list({ limit: LIST_SIZE }, this.viewer);
+      const page = await this.service.list({ limit: LIST_SIZE }, this.viewer());
       if (this.closed) return;
       const seen = page.jobs.map((job) => job.jobId).join(',');
       const changed = this.listSeen !== undefined && this.listSeen !== seen;

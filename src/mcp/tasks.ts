@@ -3,9 +3,9 @@
 // principal's jobs (claude_start's too) can be followed with tasks/get and tasks/result.
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CreateTaskOptions, TaskStore } from '@modelcontextprotocol/sdk/experimental/tasks';
-import type { CallToolResult, Request, RequestId, Result, Task } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, CreateTaskResult, Request, RequestId, Result, Task } from '@modelcontextprotocol/sdk/types.js';
 import { InvalidInput, JobNotFound } from '../jobs/errors.js';
-import { checkOutputSchema, startInputSchema, type JobStatus, type JobSummary } from '../jobs/schemas.js';
+import { checkOutputSchema, startInputSchema, type JobStatus, type JobSummary, type StartInput } from '../jobs/schemas.js';
 import { toolError } from './errors.js';
 import { checkResult, needWrite, type ToolContext } from './tools.js';
 
@@ -56,7 +56,7 @@ export function taskOf(job: JobSummary, ttlMs: number | null): Task {
 export class JobTaskStore implements TaskStore {
   private readonly ttlMs: number | null;
 
-  constructor(private readonly ctx: Pick<ToolContext, 'service' | 'viewer' | 'canWrite'>) {
+  constructor(private readonly ctx: Pick<ToolContext, 'service' | 'rights'>) {
     // Results stay as long as the job folder does; retention 0 keeps them forever.
     this.ttlMs = ctx.service.config.retentionMs > 0 ? ctx.service.config.retentionMs : null;
   }
@@ -72,7 +72,7 @@ export class JobTaskStore implements TaskStore {
 
   async getTask(taskId: string): Promise<Task | null> {
     try {
-      return this.task(await this.ctx.service.peek({ jobId: taskId }, this.ctx.viewer));
+      return this.task(await this.ctx.service.peek({ jobId: taskId }, this.ctx.rights().viewer));
     } catch (error) {
       if (isMissing(error)) return null;
       throw error;
@@ -84,18 +84,18 @@ export class JobTaskStore implements TaskStore {
   }
 
   async getTaskResult(taskId: string): Promise<Result> {
-    return checkResult(await this.ctx.service.check({ jobId: taskId }, this.ctx.viewer));
+    return checkResult(await this.ctx.service.check({ jobId: taskId }, this.ctx.rights().viewer));
   }
 
   async updateTaskStatus(taskId: string, status: Task['status']): Promise<void> {
     // The only transition a client may ask for is tasks/cancel; jobs move on their own otherwise.
     if (status !== 'cancelled') return;
     needWrite(this.ctx);
-    await this.ctx.service.cancel({ jobId: taskId }, this.ctx.viewer);
+    await this.ctx.service.cancel({ jobId: taskId }, this.ctx.rights().viewer);
   }
 
   async listTasks(cursor?: string): Promise<{ tasks: Task[]; nextCursor?: string }> {
-    const page = await this.ctx.service.list({ limit: LIST_PAGE, ...(cursor ? { cursor } : {}) }, this.ctx.viewer);
+    const page = await this.ctx.service.list({ limit: LIST_PAGE, ...(cursor ? { cursor } : {}) }, this.ctx.rights().viewer);
     const tasks = page.jobs.map((job) => this.task(job));
     return page.nextCursor ? { tasks, nextCursor: page.nextCursor } : { tasks };
   }
@@ -112,8 +112,20 @@ function isMissing(error: unknown): boolean {
  * result when the job ends (the SDK polls the store for it: server/mcp.js handleAutomaticTaskPolling).
  * claude_start keeps answering at once for everyone, which taskSupport on it could not.
  */
+/**
+ * Starts claude_run's job and answers with its task. Engine errors (an empty prompt, a cwd outside
+ * the roots, a read-only token) are thrown as they are: the caller decides how to say them.
+ */
+export async function createRunTask(ctx: ToolContext, store: JobTaskStore, args: StartInput): Promise<CreateTaskResult> {
+  needWrite(ctx);
+  const viewer = ctx.rights().viewer;
+  const { jobId } = await ctx.service.start(args, viewer);
+  ctx.onJobsChanged?.();
+  ctx.onJobStarted?.(jobId, true);
+  return { task: store.task(await ctx.service.peek({ jobId }, viewer)) };
+}
+
 export function registerRunTool(server: McpServer, ctx: ToolContext, store: JobTaskStore): void {
-  const { service, viewer } = ctx;
   server.experimental.tasks.registerToolTask('claude_run', {
     title: 'Run a Claude Code job as a task',
     description: `Run a Claude Code task in the background as an MCP task: clients with task support get a task to poll (tasks/get) and its result (tasks/result, the same as claude_check's). Without task support this call waits until the job ends, so prefer claude_start for anything that may take longer than your tool-call timeout.`,
@@ -122,15 +134,13 @@ export function registerRunTool(server: McpServer, ctx: ToolContext, store: JobT
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
     execution: { taskSupport: 'optional' },
   }, {
+    // Only the no-task path comes here (the SDK then polls the store for the result); a
+    // task-augmented call is answered by strict-handlers.ts, which can give a failure its reason.
     createTask: async (args) => {
       try {
-        needWrite(ctx);
-        const { jobId } = await service.start(args, viewer);
-        ctx.onJobsChanged?.();
-        return { task: store.task(await service.peek({ jobId }, viewer)) };
+        return await createRunTask(ctx, store, args as StartInput);
       } catch (error) {
-        // The SDK turns a throw into an isError result with this message (and, for a task-augmented
-        // call, into "Invalid task creation result"): give it the same text claude_start would.
+        // The SDK turns a throw into an isError result with this message: the same text claude_start gives.
         const text = toolError(error).content.map((c) => (c.type === 'text' ? c.text : '')).join('');
         throw new Error(text);
       }
@@ -145,4 +155,3 @@ export function registerRunTool(server: McpServer, ctx: ToolContext, store: JobT
     getTaskResult: async (_args, extra) => (await store.getTaskResult(extra.taskId)) as CallToolResult,
   });
 }
-

@@ -3,13 +3,13 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import type { Viewer } from '../jobs/records.js';
 import {
   cancelOutputSchema, checkInputSchema, checkOutputSchema, jobIdSchema, listInputSchema, listOutputSchema,
   startInputSchema, startOutputSchema, type CheckOutput,
 } from '../jobs/schemas.js';
 import type { JobService } from '../jobs/service.js';
 import { toolError } from './errors.js';
+import type { RightsSource } from './rights.js';
 
 /** Longest claude_wait, well under the ~60 s cap hosted clients put on one tool call. */
 export const MAX_WAIT_SECONDS = 50;
@@ -22,17 +22,22 @@ export const waitInputSchema = z.strictObject({
 
 export interface ToolContext {
   service: JobService;
-  viewer: Viewer;
-  /** False for a read-only principal: start and cancel answer with a scope error. */
-  canWrite: boolean;
+  /** Who is asking, looked up for each request (see rights.ts). */
+  rights: RightsSource;
   /** Called after this session created a job, so resource subscribers hear of the new one. */
   onJobsChanged?: () => void;
+  /** Called with each job this session started, so its lifecycle is logged to the client. */
+  onJobStarted?: (jobId: string, asTask: boolean) => void;
 }
 
 const LOOP = 'Never block on a job: start it, then poll with claude_check (cheap) or claude_wait (blocks up to 50 s), repeating until the status is completed, failed, cancelled, timed_out or orphaned.';
 
+/**
+ * A readable summary first, then the structured content serialized as JSON text: the tools spec's
+ * SHOULD for clients that predate structuredContent (2025-06-18+, server/tools "Structured Content").
+ */
 function answer<T extends Record<string, unknown>>(structured: T, text: string): CallToolResult {
-  return { content: [{ type: 'text', text }], structuredContent: structured };
+  return { content: [{ type: 'text', text }, { type: 'text', text: JSON.stringify(structured) }], structuredContent: structured };
 }
 
 export function describeCheck(check: CheckOutput): string {
@@ -50,12 +55,13 @@ export function checkResult(check: CheckOutput): CallToolResult {
   return answer(check, describeCheck(check));
 }
 
-export function needWrite(ctx: ToolContext): void {
-  if (!ctx.canWrite) throw Object.assign(new Error('This token is read-only (it lacks the jobs:write scope), so it cannot start or cancel jobs.'), { expose: true });
+export function needWrite(ctx: Pick<ToolContext, 'rights'>): void {
+  if (!ctx.rights().canWrite) throw Object.assign(new Error('This token is read-only (it lacks the jobs:write scope), so it cannot start or cancel jobs.'), { expose: true });
 }
 
 export function registerJobTools(server: McpServer, ctx: ToolContext): void {
-  const { service, viewer } = ctx;
+  const { service } = ctx;
+  const viewer = () => ctx.rights().viewer;
   /** Runs a handler; engine errors become tool errors, anything unexpected is also logged. */
   const run = async (fn: () => Promise<CallToolResult>): Promise<CallToolResult> => {
     try {
@@ -73,8 +79,9 @@ export function registerJobTools(server: McpServer, ctx: ToolContext): void {
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
   }, (args) => run(async () => {
     needWrite(ctx);
-    const started = await service.start(args, viewer);
+    const started = await service.start(args, viewer());
     ctx.onJobsChanged?.();
+    ctx.onJobStarted?.(started.jobId, false);
     return answer(started, `Started job ${started.jobId} (${started.status}). Poll it with claude_wait or claude_check.`);
   }));
 
@@ -85,7 +92,7 @@ export function registerJobTools(server: McpServer, ctx: ToolContext): void {
     outputSchema: checkOutputSchema,
     annotations: { readOnlyHint: true, openWorldHint: false },
   }, (args) => run(async () => {
-    const check = await service.check(args, viewer);
+    const check = await service.check(args, viewer());
     return answer(check, describeCheck(check));
   }));
 
@@ -96,7 +103,7 @@ export function registerJobTools(server: McpServer, ctx: ToolContext): void {
     outputSchema: listOutputSchema,
     annotations: { readOnlyHint: true, openWorldHint: false },
   }, (args) => run(async () => {
-    const page = await service.list(args, viewer);
+    const page = await service.list(args, viewer());
     const lines = page.jobs.map((j) => `${j.jobId}  ${j.status.padEnd(9)}  ${new Date(j.createdAt).toISOString()}  ${j.title ?? ''}`);
     const text = lines.length ? lines.join('\n') + (page.nextCursor ? `\n(more: cursor ${page.nextCursor})` : '') : 'No jobs.';
     return answer(page, text);
@@ -110,7 +117,7 @@ export function registerJobTools(server: McpServer, ctx: ToolContext): void {
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   }, (args) => run(async () => {
     needWrite(ctx);
-    const cancelled = await service.cancel(args, viewer);
+    const cancelled = await service.cancel(args, viewer());
     return answer(cancelled, cancelled.cancelled ? `Job ${cancelled.jobId} is ${cancelled.status}.` : `Job ${cancelled.jobId} had already ended (${cancelled.status}).`);
   }));
 
@@ -123,7 +130,7 @@ export function registerJobTools(server: McpServer, ctx: ToolContext): void {
   }, (args, extra) => run(async () => {
     const timeoutMs = (args.timeoutSeconds ?? 30) * 1000;
     const progressToken = extra._meta?.progressToken;
-    const check = await service.wait({ jobId: args.jobId, ...(args.tailBytes !== undefined ? { tailBytes: args.tailBytes } : {}) }, timeoutMs, viewer, {
+    const check = await service.wait({ jobId: args.jobId, ...(args.tailBytes !== undefined ? { tailBytes: args.tailBytes } : {}) }, timeoutMs, viewer(), {
       signal: extra.signal,
       onProgress: (elapsedMs, status) => {
         if (progressToken === undefined) return;
