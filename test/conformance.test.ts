@@ -15,7 +15,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { REPO_ROOT, tempDir } from './helpers.js';
-import { spawnServer, type RealServer } from './support/real-server.js';
+import { spawnServer, type RealServer } from './support/mcp-server.js';
 
 const CLI = path.join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'conformance', 'dist', 'index.js');
 

@@ -8,7 +8,7 @@ import { hasTypeArray } from '../src/mcp/json-schema.js';
 import { originAllowed } from '../src/http/security.js';
 import { SessionRegistry } from '../src/mcp/sessions.js';
 import { waitFor } from './helpers.js';
-import { messagesOf, rawSession, readSse, spawnServer, type RawSession, type RealServer } from './support/real-server.js';
+import { messagesOf, rawSession, readSse, spawnServer, type RawSession, type RealServer } from './support/mcp-server.js';
 
 const JWT_SECRET = `jwt-secret-${randomUUID()}-${randomUUID()}`;
 

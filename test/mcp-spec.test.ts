@@ -8,7 +8,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { newJobId } from '../src/jobs/ids.js';
 import { waitFor } from './helpers.js';
-import { messagesOf, rawSession, readSse, spawnServer, type RealServer } from './support/real-server.js';
+import { messagesOf, rawSession, readSse, spawnServer, type RealServer } from './support/mcp-server.js';
 
 const TOKEN = `cas_spec_${randomUUID().replace(/-/g, '')}`;
 const auth = { Authorization: `Bearer ${TOKEN}` };
