@@ -13,7 +13,8 @@ import { jobEnvironment } from './environment.js';
 import { InvalidInput, JobConflict, JobNotFound, LimitExceeded } from './errors.js';
 import { assertJobId, newJobId } from './ids.js';
 import { ProcessLauncher, type Launcher } from './launcher.js';
-import { jobPaths } from './layout.js';
+import { jobPaths, type JobPaths } from './layout.js';
+import { canFindJobProcesses, findJobProcesses, processState } from './job-processes.js';
 import { readTail } from './output.js';
 import { isWithinCap } from './permission.js';
 import { isSameProcessAlive, signalGroup, signalProcess } from './process-info.js';
@@ -23,6 +24,7 @@ import {
   type CancelOutput, type CheckOutput, type ListOutput, type StartOutput,
 } from './schemas.js';
 import { StartLimiter } from './start-limiter.js';
+import { releaseSlot } from './slots.js';
 import { deriveStatus, readJobFacts, type JobFacts } from './status.js';
 import { LowdbJobIndex, entryFromFolder, summaryFromSpec, type IndexEntry, type JobIndexStore } from './store.js';
 
@@ -56,6 +58,8 @@ export class JobService {
   private readonly dispatcher: Dispatcher;
   private readonly limiter: StartLimiter;
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** Jobs whose runner died while claude lives on, being ended now. */
+  private readonly endingClaude = new Set<string>();
 
   private constructor(
     readonly config: Config,
@@ -124,6 +128,8 @@ export class JobService {
       killGraceMs: this.config.killGraceMs,
       resultWatchdogMs: this.config.resultWatchdogMs,
       maxLogBytes: this.config.maxLogBytes,
+      maxLineBytes: this.config.maxLineBytes,
+      allowedRoots: this.roots,
       ...(request.title ? { title: request.title } : {}),
       ...(request.model ? { model: request.model } : {}),
       ...(request.resumeSessionId ? { resumeSessionId: request.resumeSessionId } : {}),
@@ -189,7 +195,7 @@ export class JobService {
     const paths = jobPaths(this.config.jobsDir, entry.jobId);
     const facts = await readJobFacts(paths);
     const current = deriveStatus(facts).status;
-    if (facts.exit) return { jobId, status: current, cancelled: false };
+    if (facts.exit) return { jobId, status: current, cancelled: false, detail: `the job had already ended (${current})` };
 
     if (!facts.runner) {
       // Queued: claim the job the way a runner would, so none can start it after us.
@@ -198,18 +204,46 @@ export class JobService {
         return { jobId, status: (await this.refresh(entry)).status, cancelled: true };
       }
     }
-    const runner = facts.runner === 'unreadable' ? null : facts.runner ?? (await readJsonIfExists<RunnerRecord>(paths.runner));
-    if (runner && isSameProcessAlive(runner.runnerPid, runner.runnerStartTime)) {
-      signalProcess(runner.runnerPid, 'SIGTERM'); // the runner stops claude's group and records `cancelled`
-      const deadline = Date.now() + CANCEL_SETTLE_MS;
+    const recorded = facts.runner === 'unreadable' ? 'unreadable' : facts.runner ?? (await readJsonIfExists<RunnerRecord>(paths.runner).catch(() => 'unreadable' as const));
+    const targets = this.cancelTargets(paths, recorded);
+    if (!targets) {
+      throw new JobConflict(`job ${jobId}: runner.json is unreadable and this host cannot list processes, so its runner and claude cannot be found; nothing was cancelled. End them by hand, then remove the job.`);
+    }
+    if (targets.runnerPid) {
+      signalProcess(targets.runnerPid, 'SIGTERM'); // the runner stops claude's group and records `cancelled`
+      const deadline = Date.now() + Math.max(CANCEL_SETTLE_MS, Math.min(this.config.killGraceMs + 2000, 15_000));
       while (Date.now() < deadline && !fs.existsSync(paths.exit)) await sleep(50);
+      if (!fs.existsSync(paths.exit)) {
+        const stopped = processState(targets.runnerPid) === 'T';
+        const live = await this.refresh(entry);
+        return {
+          jobId, status: live.status, cancelled: false,
+          detail: stopped
+            ? 'asked the job\'s runner to stop (SIGTERM), but the runner is itself stopped (SIGSTOP): it will end claude and record the cancel when it is continued (SIGCONT); the job still runs'
+            : 'asked the job\'s runner to stop (SIGTERM); it has not finished ending claude yet; check again',
+        };
+      }
     } else {
       // Orphaned: no runner will record anything. End claude if it outlived its runner, then record it.
-      if (runner?.claudePid && isSameProcessAlive(runner.claudePid, runner.claudeStartTime)) signalGroup(runner.claudePid, 'SIGKILL');
-      await writeFileAtomic(paths.exit, JSON.stringify(exitWithoutClaude('cancelled', { startedAt: runner?.startedAt ?? null })));
+      for (const pid of targets.claudePids) signalGroup(pid, 'SIGKILL');
+      for (const pid of targets.claudePids) signalProcess(pid, 'SIGKILL');
+      await writeFileAtomic(paths.exit, JSON.stringify(exitWithoutClaude('cancelled', { startedAt: recorded !== 'unreadable' ? recorded?.startedAt ?? null : null })));
     }
     this.dispatcher.kick();
-    return { jobId, status: (await this.refresh(entry)).status, cancelled: true };
+    const status = (await this.refresh(entry)).status;
+    return status === 'cancelled' ? { jobId, status, cancelled: true } : { jobId, status, cancelled: false, detail: `the job ended as ${status} before the cancel took effect` };
+  }
+
+  /** Which processes a cancel must reach: from runner.json, or found by their job folder when it is unreadable. */
+  private cancelTargets(paths: JobPaths, recorded: RunnerRecord | null | 'unreadable'): { runnerPid?: number; claudePids: number[] } | null {
+    if (recorded && recorded !== 'unreadable') {
+      if (isSameProcessAlive(recorded.runnerPid, recorded.runnerStartTime) && !recorded.claimedBy) return { runnerPid: recorded.runnerPid, claudePids: [] };
+      return { claudePids: recorded.claudePid && isSameProcessAlive(recorded.claudePid, recorded.claudeStartTime) ? [recorded.claudePid] : [] };
+    }
+    if (!canFindJobProcesses()) return null;
+    const found = findJobProcesses(paths);
+    const runner = found.runners[0];
+    return runner ? { runnerPid: runner.pid, claudePids: [] } : { claudePids: found.claude.map((p) => p.pid) };
   }
 
   async wait(input: unknown, timeoutMs: number, viewer: Viewer, options: WaitOptions = {}): Promise<CheckOutput> {
@@ -269,6 +303,7 @@ export class JobService {
 
   private async removeFolder(jobId: string): Promise<void> {
     await fs.promises.rm(jobPaths(this.config.jobsDir, jobId).dir, { recursive: true, force: true });
+    releaseSlot(this.config.jobsDir, jobId);
     this.store.delete(jobId);
   }
 
@@ -299,10 +334,18 @@ export class JobService {
     } catch {
       facts = { spec: 'unreadable', runner: null, exit: null, runnerAlive: false };
     }
+    if (facts.spec === 'missing' && !(await exists(paths.dir))) {
+      // Removed by another process sharing the data dir: gone everywhere at once.
+      this.store.delete(entry.jobId);
+      throw new JobNotFound(entry.jobId);
+    }
+    if (!facts.runnerAlive && facts.claudeAlive && facts.runner && facts.runner !== 'unreadable') this.endUnrecordedClaude(entry.jobId, facts.runner);
     const launching = this.dispatcher.isLaunching(entry.jobId) && !facts.runner && !facts.exit;
     const derived = launching ? { status: 'running' as const, reason: 'starting' } : deriveStatus(facts);
-    const exit = facts.exit && facts.exit !== 'unreadable' ? facts.exit : null;
     const runner = facts.runner && facts.runner !== 'unreadable' ? facts.runner : null;
+    // A runner killed after claude's result: the result in the log stands in for the exit record.
+    const exit = facts.exit && facts.exit !== 'unreadable' ? facts.exit
+      : facts.logResult ? { ...exitWithoutClaude('exited'), result: facts.logResult, endedAt: runner?.startedAt ?? entry.createdAt, ...(runner?.startedAt ? { startedAt: runner.startedAt } : {}) } : null;
     const next: IndexEntry = { ...entry, status: derived.status };
     delete next.statusReason;
     if (derived.reason) next.statusReason = derived.reason;
@@ -314,6 +357,23 @@ export class JobService {
       if (ENDED_STATUSES.has(next.status) && !ENDED_STATUSES.has(entry.status)) this.dispatcher.kick();
     }
     return { entry: next, exit };
+  }
+
+  /**
+   * Claude outlived its runner: nothing records its output or its exit, and it still holds a slot.
+   * End its group (SIGTERM, then SIGKILL after the grace period); the job then reads `orphaned`.
+   */
+  private endUnrecordedClaude(jobId: string, runner: RunnerRecord): void {
+    const pid = runner.claudePid;
+    if (!pid || this.endingClaude.has(jobId)) return;
+    this.endingClaude.add(jobId);
+    this.log.warn({ jobId, claudePid: pid }, 'the runner is gone but claude still runs; ending claude');
+    signalGroup(pid, 'SIGTERM');
+    const timer = setTimeout(() => {
+      if (isSameProcessAlive(pid, runner.claudeStartTime)) signalGroup(pid, 'SIGKILL');
+      this.endingClaude.delete(jobId);
+    }, this.config.killGraceMs);
+    timer.unref();
   }
 
   private async resolveCwd(requested: string): Promise<string> {
@@ -330,6 +390,15 @@ export class JobService {
     }
     if (!(await fs.promises.stat(real)).isDirectory()) throw new InvalidInput(`cwd: '${requested}' is not a directory`, 'cwd');
     return real;
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.promises.stat(file);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
   }
 }
 
