@@ -197,6 +197,11 @@ export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+/** 0.0.0.0 / :: (any address): fine to bind, never a URL a client can use. */
+export function isWildcardHost(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]';
+}
+
 /** A Config for tests and tools: defaults plus overrides, no environment read. */
 export function configFor(overrides: Partial<Config> & { dataDir: string }, env: Env = {}): Config {
   const base = loadConfig({ ...env, CLAUDE_ASYNC_DATA_DIR: overrides.dataDir }, overrides.defaultCwd ?? overrides.dataDir);
