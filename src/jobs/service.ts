@@ -10,7 +10,7 @@ import { claimForServer, exitWithoutClaude } from './claim.js';
 import { claudeArgs } from './claude-args.js';
 import { Dispatcher } from './dispatcher.js';
 import { jobEnvironment } from './environment.js';
-import { InvalidInput, JobConflict, JobNotFound, LimitExceeded } from './errors.js';
+import { InvalidInput, JobConflict, JobNotFound, LimitExceeded, StorageError } from './errors.js';
 import { assertJobId, newJobId } from './ids.js';
 import { ProcessLauncher, type Launcher } from './launcher.js';
 import { jobPaths, type JobPaths } from './layout.js';
@@ -31,6 +31,7 @@ import { LowdbJobIndex, entryFromFolder, summaryFromSpec, type IndexEntry, type 
 const SWEEP_EVERY_MS = 10 * 60_000;
 const WAIT_POLL_MS = 250;
 const CANCEL_SETTLE_MS = 3000;
+const SWEEP_BATCH = 64;
 
 export interface ServiceOptions {
   log?: Logger;
@@ -58,6 +59,8 @@ export class JobService {
   private readonly dispatcher: Dispatcher;
   private readonly limiter: StartLimiter;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private booting: Promise<void> = Promise.resolve();
+  private closed = false;
   /** Jobs whose runner died while claude lives on, being ended now. */
   private readonly endingClaude = new Set<string>();
 
@@ -75,10 +78,17 @@ export class JobService {
     });
   }
 
+  /**
+   * Opens the engine without waiting on the folders: db.json is read, and the rebuild from the job
+   * folders and the retention sweep run in the background, in batches, so a server listens at once
+   * (even over 10,000 folders or with thousands of expired jobs). Until the rebuild is done, lists
+   * are answered from the folders. A disk that refuses writes (full, read-only) does not stop it:
+   * it answers reads, refuses starts with the reason, and recovers when writes work again.
+   */
   static async open(config: Config, options: ServiceOptions = {}): Promise<JobService> {
     const log = options.log ?? pino({ level: 'silent' });
-    await fs.promises.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-    await fs.promises.mkdir(config.jobsDir, { recursive: true, mode: 0o700 });
+    await ensurePrivateDir(config.dataDir, log);
+    if (config.jobsDir !== config.dataDir) await ensurePrivateDir(config.jobsDir, log);
     const roots: string[] = [];
     for (const root of config.allowedRoots) {
       try {
@@ -92,10 +102,30 @@ export class JobService {
     const launcher = options.launcher ?? new ProcessLauncher(jobEnvironment(options.serverEnv ?? process.env, config.jobEnvNames));
     const service = new JobService(config, store, launcher, roots, log);
     service.dispatcher.kick();
-    await service.sweep();
+    service.booting = service.bootInBackground(store);
     service.sweepTimer = setInterval(() => void service.sweep().catch((err: unknown) => log.error({ err }, 'sweep failed')), SWEEP_EVERY_MS);
     service.sweepTimer.unref();
     return service;
+  }
+
+  /** Resolves once the boot rebuild and the first retention sweep are done (tests and benchmarks wait on it). */
+  async ready(): Promise<void> {
+    await this.booting;
+  }
+
+  private async bootInBackground(store: LowdbJobIndex): Promise<void> {
+    const started = Date.now();
+    try {
+      await store.rebuild(() => this.closed);
+      if (this.closed) return;
+      const problem = store.writeProblem();
+      if (problem) this.log.warn(`${problem}: serving read-only (starts are refused) until it can be written; retrying`);
+      this.log.info({ jobs: store.size(), ms: Date.now() - started }, 'job index rebuilt from the folders');
+      this.dispatcher.kick();
+      await this.sweep();
+    } catch (error) {
+      this.log.error({ err: error }, 'boot rebuild or sweep failed; the index is rebuilt on the next start');
+    }
   }
 
   async start(input: unknown, viewer: Viewer): Promise<StartOutput> {
@@ -118,6 +148,7 @@ export class JobService {
       throw new LimitExceeded(`too many job starts: at most ${this.config.maxStartsPerMinute} a minute; try again in ${retryAfter} s`, retryAfter);
     }
 
+    await this.assertWritable();
     const jobId = newJobId();
     const createdAt = Date.now();
     const spec: JobSpecRecord = {
@@ -182,10 +213,16 @@ export class JobService {
     await this.store.refreshIfStale();
     const mine = (e: IndexEntry) => viewer.admin || e.owner === viewer.id;
     const keep = request.status ? (e: IndexEntry) => mine(e) && e.status === request.status : mine;
-    const page = this.store.page(request.limit ?? 20, request.cursor, keep);
+    const fromIndex = this.store.complete;
+    const page = fromIndex
+      ? this.store.page(request.limit ?? 20, request.cursor, keep)
+      : await this.store.pageFromFolders(request.limit ?? 20, request.cursor, keep);
     // Running jobs are looked at again (one may have just ended); queued ones only change when the
-    // dispatcher acts on them, and it keeps the index in step itself.
-    const jobs = await Promise.all(page.entries.map((e) => (e.status === 'running' ? this.refresh(e) : e)));
+    // dispatcher acts on them, and it keeps the index in step itself. Jobs read from their folders
+    // during the boot rebuild are looked at whatever they say.
+    const look = (e: IndexEntry) => this.refresh(e).catch((error: unknown) => (error instanceof JobNotFound ? null : Promise.reject(error)));
+    const looked = await Promise.all(page.entries.map((e) => (e.status === 'running' || (!fromIndex && !ENDED_STATUSES.has(e.status)) ? look(e) : e)));
+    const jobs = looked.filter((e): e is IndexEntry => e !== null);
     return page.nextCursor ? { jobs, nextCursor: page.nextCursor } : { jobs };
   }
 
@@ -195,7 +232,7 @@ export class JobService {
     const paths = jobPaths(this.config.jobsDir, entry.jobId);
     const facts = await readJobFacts(paths);
     const current = deriveStatus(facts).status;
-    if (facts.exit) return { jobId, status: current, cancelled: false, detail: `the job had already ended (${current})` };
+    if (facts.exit) return { jobId, status: current, cancelled: false };
 
     if (!facts.runner) {
       // Queued: claim the job the way a runner would, so none can start it after us.
@@ -281,6 +318,9 @@ export class JobService {
     const cutoff = now - this.config.retentionMs;
     const old = this.store.page(Number.MAX_SAFE_INTEGER, undefined, (e) => ENDED_STATUSES.has(e.status) && (e.endedAt ?? e.createdAt) < cutoff);
     for (const entry of old.entries) {
+      if (this.closed) break;
+      // A few at a time, letting requests through: thousands of expired jobs must not stall the server.
+      if (removed > 0 && removed % SWEEP_BATCH === 0) await new Promise((r) => setImmediate(r));
       await this.removeFolder(entry.jobId);
       removed++;
     }
@@ -294,11 +334,21 @@ export class JobService {
 
   /** Lets pending dispatches and index writes finish; running jobs keep running. */
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.sweepTimer);
     this.dispatcher.close();
+    await this.booting;
     await this.dispatcher.idle();
-    await this.store.flush();
+    await this.store.flush().catch((error: unknown) => this.log.warn({ err: error }, 'the job index could not be written at shutdown; it is rebuilt from the folders on the next start'));
     this.launcher.close();
+  }
+
+  /** Starts are refused while the index cannot be written; one fresh try first, so recovery is immediate. */
+  private async assertWritable(): Promise<void> {
+    if (!this.store.writeProblem()) return;
+    await this.store.flush().catch(() => {});
+    const problem = this.store.writeProblem();
+    if (problem) throw new StorageError(`Could not start the job: ${problem}. Reads still work; starts resume by themselves once it can be written.`);
   }
 
   private async removeFolder(jobId: string): Promise<void> {
@@ -390,6 +440,29 @@ export class JobService {
     }
     if (!(await fs.promises.stat(real)).isDirectory()) throw new InvalidInput(`cwd: '${requested}' is not a directory`, 'cwd');
     return real;
+  }
+}
+
+/**
+ * The data and jobs folders hold prompts, output and tokens: 0700 whatever the umask or however
+ * they were made. A folder we cannot fix is reported, not fatal. A folder we cannot create (a
+ * full or read-only disk) is left for the first write to report.
+ */
+async function ensurePrivateDir(dir: string, log: Logger): Promise<void> {
+  try {
+    await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    log.warn({ dir, err: error }, 'could not create a data folder; starts are refused until it can be');
+    return;
+  }
+  if (process.platform === 'win32') return;
+  try {
+    const mode = (await fs.promises.stat(dir)).mode & 0o777;
+    if ((mode & 0o077) === 0) return;
+    await fs.promises.chmod(dir, 0o700);
+    log.info({ dir, was: mode.toString(8) }, 'made a data folder private (0700)');
+  } catch (error) {
+    log.warn({ dir, err: error }, `${dir} is readable by other users and could not be made 0700: other users may read job prompts and output; chmod 700 it`);
   }
 }
 

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isJobId } from './ids.js';
+import { processStartTime } from './process-info.js';
 
 /** A lock older than this was left by a process that died holding it (holds last milliseconds). */
 const STALE_LOCK_MS = 10_000;
@@ -25,6 +26,8 @@ export interface SlotHolder {
   jobId: string;
   /** When the slot was taken (ms since the epoch). */
   claimedAt: number;
+  /** The process that took it (to launch the job): while the job is not started yet, it must live. */
+  takenBy: { pid: number; startTime: string | null } | null;
 }
 
 export class SlotClaims {
@@ -60,7 +63,15 @@ export class SlotClaims {
     const holders: SlotHolder[] = [];
     for (const jobId of names.filter(isJobId)) {
       try {
-        holders.push({ jobId, claimedAt: fs.statSync(path.join(this.dir, jobId)).mtimeMs });
+        const file = path.join(this.dir, jobId);
+        const claimedAt = fs.statSync(file).mtimeMs;
+        let takenBy: SlotHolder['takenBy'] = null;
+        try {
+          takenBy = JSON.parse(fs.readFileSync(file, 'utf8')) as SlotHolder['takenBy'];
+        } catch {
+          // written by hand or cut short: judged by its age alone
+        }
+        holders.push({ jobId, claimedAt, takenBy });
       } catch {
         // given back meanwhile
       }
@@ -72,7 +83,7 @@ export class SlotClaims {
   take(jobId: string): boolean {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     try {
-      fs.writeFileSync(path.join(this.dir, jobId), String(process.pid), { flag: 'wx', mode: 0o600 });
+      fs.writeFileSync(path.join(this.dir, jobId), JSON.stringify({ pid: process.pid, startTime: processStartTime(process.pid) }), { flag: 'wx', mode: 0o600 });
       return true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
