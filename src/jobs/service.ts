@@ -128,7 +128,11 @@ export class JobService {
     }
   }
 
-  async start(input: unknown, viewer: Viewer): Promise<StartOutput> {
+  /**
+   * @param options.jobId the id to create the job under, chosen beforehand (an Idempotency-Key
+   *   written down before the start, so a retry after a crash finds the same job)
+   */
+  async start(input: unknown, viewer: Viewer, options: { jobId?: string } = {}): Promise<StartOutput> {
     const request = parseInput(startInputSchema, input);
     const promptBytes = Buffer.byteLength(request.prompt);
     if (promptBytes > this.config.maxPromptBytes) {
@@ -149,7 +153,7 @@ export class JobService {
     }
 
     await this.assertWritable();
-    const jobId = newJobId();
+    const jobId = options.jobId === undefined ? newJobId() : assertJobId(options.jobId);
     const createdAt = Date.now();
     const spec: JobSpecRecord = {
       version: 1, jobId, owner: viewer.id, createdAt, cwd, permissionMode: effectiveMode, promptBytes,
@@ -170,6 +174,13 @@ export class JobService {
     this.dispatcher.kick();
     this.log.info({ jobId, owner: viewer.id }, 'job created');
     return { jobId, status: 'queued', createdAt };
+  }
+
+  /** The start answer of a job created under this id for this viewer, or null if there is none. */
+  async startedJob(jobId: string, viewer: Viewer): Promise<StartOutput | null> {
+    const spec = await readJsonIfExists<JobSpecRecord>(jobPaths(this.config.jobsDir, assertJobId(jobId)).spec).catch(() => null);
+    if (!spec || (spec.owner !== viewer.id && !viewer.admin)) return null;
+    return { jobId: spec.jobId, status: 'queued', createdAt: spec.createdAt };
   }
 
   async check(input: unknown, viewer: Viewer): Promise<CheckOutput> {
