@@ -2,6 +2,7 @@
 // whose last argument is the job folder, and claude (with everything it started that kept its
 // stdin) reads the job's prompt.txt on fd 0. Linux only (/proc); elsewhere the answer is "cannot tell".
 import fs from 'node:fs';
+import path from 'node:path';
 import type { JobPaths } from './layout.js';
 import { processStartTime } from './process-info.js';
 
@@ -15,6 +16,9 @@ export interface JobProcesses {
   /** Processes reading the job's prompt on stdin: claude and what it started. */
   claude: FoundProcess[];
 }
+
+/** The runner's process title: `claude-async-runner <jobId>`. */
+export const RUNNER_TITLE = 'claude-async-runner';
 
 export const canFindJobProcesses = () => process.platform === 'linux' && fs.existsSync('/proc/self/cmdline');
 
@@ -30,8 +34,11 @@ export function findJobProcesses(paths: JobPaths): JobProcesses {
     const pid = Number(name);
     if (pid === process.pid) continue;
     try {
-      const argv = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').filter(Boolean);
-      if (argv.length >= 2 && argv[argv.length - 1] === paths.dir && argv.some((a) => a.endsWith('runner.js'))) {
+      const cmdline = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      const argv = cmdline.split('\0').filter(Boolean);
+      // The runner renames itself (process.title rewrites its cmdline); before that, its argv names the folder.
+      const titled = cmdline.replace(/[\0\s]+$/, '') === `${RUNNER_TITLE} ${path.basename(paths.dir)}`;
+      if (titled || (argv.length >= 2 && argv[argv.length - 1] === paths.dir && argv.some((a) => a.endsWith('runner.js')))) {
         found.runners.push({ pid, startTime: processStartTime(pid) });
         continue;
       }

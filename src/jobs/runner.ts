@@ -13,6 +13,7 @@ import { jobPaths } from './layout.js';
 import { DEFAULT_MAX_LINE_BYTES, LOG_CAPPED_TYPE, parseResultLine } from './output.js';
 import { LineSplitter } from './line-splitter.js';
 import { LogFile } from './log-file.js';
+import { RUNNER_TITLE } from './job-processes.js';
 import { releaseSlot } from './slots.js';
 import { processStartTime, signalGroup } from './process-info.js';
 import type { EndReason, ExitRecord, JobSpecRecord, RunnerRecord } from './records.js';
@@ -38,7 +39,7 @@ export async function runJob(jobDir: string): Promise<void> {
   // Exactly one runner per job: a second one (a re-dispatch after a server crash) or a cancel that
   // got here first makes this claim fail, and we leave quietly.
   if (!createFileExclusiveSync(paths.runner, JSON.stringify(claim))) return;
-  process.title = `claude-async-runner ${jobId}`;
+  process.title = `${RUNNER_TITLE} ${jobId}`;
 
   let endReason: EndReason = 'exited';
   let stopping = false;
