@@ -171,6 +171,8 @@ describe('a full disk', () => {
     const server = await spawnServer({ ...serverEnv(dataDir, work), HOME: work }, { uid: 65534, gid: 65534, cwd: work });
     servers.push(server);
     await waitFor(() => /db\.json cannot be written \(EACCES\)/.test(server.logs()), 20_000, 'the read-only warning');
+    // Its data dir is someone else's and 0755: it says so, since it cannot make it private.
+    assert.match(server.logs(), /could not be made 0700/);
     assert.equal((await server.rest('/v1/jobs')).status, 200);
     const refused = await server.rest('/v1/jobs', { body: { prompt: 'not yet' } });
     assert.equal(refused.status, 503);
