@@ -108,11 +108,6 @@ export class JobService {
     return service;
   }
 
-  /** Resolves once the boot rebuild and the first retention sweep are done (tests and benchmarks wait on it). */
-  async ready(): Promise<void> {
-    await this.booting;
-  }
-
   private async bootInBackground(store: LowdbJobIndex): Promise<void> {
     const started = Date.now();
     try {
