@@ -96,7 +96,12 @@ export class Dispatcher {
       else if (entry.status === 'queued' || entry.status === 'running') {
         if (entry.status === 'running' && entry.statusReason !== 'starting') this.launching.delete(entry.jobId);
         else if (Date.now() - (this.launching.get(entry.jobId) ?? Date.now()) > LAUNCH_TIMEOUT_MS) {
-          await this.failLaunch(entry.jobId);
+          await this.failLaunch(entry.jobId).catch((error: unknown) => {
+            // The disk refuses even the claim (full): leave the job queued and look again later.
+            this.launching.delete(entry.jobId);
+            this.slots.release(entry.jobId);
+            this.deps.log.warn({ jobId: entry.jobId, err: error }, 'a runner did not start and the job could not be marked failed; it stays queued');
+          });
         }
       } else {
         this.launching.delete(entry.jobId);
