@@ -400,8 +400,10 @@ export class JobService {
     const derived = launching ? { status: 'running' as const, reason: 'starting' } : deriveStatus(facts);
     const runner = facts.runner && facts.runner !== 'unreadable' ? facts.runner : null;
     // A runner killed after claude's result: the result in the log stands in for the exit record.
+    // It ended when its log was last written.
+    const logEndedAt = async () => (await fs.promises.stat(paths.out).catch(() => null))?.mtimeMs ?? Date.now();
     const exit = facts.exit && facts.exit !== 'unreadable' ? facts.exit
-      : facts.logResult ? { ...exitWithoutClaude('exited'), result: facts.logResult, endedAt: runner?.startedAt ?? entry.createdAt, ...(runner?.startedAt ? { startedAt: runner.startedAt } : {}) } : null;
+      : facts.logResult ? { ...exitWithoutClaude('exited'), result: facts.logResult, endedAt: Math.round(await logEndedAt()), ...(runner?.startedAt ? { startedAt: runner.startedAt } : {}) } : null;
     const next: IndexEntry = { ...entry, status: derived.status };
     delete next.statusReason;
     if (derived.reason) next.statusReason = derived.reason;
