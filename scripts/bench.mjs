@@ -7,7 +7,8 @@
 // Phases: (1) a server over 100 finished jobs → list latency; (2) a server over 10,000 finished jobs
 // written straight to disk (it rebuilds its index from them) → list, check (1 KB vs 100 MB log),
 // RSS, the naive folder-scan list for comparison, runner RSS, sequential starts, 200 concurrent
-// starts from 20 sessions.
+// starts from 20 sessions; (3) a server over 12,000 jobs past their retention → how soon it listens
+// and how long the sweep behind it takes; (4) one 80 MB stream-json line → runner time and memory.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,6 +28,8 @@ const OWNER = 'default'; // the principal of CLAUDE_ASYNC_TOKEN
 
 const N_BIG_STORE = 10_000;
 const N_SMALL_STORE = 100;
+const N_EXPIRED = 12_000;
+const HUGE_LINE_BYTES = 80 * 1024 * 1024;
 const LIST_CALLS = 200;
 const CHECK_CALLS = 200;
 const SEQ_STARTS = 200;
@@ -143,9 +146,9 @@ function writeFinishedJob(jobsDir, jobId, createdAt, cwd, { bigLogBytes = 0 } = 
 }
 
 /** n finished jobs, one a second up to a minute ago (inside any retention window). */
-function seedStore(jobsDir, cwd, n) {
+function seedStore(jobsDir, cwd, n, ageMs = 60_000) {
   fs.mkdirSync(jobsDir, { recursive: true, mode: 0o700 });
-  const base = Date.now() - 60_000 - n * 1000;
+  const base = Date.now() - ageMs - n * 1000;
   const ids = [];
   for (let i = 0; i < n; i++) {
     const createdAt = base + i * 1000;
@@ -181,7 +184,7 @@ async function seedScanList(jobsDir, limit = 50) {
 
 // ---------------------------------------------------------------- server and clients
 
-async function bootServer(dataDir, cwd) {
+async function bootServer(dataDir, cwd, envOverrides = {}) {
   const port = await freePort();
   const env = {
     PATH: process.env.PATH, HOME: process.env.HOME, LANG: process.env.LANG ?? 'C.UTF-8',
@@ -196,6 +199,7 @@ async function bootServer(dataDir, cwd) {
     CLAUDE_ASYNC_MAX_CONCURRENT: String(MAX_CONCURRENT),
     CLAUDE_ASYNC_RETENTION: '0',
     CLAUDE_ASYNC_MAX_SESSIONS: '1000',
+    ...envOverrides,
   };
   const t0 = performance.now();
   const child = spawn(process.execPath, [BIN, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -219,7 +223,7 @@ async function bootServer(dataDir, cwd) {
     if (Date.now() > deadline) throw new Error(`server did not answer /healthz within 60 s:\n${log}`);
     await sleep(25);
   }
-  return { child, url, pid: child.pid, bootMs: performance.now() - t0, log: () => log };
+  return { child, url, pid: child.pid, bootMs: performance.now() - t0, startedAt: t0, log: () => log };
 }
 
 async function stopServer(server) {
@@ -325,9 +329,17 @@ async function main() {
 
   const big = await bootServer(bigData, cwd);
   const client = await connect(big.url);
+  // Served from the folders while the index is still being rebuilt in the background.
+  t = performance.now();
   const first = await call(client, 'claude_jobs', { limit: 50 });
+  const firstListMs = performance.now() - t;
   if (first.jobs.length !== 50) throw new Error(`expected 50 jobs on the first page, got ${first.jobs.length}`);
-  const health = await (await fetch(`${big.url}/healthz`)).json();
+  let health = await (await fetch(`${big.url}/healthz`)).json();
+  while (health.jobs < N_BIG_STORE && performance.now() - big.startedAt < 120_000) {
+    await sleep(25);
+    health = await (await fetch(`${big.url}/healthz`)).json();
+  }
+  const indexCompleteMs = performance.now() - big.startedAt;
 
   await timeCalls(WARMUP_CALLS, () => call(client, 'claude_jobs', { limit: 50 }));
   const list10k = await timeCalls(LIST_CALLS, () => call(client, 'claude_jobs', { limit: 50 }));
@@ -436,6 +448,9 @@ async function main() {
   await stopServer(big);
   endJobProcesses(jobsDir);
 
+  const expiredBoot = await bootOverExpired(path.join(root, 'expired'), cwd);
+  const hugeLine = await hugeLineRun(path.join(root, 'huge'), cwd);
+
   const figures = {
     startP50: round(pct(startTimes, 50)),
     startP99: round(pct(startTimes, 99)),
@@ -456,6 +471,10 @@ async function main() {
   const extra = {
     machine,
     bootMs10k: round(big.bootMs, 0),
+    indexCompleteMs10k: round(indexCompleteMs, 0),
+    firstListDuringRebuildMs: round(firstListMs, 1),
+    expiredBoot,
+    hugeLine,
     seedWriteMs: round(seedWriteMs, 0),
     jobsInIndex: health.jobs,
     checkP99Small: round(pct(checkSmall, 99)),
@@ -487,7 +506,11 @@ async function main() {
     ['200 concurrent starts, 20 sessions', `${concSeconds.toFixed(2)} s`, `recorded ${recorded}, errors ${errors}`],
     ['server RSS with 10k jobs', `${serverRssMb10k} MB`, `${serverRssMbAfterStarts} MB after starts`],
     ['runner RSS (one running job)', `${runnerRssMb} MB`, `fake claude ${claudeRssMb} MB`],
-    ['server boot with 10k folders (no db.json)', `${extra.bootMs10k} ms`, `index holds ${health.jobs}`],
+    ['server boot with 10k folders (no db.json): listening', `${extra.bootMs10k} ms`, `first list (from the folders) ${extra.firstListDuringRebuildMs} ms`],
+    ['  … index rebuilt in the background', `${extra.indexCompleteMs10k} ms`, `index holds ${health.jobs}`],
+    [`server boot over ${N_EXPIRED} expired jobs: listening`, `${expiredBoot.listenMs} ms`, `a list during the sweep ${expiredBoot.listDuringSweepMs} ms`],
+    ['  … all swept in the background', `${expiredBoot.sweptMs} ms`, `${expiredBoot.left} folders left`],
+    [`one ${HUGE_LINE_BYTES / 1024 / 1024} MB stream-json line through the runner`, `${hugeLine.seconds} s`, `runner peak RSS ${hugeLine.runnerPeakRssMb} MB, stored as a ${hugeLine.markerBytes}-byte marker`],
     [`${LOAD_SECONDS} s of check + jobs, ${LOAD_WORKERS} sessions`, `${figures.load.callsPerSecond} calls/s`, `p50 ${figures.load.p50} ms, p99 ${figures.load.p99} ms, errors ${figures.load.errors}, RSS ${rssBeforeLoad} → ${rssAfterLoad} MB`],
     ['queue drain after starts', `${extra.drainSeconds} s`, `${completed}/${startedIds.length} completed, MAX_CONCURRENT ${MAX_CONCURRENT}`],
   ];
@@ -498,6 +521,63 @@ async function main() {
   for (const [a, b, c] of rows) console.log(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`);
   console.log(`\nextra: ${JSON.stringify(extra)}`);
   console.log(JSON.stringify(figures));
+}
+
+/** A server over N_EXPIRED jobs past their retention: how soon it listens, how long the sweep takes behind it. */
+async function bootOverExpired(dataDir, cwd) {
+  const jobsDir = path.join(dataDir, 'jobs');
+  seedStore(jobsDir, cwd, N_EXPIRED, 30 * 86_400_000);
+  const server = await bootServer(dataDir, cwd, { CLAUDE_ASYNC_RETENTION: '7d' });
+  try {
+    const client = await connect(server.url);
+    const t = performance.now();
+    await call(client, 'claude_jobs', { limit: 20 });
+    const listDuringSweepMs = performance.now() - t;
+    await client.close();
+    const count = () => fs.readdirSync(jobsDir).filter((n) => /^[0-9a-z]{26}$/.test(n)).length;
+    while (count() > 0 && performance.now() - server.startedAt < 300_000) await sleep(50);
+    return { listenMs: round(server.bootMs, 0), sweptMs: round(performance.now() - server.startedAt, 0), left: count(), listDuringSweepMs: round(listDuringSweepMs, 1) };
+  } finally {
+    await stopServer(server);
+  }
+}
+
+/** One HUGE_LINE_BYTES line from the fake: wall time through the runner and the runner's peak memory. */
+async function hugeLineRun(dataDir, cwd) {
+  const jobsDir = path.join(dataDir, 'jobs');
+  const server = await bootServer(dataDir, cwd);
+  const go = path.join(dataDir, 'go');
+  try {
+    const client = await connect(server.url);
+    const { jobId } = await call(client, 'claude_start', { prompt: `#fake huge-line ${HUGE_LINE_BYTES}\n#fake wait-file ${go}\nhuge` });
+    await client.close();
+    const dir = path.join(jobsDir, jobId);
+    let runner;
+    while (!runner?.claudePid) {
+      try {
+        runner = JSON.parse(fs.readFileSync(path.join(dir, 'runner.json'), 'utf8'));
+      } catch {
+        // not claimed yet
+      }
+      await sleep(10);
+    }
+    const t = performance.now();
+    const deadline = t + 600_000;
+    let marker;
+    while (!marker && performance.now() < deadline) {
+      const text = fs.existsSync(path.join(dir, 'out.jsonl')) ? fs.readFileSync(path.join(dir, 'out.jsonl'), 'utf8') : '';
+      marker = text.split('\n').find((l) => l.includes('"line_truncated"'));
+      if (!marker) await sleep(20);
+    }
+    const seconds = round((performance.now() - t) / 1000, 2);
+    const status = fs.readFileSync(`/proc/${runner.runnerPid}/status`, 'utf8');
+    const runnerPeakRssMb = round(Number(/VmHWM:\s+(\d+) kB/.exec(status)[1]) / 1024, 1);
+    fs.writeFileSync(go, '');
+    return { seconds, runnerPeakRssMb, markerBytes: marker ? Buffer.byteLength(marker) : null };
+  } finally {
+    await stopServer(server);
+    endJobProcesses(jobsDir);
+  }
 }
 
 /** Each worker loops claude_check (with an offset, as a poller would) and claude_jobs until time is up. */
@@ -553,7 +633,7 @@ async function cleanup() {
     }
   }
   for (const dir of tempDirs) {
-    for (const sub of ['small', 'big', 'inproc']) endJobProcesses(path.join(dir, sub, 'jobs'));
+    for (const sub of ['small', 'big', 'inproc', 'expired', 'huge']) endJobProcesses(path.join(dir, sub, 'jobs'));
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -20,6 +20,7 @@ export interface Config {
   resultWatchdogMs: number;
   maxPromptBytes: number;
   maxLogBytes: number;
+  maxLineBytes: number;
   retentionMs: number;
   maxPermissionMode: PermissionMode;
   defaultPermissionMode: PermissionMode;
@@ -87,6 +88,7 @@ export const ENV_DEFAULTS = {
   CLAUDE_ASYNC_RESULT_WATCHDOG: ['60s', 'how long claude may linger after printing its result before it is ended'],
   CLAUDE_ASYNC_MAX_PROMPT_BYTES: ['512k', 'largest prompt accepted'],
   CLAUDE_ASYNC_MAX_LOG_BYTES: ['512MB', 'cap on a job\'s out.jsonl; past it output is dropped (the job keeps running)'],
+  CLAUDE_ASYNC_MAX_LINE_BYTES: ['16MB', 'longest stream-json line stored; a longer one is replaced by a marker (never held whole in memory)'],
   CLAUDE_ASYNC_RETENTION: ['7d', 'finished jobs older than this are removed (0 keeps them forever)'],
   CLAUDE_ASYNC_MAX_PERMISSION_MODE: ['acceptEdits', 'most permissive mode a client may ask for'],
   CLAUDE_ASYNC_DEFAULT_PERMISSION_MODE: ['acceptEdits', 'mode of a job that names none (capped by the max)'],
@@ -159,6 +161,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     resultWatchdogMs: read(env, 'CLAUDE_ASYNC_RESULT_WATCHDOG', parseDuration, () => 60_000),
     maxPromptBytes: read(env, 'CLAUDE_ASYNC_MAX_PROMPT_BYTES', parseBytes, () => 512 * 1024),
     maxLogBytes: read(env, 'CLAUDE_ASYNC_MAX_LOG_BYTES', parseBytes, () => 512 * 1024 ** 2),
+    maxLineBytes: read(env, 'CLAUDE_ASYNC_MAX_LINE_BYTES', parseBytes, () => 16 * 1024 ** 2),
     retentionMs: read(env, 'CLAUDE_ASYNC_RETENTION', parseDuration, () => 7 * 86_400_000),
     maxPermissionMode,
     defaultPermissionMode: read<PermissionMode>(env, 'CLAUDE_ASYNC_DEFAULT_PERMISSION_MODE', mode, () => 'acceptEdits'),
@@ -213,6 +216,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
 
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** 0.0.0.0 / :: (any address): fine to bind, never a URL a client can use. */
+export function isWildcardHost(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]';
 }
 
 /** A Config for tests and tools: defaults plus overrides, no environment read. */

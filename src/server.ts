@@ -3,7 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { isLoopbackHost, type Config } from './config.js';
+import { isLoopbackHost, isWildcardHost, type Config } from './config.js';
 import { createAuthenticator } from './auth/authenticator.js';
 import { TokenStore } from './auth/token-store.js';
 import { authOptions, tokensFile } from './auth/options.js';
@@ -24,6 +24,9 @@ export class StartupError extends Error {
 }
 
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  if (isWildcardHost(new URL(config.publicUrl).hostname)) {
+    throw new StartupError(`CLAUDE_ASYNC_HOST=${config.host} binds every address, so the public URL would be ${config.publicUrl}, which no client can reach: set CLAUDE_ASYNC_PUBLIC_URL to the URL clients use (e.g. https://box.example.com)`);
+  }
   if (config.auth === 'none') {
     if (!isLoopbackHost(config.host)) {
       throw new StartupError(`CLAUDE_ASYNC_AUTH=none is refused on ${config.host}: without auth the server may only bind a loopback address (127.0.0.1, ::1, localhost)`);

@@ -100,7 +100,7 @@ describe('faults', () => {
 
   it('a job past its timeout is timed_out and its whole process group is gone', async (t) => {
     const { service, config } = await openService(t);
-    const { jobId } = await service.start({ prompt: '#fake grandchild\n#fake ignore-sigterm\n#fake sleep 60000', timeoutSeconds: 1 }, ALICE);
+    const { jobId } = await service.start({ prompt: '#fake grandchild\n#fake ignore-sigterm\n#fake sleep 60000', timeoutSeconds: 3 }, ALICE);
     const done = await service.wait({ jobId }, 15_000, ALICE);
     assert.equal(done.status, 'timed_out');
     const grandchild = Number(/grandchild pid (\d+)/.exec(done.tail)?.[1]);

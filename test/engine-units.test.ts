@@ -7,6 +7,7 @@ import { isJobId, jobIdTime, newJobId } from '../src/jobs/ids.js';
 import { parseResultLine, readTail, renderLine } from '../src/jobs/output.js';
 import { isSameProcessAlive, processStartTime } from '../src/jobs/process-info.js';
 import { claudeArgs } from '../src/jobs/claude-args.js';
+import { LineSplitter } from '../src/jobs/line-splitter.js';
 import { jobEnvironment } from '../src/jobs/environment.js';
 import type { ExitRecord, RunnerRecord } from '../src/jobs/records.js';
 import { REPO_ROOT, tempDir } from './helpers.js';
@@ -104,5 +105,61 @@ describe('what claude is given', () => {
   it('the job environment is an allowlist', () => {
     const env = jobEnvironment({ PATH: '/bin', HOME: '/h', ANTHROPIC_API_KEY: 'k', CLAUDE_ASYNC_TOKEN: 't', AWS_SECRET_ACCESS_KEY: 'a', DATABASE_URL: 'd', EXTRA: 'e' }, ['EXTRA']);
     assert.deepEqual(Object.keys(env).sort(), ['ANTHROPIC_API_KEY', 'AWS_SECRET_ACCESS_KEY', 'EXTRA', 'HOME', 'PATH']);
+  });
+});
+
+describe('status when the runner died (pure)', () => {
+  it('claude alive → running; a logged result decides; nothing alive and no result → orphaned; a stopped log is named', () => {
+    assert.equal(deriveStatus(facts({ runner, runnerAlive: false, claudeAlive: true })).status, 'running');
+    const judged = deriveStatus(facts({ runner, runnerAlive: false, claudeAlive: false, logResult: okResult }));
+    assert.equal(judged.status, 'completed');
+    assert.match(String(judged.reason), /judged by the result line/);
+    assert.equal(deriveStatus(facts({ runner, runnerAlive: false, claudeAlive: false, logResult: { ...okResult, isError: true, result: 'boom' } })).status, 'failed');
+    assert.equal(deriveStatus(facts({ runner, runnerAlive: false, claudeAlive: false, logResult: null })).status, 'orphaned');
+    const full = deriveStatus(facts({ exit: exit({ result: okResult, logStopped: { reason: 'disk full', atBytes: 42 } }) }));
+    assert.deepEqual([full.status, /^disk full: the log stopped after 42 bytes/.test(String(full.reason))], ['completed', true]);
+    assert.equal(parseResultLine({ type: 'result', is_error: true, errors: ['No conversation found with session ID: x'] })?.result, 'No conversation found with session ID: x');
+  });
+});
+
+describe('line splitting (pure)', () => {
+  const collect = (max: number, chunks: Buffer[]) => {
+    const lines: string[] = [];
+    const long: Array<{ head: string; bytes: number }> = [];
+    const splitter = new LineSplitter(max, {
+      lines: (batch) => lines.push(...batch.toString('utf8').split('\n').slice(0, -1)),
+      longLine: (head, bytes) => long.push({ head: head.toString('utf8'), bytes }),
+    });
+    for (const chunk of chunks) splitter.push(chunk);
+    splitter.end();
+    return { lines, long };
+  };
+  const chop = (text: string, sizes: number[]) => {
+    const buf = Buffer.from(text);
+    const chunks: Buffer[] = [];
+    for (let at = 0, i = 0; at < buf.length; i++) {
+      const n = sizes[i % sizes.length]!;
+      chunks.push(buf.subarray(at, at + n));
+      at += n;
+    }
+    return chunks;
+  };
+
+  it('gives the same whole lines however the stream is chopped, the last one even without its newline', () => {
+    const text = ['a', '', 'bbb', 'c'.repeat(500), 'dd'].join('\n');
+    for (const sizes of [[1], [2, 3], [7], [64], [10_000]]) {
+      assert.deepEqual(collect(1000, chop(text, sizes)).lines, ['a', '', 'bbb', 'c'.repeat(500), 'dd'], `chunks of ${sizes.join(',')}`);
+    }
+  });
+
+  it('hands on a line over the cap as its head and length only, and goes on with the next lines', () => {
+    const text = `short\n${'x'.repeat(5000)}\nafter\n`;
+    for (const sizes of [[1], [3, 7], [100], [10_000]]) {
+      const { lines, long } = collect(1000, chop(text, sizes));
+      assert.deepEqual(lines, ['short', 'after'], `chunks of ${sizes.join(',')}`);
+      assert.equal(long.length, 1);
+      assert.equal(long[0]!.bytes, 5000);
+      assert.ok(long[0]!.head.length <= 2048 && /^x+$/.test(long[0]!.head));
+    }
   });
 });

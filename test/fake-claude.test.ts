@@ -75,4 +75,32 @@ describe('the fake claude CLI keeps the real one\'s contract', () => {
     const swallowed = await run([...STREAM, '--allowedTools', 'Edit', 'this was meant as the prompt'], '');
     assert.equal(swallowed.code, 1);
   });
+
+  it('resuming a session it does not know answers as the real CLI did (observed/resume-unknown-session.*)', async () => {
+    const observedDir = path.join(REPO_ROOT, 'test', 'fixtures', 'observed');
+    const observed = JSON.parse(fs.readFileSync(path.join(observedDir, 'resume-unknown-session.stream.jsonl'), 'utf8')) as Record<string, unknown>;
+    const sessionId = '0b6c8f4e-1d2a-4f4e-9a55-3b1f2c7d9e10';
+    const { code, stdout, stderr } = await run([...STREAM, '--resume', sessionId], '#fake unknown-session\ncontinue');
+    assert.equal(code, 1);
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(lines.length, 1, 'the real CLI prints no init line here');
+    const line = lines[0]!;
+    for (const key of ['type', 'subtype', 'is_error', 'errors', 'session_id', 'num_turns']) assert.deepEqual(typeof line[key], typeof observed[key], key);
+    assert.equal('result' in line, 'result' in observed);
+    assert.deepEqual([line.subtype, line.is_error], [observed.subtype, observed.is_error]);
+    assert.deepEqual(line.errors, [`No conversation found with session ID: ${sessionId}`]);
+    const observedErr = fs.readFileSync(path.join(observedDir, 'resume-unknown-session.stderr.txt'), 'utf8');
+    assert.equal(stderr.replace(sessionId, '<id>'), observedErr.replace(String(observed.session_id), '<id>'));
+  });
+
+  it('answers `auth status` like the real CLI: JSON with loggedIn, exit 1 when logged out', async () => {
+    const observed = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'observed', 'auth-status-logged-out.json'), 'utf8')) as Record<string, unknown>;
+    const out = await run(['auth', 'status'], '', { env: { ...process.env, FAKE_CLAUDE_LOGGED_OUT: '1' } });
+    assert.equal(out.code, 1);
+    const status = JSON.parse(out.stdout) as Record<string, unknown>;
+    assert.deepEqual([status.loggedIn, status.authMethod], [observed.loggedIn, observed.authMethod]);
+    const inside = await run(['auth', 'status'], '');
+    assert.equal(inside.code, 0);
+    assert.equal((JSON.parse(inside.stdout) as { loggedIn: boolean }).loggedIn, true);
+  });
 });

@@ -89,4 +89,37 @@ describe('doctor', () => {
       return true;
     });
   });
+
+  it('fails when claude is installed but not logged in, and says how to log in or which variable to set', async (t) => {
+    const env = goodEnv(t);
+    const good = await runDoctor(probes(env));
+    assert.deepEqual(levelOf(good, 'claude login'), ['ok']);
+    // The check asks with the environment a job gets, so the fake's switch must be passed to jobs.
+    const results = await runDoctor(probes({ ...env, FAKE_CLAUDE_LOGGED_OUT: '1', CLAUDE_ASYNC_JOB_ENV: 'FAKE_CLAUDE_LOGGED_OUT' }));
+    assert.deepEqual(failed(results), ['claude login']);
+    const login = results.find((r) => r.name === 'claude login')!;
+    assert.match(login.detail, /not logged in/);
+    assert.match(login.fix!, /claude auth login/);
+    assert.match(login.fix!, /ANTHROPIC_API_KEY/);
+    assert.match(login.fix!, /CLAUDE_CODE_OAUTH_TOKEN/);
+    const cli = await run(process.execPath, [BIN, 'doctor'], { env: { ...env, FAKE_CLAUDE_LOGGED_OUT: '1', CLAUDE_ASYNC_JOB_ENV: 'FAKE_CLAUDE_LOGGED_OUT' }, cwd: env.HOME }).then(() => null, (e: { code: number; stdout: string }) => e);
+    assert.ok(cli, 'doctor must exit 1 when claude is not logged in');
+    assert.equal(cli.code, 1);
+    assert.doesNotMatch(cli.stdout, /All checks passed/);
+  });
+
+  it('binding 0.0.0.0 without CLAUDE_ASYNC_PUBLIC_URL: doctor fails and serve refuses to start, naming the variable', async (t) => {
+    const env: Record<string, string> = { ...goodEnv(t), CLAUDE_ASYNC_HOST: '0.0.0.0', CLAUDE_ASYNC_PORT: '0' };
+    const results = await runDoctor(probes(env));
+    assert.deepEqual(failed(results), ['public URL']);
+    assert.match(results.find((r) => r.name === 'public URL')!.fix!, /CLAUDE_ASYNC_PUBLIC_URL/);
+    const serve = await run(process.execPath, [BIN, 'serve'], { env, cwd: env.HOME, timeout: 30_000 }).then(() => null, (e: { code: number; stdout: string; stderr: string }) => e);
+    assert.ok(serve, 'serve must refuse to start');
+    assert.notEqual(serve.code, 0);
+    assert.match(serve.stdout + serve.stderr, /CLAUDE_ASYNC_PUBLIC_URL/);
+    assert.doesNotMatch(serve.stdout + serve.stderr, /listening/);
+    // With the variable set, the same bind is fine.
+    const fine = await runDoctor(probes({ ...env, CLAUDE_ASYNC_PUBLIC_URL: 'https://box.example.com' }));
+    assert.deepEqual(levelOf(fine, 'public URL'), ['ok']);
+  });
 });

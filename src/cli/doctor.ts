@@ -4,7 +4,8 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError, isLoopbackHost, loadConfig, type Config } from '../config.js';
+import { ConfigError, isLoopbackHost, isWildcardHost, loadConfig, type Config } from '../config.js';
+import { jobEnvironment } from '../jobs/environment.js';
 import { TokenStore } from '../auth/token-store.js';
 import { tokensFile } from '../auth/options.js';
 import { findExecutable } from './executable.js';
@@ -26,6 +27,11 @@ export interface DoctorProbes {
   claudeVersion(bin: string, timeoutMs: number): Promise<string>;
   /** The effective uid, or undefined where there is none (Windows). */
   uid: number | undefined;
+  /**
+   * Runs `<bin> auth status --json` with the environment a job gets; resolves with its JSON answer,
+   * or rejects when the CLI gives none (an older CLI without the command, a hang).
+   */
+  claudeAuthStatus?(bin: string, env: Record<string, string>, timeoutMs: number): Promise<{ loggedIn?: unknown; authMethod?: unknown }>;
 }
 
 const CLAUDE_VERSION_TIMEOUT_MS = 15_000;
@@ -36,6 +42,18 @@ export function defaultProbes(): DoctorProbes {
     env: process.env,
     cwd: process.cwd(),
     uid: process.getuid?.(),
+    claudeAuthStatus: (bin, env, timeoutMs) => new Promise((resolve, reject) => {
+      // Exit 1 with {"loggedIn": false} is an answer, not a failure: read stdout either way.
+      execFile(bin, ['auth', 'status', '--json'], { timeout: timeoutMs, killSignal: 'SIGKILL', env }, (error, stdout, stderr) => {
+        try {
+          const parsed = JSON.parse(stdout) as unknown;
+          if (typeof parsed === 'object' && parsed !== null) return resolve(parsed as { loggedIn?: unknown });
+        } catch {
+          // not JSON: fall through
+        }
+        reject(new Error((error as { killed?: boolean } | null)?.killed ? `no answer within ${timeoutMs / 1000} s` : (stderr.trim().split('\n')[0] || stdout.trim().split('\n')[0] || 'no JSON answer')));
+      });
+    }),
     claudeVersion: (bin, timeoutMs) => new Promise((resolve, reject) => {
       execFile(bin, ['--version'], { timeout: timeoutMs, killSignal: 'SIGKILL', env: process.env }, (error, stdout, stderr) => {
         if (error) {
@@ -67,9 +85,25 @@ export async function checkClaude(config: Config, probes: DoctorProbes): Promise
   const found = ok('claude', bin);
   try {
     const version = await probes.claudeVersion(bin, CLAUDE_VERSION_TIMEOUT_MS);
-    return [found, ok('claude --version', version || '(no output)')];
+    return [found, ok('claude --version', version || '(no output)'), ...await checkClaudeLogin(bin, config, probes)];
   } catch (error) {
     return [found, fail('claude --version', `${bin} --version failed: ${(error as Error).message}`, 'run it by hand and fix what it reports (a broken install, node missing from PATH)')];
+  }
+}
+
+const LOGIN_FIX = 'as the user the server runs as, run `claude auth login` (or `claude setup-token` and set CLAUDE_CODE_OAUTH_TOKEN), or set ANTHROPIC_API_KEY in the server\'s environment; jobs receive ANTHROPIC_* and CLAUDE_CODE_* variables';
+
+/** Installed is not enough: a claude that is not logged in fails every job with "Not logged in". */
+export async function checkClaudeLogin(bin: string, config: Config, probes: DoctorProbes): Promise<CheckResult[]> {
+  if (!probes.claudeAuthStatus) return [];
+  // Asked with the environment a job gets, since that is where the credentials must be.
+  const env = jobEnvironment(probes.env, config.jobEnvNames);
+  try {
+    const status = await probes.claudeAuthStatus(bin, env, CLAUDE_VERSION_TIMEOUT_MS);
+    if (status.loggedIn === true) return [ok('claude login', `logged in (${typeof status.authMethod === 'string' ? status.authMethod : 'unknown method'})`)];
+    return [fail('claude login', 'claude is installed but not logged in: every job would fail with "Not logged in"', LOGIN_FIX)];
+  } catch (error) {
+    return [warn('claude login', `could not tell whether claude is logged in (\`claude auth status\`: ${(error as Error).message})`, `check by hand with \`claude -p hello\`; if it says "Not logged in": ${LOGIN_FIX}`)];
   }
 }
 
@@ -142,8 +176,8 @@ export function checkRoots(config: Config): CheckResult[] {
 export function checkPublicUrl(config: Config): CheckResult {
   const url = new URL(config.publicUrl);
   const host = url.hostname;
-  if (host === '0.0.0.0' || host === '[::]' || host === '::') {
-    return warn('public URL', `${config.publicUrl} is a bind address, not one clients can reach`, 'set CLAUDE_ASYNC_PUBLIC_URL to the URL clients use (e.g. https://box.example.com)');
+  if (isWildcardHost(host)) {
+    return fail('public URL', `${config.publicUrl} is a bind address, not one clients can reach: serve refuses to start`, 'set CLAUDE_ASYNC_PUBLIC_URL to the URL clients use (e.g. https://box.example.com)');
   }
   if (url.protocol === 'http:' && !isLoopbackHost(host)) {
     return warn('public URL', `${config.publicUrl} is plain http on a non-loopback host: bearer tokens travel in clear`, 'put TLS in front (deploy/Caddyfile or deploy/nginx.conf) and set CLAUDE_ASYNC_PUBLIC_URL=https://…');

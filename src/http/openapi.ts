@@ -104,7 +104,7 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
       '/jobs': {
         post: {
           operationId: 'startJob', summary: 'Start a job', security: security('jobs:write'),
-          parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, description: 'Retrying with the same key (and body) returns the first job instead of starting another; remembered for 24 h in server memory.', schema: { type: 'string', minLength: 1, maxLength: 200 } }],
+          parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, description: 'Retrying with the same key (and body) returns the first job instead of starting another; remembered for 24 h on disk, so a retry after a server crash returns the first job too.', schema: { type: 'string', minLength: 1, maxLength: 200 } }],
           requestBody: { required: true, content: json('StartInput') },
           responses: responses({
             201: {

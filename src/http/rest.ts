@@ -2,6 +2,7 @@
 // job service and shapes the answer; job logic stays in the engine. Errors go through problem.ts.
 import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
+import path from 'node:path';
 import express, { type Request, type Router } from 'express';
 import type { Config } from '../config.js';
 import { requireScope, resourceMetadataUrl } from '../auth/middleware.js';
@@ -69,7 +70,7 @@ export function createRestRouter(service: JobService, config: Config, options: R
   const scope = (name: Scope) => requireScope(name, { resourceMetadataUrl: metadata });
   const canRead = scope('jobs:read');
   const canWrite = scope('jobs:write');
-  const starts = new IdempotencyCache<StartOutput>(options.idempotency);
+  const starts = new IdempotencyCache<StartOutput>({ dir: path.join(config.dataDir, 'idempotency'), ...options.idempotency });
   const openapi = JSON.stringify(openApiDocument({ serverUrl: `${config.publicUrl.replace(/\/+$/, '')}/v1` }));
   // A no-op when the app parsed the body already; keeps the router usable on its own.
   const json = express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] });
@@ -86,10 +87,13 @@ export function createRestRouter(service: JobService, config: Config, options: R
     const who = viewer(req);
     const key = req.get('idempotency-key');
     const { result, replayed } = key === undefined
-      ? { result: service.start(req.body, who), replayed: false }
-      : starts.run(who.id, key, req.body, () => service.start(req.body, who));
+      ? { result: service.start(req.body, who), replayed: Promise.resolve(false) }
+      : starts.run(who.id, key, req.body, {
+        create: (jobId) => service.start(req.body, who, { jobId }),
+        existing: (jobId) => service.startedJob(jobId, who),
+      });
     const started = await result;
-    if (key !== undefined) res.set('Idempotent-Replayed', String(replayed));
+    if (key !== undefined) res.set('Idempotent-Replayed', String(await replayed));
     res.status(201).location(`${req.baseUrl}/jobs/${started.jobId}`).json(started);
   });
 

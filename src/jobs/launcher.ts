@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from './atomic.js';
-import { StorageError } from './errors.js';
+import { JobConflict, StorageError } from './errors.js';
 import type { JobPaths } from './layout.js';
 import type { JobSpecRecord } from './records.js';
 import { spawnRunner, type SpawnReply } from './spawner.js';
@@ -28,6 +28,13 @@ export class ProcessLauncher implements Launcher {
   async create(paths: JobPaths, spec: JobSpecRecord, prompt: string): Promise<void> {
     try {
       await fs.promises.mkdir(paths.dir, { mode: 0o700 });
+    } catch (error) {
+      // Not ours to clean up: a folder that exists already belongs to a job made under this id.
+      const code = (error as NodeJS.ErrnoException).code ?? 'error';
+      if (code === 'EEXIST') throw new JobConflict(`a job with id ${spec.jobId} exists already`);
+      throw new StorageError(`Could not create the job on disk (${code}): check that the jobs folder is writable and has space.`);
+    }
+    try {
       // The prompt first: a folder whose spec.json exists is a job, and a job always has its prompt.
       await writeFileAtomic(paths.prompt, prompt);
       await writeFileAtomic(paths.spec, JSON.stringify(spec));

@@ -8,6 +8,8 @@ const MAX_WINDOW_BYTES = 4 * 1024 * 1024;
 const MIN_WINDOW_BYTES = 64 * 1024;
 
 export const LOG_CAPPED_TYPE = 'claude_async';
+/** A stream-json line longer than this is stored as a marker; the runner never holds more of one line. */
+export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -15,8 +17,11 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 export function parseResultLine(obj: unknown): ResultSummary | null {
   if (!isObject(obj) || obj.type !== 'result') return null;
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  // The real CLI's error results (an unknown --resume session) have no `result`, only `errors[]`.
+  const errors = Array.isArray(obj.errors) ? obj.errors.filter((e): e is string => typeof e === 'string' && e.trim() !== '') : [];
+  const text = typeof obj.result === 'string' && obj.result.trim() !== '' ? obj.result : errors.join('; ');
   return {
-    result: typeof obj.result === 'string' ? obj.result : '',
+    result: text,
     sessionId: typeof obj.session_id === 'string' ? obj.session_id : null,
     isError: obj.is_error === true,
     subtype: typeof obj.subtype === 'string' ? obj.subtype : null,
@@ -69,7 +74,10 @@ export function renderLine(line: string): string | null {
       return `[result${summary.isError ? ' (error)' : ''}] ${summary.result}`;
     }
     case LOG_CAPPED_TYPE:
-      return obj.subtype === 'log_capped' ? `[log capped at ${String(obj.maxLogBytes)} bytes; later output was dropped]` : null;
+      if (obj.subtype === 'log_capped') return `[log capped at ${String(obj.maxLogBytes)} bytes; later output was dropped]`;
+      if (obj.subtype === 'line_truncated') return `[a ${String(obj.bytes)}-byte line was over the ${String(obj.maxLineBytes)}-byte line cap and was not stored; it began: ${oneLine(String(obj.head ?? ''), 200)}]`;
+      if (obj.subtype === 'stderr') return `[stderr] ${oneLine(String(obj.text ?? ''), 2000)}`;
+      return null;
     default:
       return null;
   }

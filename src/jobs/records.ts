@@ -19,6 +19,10 @@ export interface JobSpecRecord {
   killGraceMs: number;
   resultWatchdogMs: number;
   maxLogBytes: number;
+  /** A stream-json line longer than this is stored as a marker, never held whole (absent: the default). */
+  maxLineBytes?: number;
+  /** The allowed roots (real paths) when the job was made: the runner checks the cwd again against them. */
+  allowedRoots?: string[];
   resumeSessionId?: string;
 }
 
@@ -47,6 +51,10 @@ export interface ExitRecord {
   /** The result-line watchdog ended a claude that hung after printing its result. */
   watchdog: boolean;
   result: ResultSummary | null;
+  /** The log stopped early (a full disk): why, and where; everything before it is whole lines. */
+  logStopped?: { reason: string; atBytes: number };
+  /** The end of claude's stderr, kept when it ended badly and said nothing else. */
+  stderrTail?: string;
 }
 
 /** Who is asking: the engine knows owners, not tokens. */

@@ -102,6 +102,7 @@ export type ListOutput = z.infer<typeof listOutputSchema>;
 export const cancelOutputSchema = z.object({
   jobId: z.string(),
   status: z.enum(JOB_STATUSES),
-  cancelled: z.boolean().describe('False when the job had already ended.'),
+  cancelled: z.boolean().describe('True only once the job is cancelled; false when it had already ended or the cancel has not taken effect (see detail).'),
+  detail: z.string().optional().describe('What the cancel did when it did not cancel the job.'),
 });
 export type CancelOutput = z.infer<typeof cancelOutputSchema>;

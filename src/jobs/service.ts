@@ -10,10 +10,11 @@ import { claimForServer, exitWithoutClaude } from './claim.js';
 import { claudeArgs } from './claude-args.js';
 import { Dispatcher } from './dispatcher.js';
 import { jobEnvironment } from './environment.js';
-import { InvalidInput, JobConflict, JobNotFound, LimitExceeded } from './errors.js';
+import { InvalidInput, JobConflict, JobNotFound, LimitExceeded, StorageError } from './errors.js';
 import { assertJobId, newJobId } from './ids.js';
 import { ProcessLauncher, type Launcher } from './launcher.js';
-import { jobPaths } from './layout.js';
+import { jobPaths, type JobPaths } from './layout.js';
+import { canFindJobProcesses, findJobProcesses, processState } from './job-processes.js';
 import { readTail } from './output.js';
 import { isWithinCap } from './permission.js';
 import { isSameProcessAlive, signalGroup, signalProcess } from './process-info.js';
@@ -23,12 +24,14 @@ import {
   type CancelOutput, type CheckOutput, type ListOutput, type StartOutput,
 } from './schemas.js';
 import { StartLimiter } from './start-limiter.js';
+import { releaseSlot } from './slots.js';
 import { deriveStatus, readJobFacts, type JobFacts } from './status.js';
 import { LowdbJobIndex, entryFromFolder, summaryFromSpec, type IndexEntry, type JobIndexStore } from './store.js';
 
 const SWEEP_EVERY_MS = 10 * 60_000;
 const WAIT_POLL_MS = 250;
 const CANCEL_SETTLE_MS = 3000;
+const SWEEP_BATCH = 64;
 
 export interface ServiceOptions {
   log?: Logger;
@@ -56,6 +59,10 @@ export class JobService {
   private readonly dispatcher: Dispatcher;
   private readonly limiter: StartLimiter;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private booting: Promise<void> = Promise.resolve();
+  private closed = false;
+  /** Jobs whose runner died while claude lives on, being ended now. */
+  private readonly endingClaude = new Set<string>();
 
   private constructor(
     readonly config: Config,
@@ -71,10 +78,17 @@ export class JobService {
     });
   }
 
+  /**
+   * Opens the engine without waiting on the folders: db.json is read, and the rebuild from the job
+   * folders and the retention sweep run in the background, in batches, so a server listens at once
+   * (even over 10,000 folders or with thousands of expired jobs). Until the rebuild is done, lists
+   * are answered from the folders. A disk that refuses writes (full, read-only) does not stop it:
+   * it answers reads, refuses starts with the reason, and recovers when writes work again.
+   */
   static async open(config: Config, options: ServiceOptions = {}): Promise<JobService> {
     const log = options.log ?? pino({ level: 'silent' });
-    await fs.promises.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-    await fs.promises.mkdir(config.jobsDir, { recursive: true, mode: 0o700 });
+    await ensurePrivateDir(config.dataDir, log);
+    if (config.jobsDir !== config.dataDir) await ensurePrivateDir(config.jobsDir, log);
     const roots: string[] = [];
     for (const root of config.allowedRoots) {
       try {
@@ -88,13 +102,32 @@ export class JobService {
     const launcher = options.launcher ?? new ProcessLauncher(jobEnvironment(options.serverEnv ?? process.env, config.jobEnvNames));
     const service = new JobService(config, store, launcher, roots, log);
     service.dispatcher.kick();
-    await service.sweep();
+    service.booting = service.bootInBackground(store);
     service.sweepTimer = setInterval(() => void service.sweep().catch((err: unknown) => log.error({ err }, 'sweep failed')), SWEEP_EVERY_MS);
     service.sweepTimer.unref();
     return service;
   }
 
-  async start(input: unknown, viewer: Viewer): Promise<StartOutput> {
+  private async bootInBackground(store: LowdbJobIndex): Promise<void> {
+    const started = Date.now();
+    try {
+      await store.rebuild(() => this.closed);
+      if (this.closed) return;
+      const problem = store.writeProblem();
+      if (problem) this.log.warn(`${problem}: serving read-only (starts are refused) until it can be written; retrying`);
+      this.log.info({ jobs: store.size(), ms: Date.now() - started }, 'job index rebuilt from the folders');
+      this.dispatcher.kick();
+      await this.sweep();
+    } catch (error) {
+      this.log.error({ err: error }, 'boot rebuild or sweep failed; the index is rebuilt on the next start');
+    }
+  }
+
+  /**
+   * @param options.jobId the id to create the job under, chosen beforehand (an Idempotency-Key
+   *   written down before the start, so a retry after a crash finds the same job)
+   */
+  async start(input: unknown, viewer: Viewer, options: { jobId?: string } = {}): Promise<StartOutput> {
     const request = parseInput(startInputSchema, input);
     const promptBytes = Buffer.byteLength(request.prompt);
     if (promptBytes > this.config.maxPromptBytes) {
@@ -114,7 +147,8 @@ export class JobService {
       throw new LimitExceeded(`too many job starts: at most ${this.config.maxStartsPerMinute} a minute; try again in ${retryAfter} s`, retryAfter);
     }
 
-    const jobId = newJobId();
+    await this.assertWritable();
+    const jobId = options.jobId === undefined ? newJobId() : assertJobId(options.jobId);
     const createdAt = Date.now();
     const spec: JobSpecRecord = {
       version: 1, jobId, owner: viewer.id, createdAt, cwd, permissionMode: effectiveMode, promptBytes,
@@ -124,6 +158,8 @@ export class JobService {
       killGraceMs: this.config.killGraceMs,
       resultWatchdogMs: this.config.resultWatchdogMs,
       maxLogBytes: this.config.maxLogBytes,
+      maxLineBytes: this.config.maxLineBytes,
+      allowedRoots: this.roots,
       ...(request.title ? { title: request.title } : {}),
       ...(request.model ? { model: request.model } : {}),
       ...(request.resumeSessionId ? { resumeSessionId: request.resumeSessionId } : {}),
@@ -133,6 +169,13 @@ export class JobService {
     this.dispatcher.kick();
     this.log.info({ jobId, owner: viewer.id }, 'job created');
     return { jobId, status: 'queued', createdAt };
+  }
+
+  /** The start answer of a job created under this id for this viewer, or null if there is none. */
+  async startedJob(jobId: string, viewer: Viewer): Promise<StartOutput | null> {
+    const spec = await readJsonIfExists<JobSpecRecord>(jobPaths(this.config.jobsDir, assertJobId(jobId)).spec).catch(() => null);
+    if (!spec || (spec.owner !== viewer.id && !viewer.admin)) return null;
+    return { jobId: spec.jobId, status: 'queued', createdAt: spec.createdAt };
   }
 
   async check(input: unknown, viewer: Viewer): Promise<CheckOutput> {
@@ -176,10 +219,16 @@ export class JobService {
     await this.store.refreshIfStale();
     const mine = (e: IndexEntry) => viewer.admin || e.owner === viewer.id;
     const keep = request.status ? (e: IndexEntry) => mine(e) && e.status === request.status : mine;
-    const page = this.store.page(request.limit ?? 20, request.cursor, keep);
+    const fromIndex = this.store.complete;
+    const page = fromIndex
+      ? this.store.page(request.limit ?? 20, request.cursor, keep)
+      : await this.store.pageFromFolders(request.limit ?? 20, request.cursor, keep);
     // Running jobs are looked at again (one may have just ended); queued ones only change when the
-    // dispatcher acts on them, and it keeps the index in step itself.
-    const jobs = await Promise.all(page.entries.map((e) => (e.status === 'running' ? this.refresh(e) : e)));
+    // dispatcher acts on them, and it keeps the index in step itself. Jobs read from their folders
+    // during the boot rebuild are looked at whatever they say.
+    const look = (e: IndexEntry) => this.refresh(e).catch((error: unknown) => (error instanceof JobNotFound ? null : Promise.reject(error)));
+    const looked = await Promise.all(page.entries.map((e) => (e.status === 'running' || (!fromIndex && !ENDED_STATUSES.has(e.status)) ? look(e) : e)));
+    const jobs = looked.filter((e): e is IndexEntry => e !== null);
     return page.nextCursor ? { jobs, nextCursor: page.nextCursor } : { jobs };
   }
 
@@ -198,18 +247,46 @@ export class JobService {
         return { jobId, status: (await this.refresh(entry)).status, cancelled: true };
       }
     }
-    const runner = facts.runner === 'unreadable' ? null : facts.runner ?? (await readJsonIfExists<RunnerRecord>(paths.runner));
-    if (runner && isSameProcessAlive(runner.runnerPid, runner.runnerStartTime)) {
-      signalProcess(runner.runnerPid, 'SIGTERM'); // the runner stops claude's group and records `cancelled`
-      const deadline = Date.now() + CANCEL_SETTLE_MS;
+    const recorded = facts.runner === 'unreadable' ? 'unreadable' : facts.runner ?? (await readJsonIfExists<RunnerRecord>(paths.runner).catch(() => 'unreadable' as const));
+    const targets = this.cancelTargets(paths, recorded);
+    if (!targets) {
+      throw new JobConflict(`job ${jobId}: runner.json is unreadable and this host cannot list processes, so its runner and claude cannot be found; nothing was cancelled. End them by hand, then remove the job.`);
+    }
+    if (targets.runnerPid) {
+      signalProcess(targets.runnerPid, 'SIGTERM'); // the runner stops claude's group and records `cancelled`
+      const deadline = Date.now() + Math.max(CANCEL_SETTLE_MS, Math.min(this.config.killGraceMs + 2000, 15_000));
       while (Date.now() < deadline && !fs.existsSync(paths.exit)) await sleep(50);
+      if (!fs.existsSync(paths.exit)) {
+        const stopped = processState(targets.runnerPid) === 'T';
+        const live = await this.refresh(entry);
+        return {
+          jobId, status: live.status, cancelled: false,
+          detail: stopped
+            ? 'asked the job\'s runner to stop (SIGTERM), but the runner is itself stopped (SIGSTOP): it will end claude and record the cancel when it is continued (SIGCONT); the job still runs'
+            : 'asked the job\'s runner to stop (SIGTERM); it has not finished ending claude yet; check again',
+        };
+      }
     } else {
       // Orphaned: no runner will record anything. End claude if it outlived its runner, then record it.
-      if (runner?.claudePid && isSameProcessAlive(runner.claudePid, runner.claudeStartTime)) signalGroup(runner.claudePid, 'SIGKILL');
-      await writeFileAtomic(paths.exit, JSON.stringify(exitWithoutClaude('cancelled', { startedAt: runner?.startedAt ?? null })));
+      for (const pid of targets.claudePids) signalGroup(pid, 'SIGKILL');
+      for (const pid of targets.claudePids) signalProcess(pid, 'SIGKILL');
+      await writeFileAtomic(paths.exit, JSON.stringify(exitWithoutClaude('cancelled', { startedAt: recorded !== 'unreadable' ? recorded?.startedAt ?? null : null })));
     }
     this.dispatcher.kick();
-    return { jobId, status: (await this.refresh(entry)).status, cancelled: true };
+    const status = (await this.refresh(entry)).status;
+    return status === 'cancelled' ? { jobId, status, cancelled: true } : { jobId, status, cancelled: false, detail: `the job ended as ${status} before the cancel took effect` };
+  }
+
+  /** Which processes a cancel must reach: from runner.json, or found by their job folder when it is unreadable. */
+  private cancelTargets(paths: JobPaths, recorded: RunnerRecord | null | 'unreadable'): { runnerPid?: number; claudePids: number[] } | null {
+    if (recorded && recorded !== 'unreadable') {
+      if (isSameProcessAlive(recorded.runnerPid, recorded.runnerStartTime) && !recorded.claimedBy) return { runnerPid: recorded.runnerPid, claudePids: [] };
+      return { claudePids: recorded.claudePid && isSameProcessAlive(recorded.claudePid, recorded.claudeStartTime) ? [recorded.claudePid] : [] };
+    }
+    if (!canFindJobProcesses()) return null;
+    const found = findJobProcesses(paths);
+    const runner = found.runners[0];
+    return runner ? { runnerPid: runner.pid, claudePids: [] } : { claudePids: found.claude.map((p) => p.pid) };
   }
 
   async wait(input: unknown, timeoutMs: number, viewer: Viewer, options: WaitOptions = {}): Promise<CheckOutput> {
@@ -247,6 +324,9 @@ export class JobService {
     const cutoff = now - this.config.retentionMs;
     const old = this.store.page(Number.MAX_SAFE_INTEGER, undefined, (e) => ENDED_STATUSES.has(e.status) && (e.endedAt ?? e.createdAt) < cutoff);
     for (const entry of old.entries) {
+      if (this.closed) break;
+      // A few at a time, letting requests through: thousands of expired jobs must not stall the server.
+      if (removed > 0 && removed % SWEEP_BATCH === 0) await new Promise((r) => setImmediate(r));
       await this.removeFolder(entry.jobId);
       removed++;
     }
@@ -260,15 +340,26 @@ export class JobService {
 
   /** Lets pending dispatches and index writes finish; running jobs keep running. */
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.sweepTimer);
     this.dispatcher.close();
+    await this.booting;
     await this.dispatcher.idle();
-    await this.store.flush();
+    await this.store.flush().catch((error: unknown) => this.log.warn({ err: error }, 'the job index could not be written at shutdown; it is rebuilt from the folders on the next start'));
     this.launcher.close();
+  }
+
+  /** Starts are refused while the index cannot be written; one fresh try first, so recovery is immediate. */
+  private async assertWritable(): Promise<void> {
+    if (!this.store.writeProblem()) return;
+    await this.store.flush().catch(() => {});
+    const problem = this.store.writeProblem();
+    if (problem) throw new StorageError(`Could not start the job: ${problem}. Reads still work; starts resume by themselves once it can be written.`);
   }
 
   private async removeFolder(jobId: string): Promise<void> {
     await fs.promises.rm(jobPaths(this.config.jobsDir, jobId).dir, { recursive: true, force: true });
+    releaseSlot(this.config.jobsDir, jobId);
     this.store.delete(jobId);
   }
 
@@ -299,10 +390,20 @@ export class JobService {
     } catch {
       facts = { spec: 'unreadable', runner: null, exit: null, runnerAlive: false };
     }
+    if (facts.spec === 'missing' && !(await exists(paths.dir))) {
+      // Removed by another process sharing the data dir: gone everywhere at once.
+      this.store.delete(entry.jobId);
+      throw new JobNotFound(entry.jobId);
+    }
+    if (!facts.runnerAlive && facts.claudeAlive && facts.runner && facts.runner !== 'unreadable') this.endUnrecordedClaude(entry.jobId, facts.runner);
     const launching = this.dispatcher.isLaunching(entry.jobId) && !facts.runner && !facts.exit;
     const derived = launching ? { status: 'running' as const, reason: 'starting' } : deriveStatus(facts);
-    const exit = facts.exit && facts.exit !== 'unreadable' ? facts.exit : null;
     const runner = facts.runner && facts.runner !== 'unreadable' ? facts.runner : null;
+    // A runner killed after claude's result: the result in the log stands in for the exit record.
+    // It ended when its log was last written.
+    const logEndedAt = async () => (await fs.promises.stat(paths.out).catch(() => null))?.mtimeMs ?? Date.now();
+    const exit = facts.exit && facts.exit !== 'unreadable' ? facts.exit
+      : facts.logResult ? { ...exitWithoutClaude('exited'), result: facts.logResult, endedAt: Math.round(await logEndedAt()), ...(runner?.startedAt ? { startedAt: runner.startedAt } : {}) } : null;
     const next: IndexEntry = { ...entry, status: derived.status };
     delete next.statusReason;
     if (derived.reason) next.statusReason = derived.reason;
@@ -314,6 +415,23 @@ export class JobService {
       if (ENDED_STATUSES.has(next.status) && !ENDED_STATUSES.has(entry.status)) this.dispatcher.kick();
     }
     return { entry: next, exit };
+  }
+
+  /**
+   * Claude outlived its runner: nothing records its output or its exit, and it still holds a slot.
+   * End its group (SIGTERM, then SIGKILL after the grace period); the job then reads `orphaned`.
+   */
+  private endUnrecordedClaude(jobId: string, runner: RunnerRecord): void {
+    const pid = runner.claudePid;
+    if (!pid || this.endingClaude.has(jobId)) return;
+    this.endingClaude.add(jobId);
+    this.log.warn({ jobId, claudePid: pid }, 'the runner is gone but claude still runs; ending claude');
+    signalGroup(pid, 'SIGTERM');
+    const timer = setTimeout(() => {
+      if (isSameProcessAlive(pid, runner.claudeStartTime)) signalGroup(pid, 'SIGKILL');
+      this.endingClaude.delete(jobId);
+    }, this.config.killGraceMs);
+    timer.unref();
   }
 
   private async resolveCwd(requested: string): Promise<string> {
@@ -330,6 +448,38 @@ export class JobService {
     }
     if (!(await fs.promises.stat(real)).isDirectory()) throw new InvalidInput(`cwd: '${requested}' is not a directory`, 'cwd');
     return real;
+  }
+}
+
+/**
+ * The data and jobs folders hold prompts, output and tokens: 0700 whatever the umask or however
+ * they were made. A folder we cannot fix is reported, not fatal. A folder we cannot create (a
+ * full or read-only disk) is left for the first write to report.
+ */
+async function ensurePrivateDir(dir: string, log: Logger): Promise<void> {
+  try {
+    await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    log.warn({ dir, err: error }, 'could not create a data folder; starts are refused until it can be');
+    return;
+  }
+  if (process.platform === 'win32') return;
+  try {
+    const mode = (await fs.promises.stat(dir)).mode & 0o777;
+    if ((mode & 0o077) === 0) return;
+    await fs.promises.chmod(dir, 0o700);
+    log.info({ dir, was: mode.toString(8) }, 'made a data folder private (0700)');
+  } catch (error) {
+    log.warn({ dir, err: error }, `${dir} is readable by other users and could not be made 0700: other users may read job prompts and output; chmod 700 it`);
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.promises.stat(file);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
   }
 }
 

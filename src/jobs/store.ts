@@ -4,8 +4,8 @@
 // the last second of index updates costs nothing but a rescan.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Low } from 'lowdb';
-import { JSONFile } from 'lowdb/node';
+import { Low, type Adapter } from 'lowdb';
+import { writeFileAtomic } from './atomic.js';
 import { isJobId } from './ids.js';
 import { jobPaths } from './layout.js';
 import type { ExitRecord, JobSpecRecord } from './records.js';
@@ -31,6 +31,12 @@ export interface JobIndexStore {
   /** Picks up folders another process created or removed since we last looked. */
   refreshIfStale(): Promise<void>;
   flush(): Promise<void>;
+  /** The same page read from the folders, for the time before the index is complete. */
+  pageFromFolders(limit: number, cursor: string | undefined, keep: (entry: IndexEntry) => boolean): Promise<{ entries: IndexEntry[]; nextCursor?: string }>;
+  /** False while the boot rebuild is still reading folders: the index may lack jobs. */
+  readonly complete: boolean;
+  /** Why the index cannot be written now (a full disk, a read-only file), or undefined. */
+  writeProblem(): string | undefined;
 }
 
 export interface OpenIndexResult {
@@ -42,6 +48,28 @@ export interface OpenIndexResult {
 // loop. Batching for 2 s keeps that off most requests; a crash loses nothing the folders don't hold.
 const WRITE_DELAY_MS = 2000;
 const REBUILD_BATCH = 64;
+/** While the index cannot be written, try again this often: the server recovers by itself. */
+const WRITE_RETRY_MS = 3000;
+
+/** db.json written atomically with mode 0600 whatever the umask (lowdb's own adapter uses 0644). */
+class PrivateIndexFile implements Adapter<IndexData> {
+  constructor(private readonly file: string) {}
+
+  async read(): Promise<IndexData | null> {
+    let text: string;
+    try {
+      text = await fs.promises.readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    return JSON.parse(text) as IndexData;
+  }
+
+  async write(data: IndexData): Promise<void> {
+    await writeFileAtomic(this.file, JSON.stringify(data));
+  }
+}
 
 export class LowdbJobIndex implements JobIndexStore {
   /** Job ids in ascending (creation) order: pages walk it backwards. */
@@ -51,13 +79,19 @@ export class LowdbJobIndex implements JobIndexStore {
   private writeTimer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private seenDirMtimeMs = -1;
+  private writeError: NodeJS.ErrnoException | undefined;
+  private rebuilt = false;
 
-  private constructor(private readonly db: Low<IndexData>, private readonly jobsDir: string) {}
+  private constructor(private readonly db: Low<IndexData>, private readonly jobsDir: string, readonly file: string) {}
 
+  /**
+   * Reads db.json only: cheap, so the server can listen at once. The folders are read afterwards by
+   * `reconcile()` (in the background); until it is done `complete` is false.
+   */
   static async open(dataDir: string, jobsDir: string): Promise<OpenIndexResult> {
     const warnings: string[] = [];
     const file = path.join(dataDir, 'db.json');
-    const db = new Low<IndexData>(new JSONFile<IndexData>(file), { version: 1, jobs: {} });
+    const db = new Low<IndexData>(new PrivateIndexFile(file), { version: 1, jobs: {} });
     try {
       await db.read();
       if (db.data?.version !== 1 || typeof db.data.jobs !== 'object' || db.data.jobs === null) throw new Error('unexpected shape');
@@ -75,12 +109,34 @@ export class LowdbJobIndex implements JobIndexStore {
       }
     }
     if (dropped) warnings.push(`${dropped} malformed entries of the job index ${file} were dropped; rebuilding them from the job folders`);
-    const store = new LowdbJobIndex(db, jobsDir);
+    const store = new LowdbJobIndex(db, jobsDir, file);
     store.ids = Object.keys(db.data.jobs).sort();
     for (const id of store.ids) if (!ENDED_STATUSES.has(db.data.jobs[id]!.status)) store.unendedIds.add(id);
-    await store.reconcile();
-    await store.flush();
     return { store, warnings };
+  }
+
+  get complete(): boolean {
+    return this.rebuilt;
+  }
+
+  writeProblem(): string | undefined {
+    const error = this.writeError;
+    if (!error) return undefined;
+    const code = error.code ?? error.message;
+    const why = code === 'ENOSPC' || code === 'EDQUOT' ? 'the disk is full' : `${code}`;
+    return `the job index ${this.file} cannot be written (${why})`;
+  }
+
+  /** Reads the folders the index lacks, in batches that let requests through; then the index is complete. */
+  async rebuild(shouldStop: () => boolean = () => false): Promise<void> {
+    await this.reconcile(shouldStop);
+    if (shouldStop()) return;
+    this.rebuilt = true;
+    // Written once at boot whatever changed: it proves (or disproves) that the index is writable.
+    clearTimeout(this.writeTimer);
+    this.writeTimer = undefined;
+    this.writing = this.writing.catch(() => {}).then(() => this.write());
+    await this.writing.catch(() => {});
   }
 
   get(jobId: string): IndexEntry | undefined {
@@ -129,12 +185,42 @@ export class LowdbJobIndex implements JobIndexStore {
   }
 
   async refreshIfStale(): Promise<void> {
+    if (!this.rebuilt) return; // the boot rebuild is reading the folders already
     const mtimeMs = await dirMtime(this.jobsDir);
     if (mtimeMs !== this.seenDirMtimeMs) await this.reconcile();
   }
 
+  /**
+   * A page read straight from the folders, newest first: the answer while the boot rebuild has not
+   * read them all yet. Costs one spec read per job looked at.
+   */
+  async pageFromFolders(limit: number, cursor: string | undefined, keep: (entry: IndexEntry) => boolean): Promise<{ entries: IndexEntry[]; nextCursor?: string }> {
+    let names: string[];
+    try {
+      names = (await fs.promises.readdir(this.jobsDir)).filter(isJobId).sort();
+    } catch {
+      names = [];
+    }
+    const entries: IndexEntry[] = [];
+    let i = cursor === undefined ? names.length - 1 : lowerBound(names, cursor) - 1;
+    let more = false;
+    for (; i >= 0 && !more; i -= REBUILD_BATCH) {
+      const batch = names.slice(Math.max(0, i - REBUILD_BATCH + 1), i + 1).reverse();
+      const read = await Promise.all(batch.map(async (jobId) => this.get(jobId) ?? (await entryFromFolder(this.jobsDir, jobId))));
+      for (const entry of read) {
+        if (!entry || !keep(entry)) continue;
+        if (entries.length === limit) {
+          more = true;
+          break;
+        }
+        entries.push(entry);
+      }
+    }
+    return more ? { entries, nextCursor: entries[entries.length - 1]!.jobId } : { entries };
+  }
+
   /** Makes the index agree with the folders: adds jobs it lacks, drops jobs whose folder is gone. */
-  async reconcile(): Promise<void> {
+  async reconcile(shouldStop: () => boolean = () => false): Promise<void> {
     const mtimeMs = await dirMtime(this.jobsDir);
     let names: string[];
     try {
@@ -152,7 +238,9 @@ export class LowdbJobIndex implements JobIndexStore {
     }
     const missing = [...onDisk].filter((jobId) => !this.db.data.jobs[jobId]);
     // Read folders in parallel batches: a rebuild of 10,000 jobs should not be 10,000 round trips.
-    for (let i = 0; i < missing.length; i += REBUILD_BATCH) {
+    for (let i = 0; i < missing.length && !shouldStop(); i += REBUILD_BATCH) {
+      // Let waiting requests run between batches: a boot rebuild must not stall the server.
+      if (i > 0) await new Promise((r) => setImmediate(r));
       const entries = await Promise.all(missing.slice(i, i + REBUILD_BATCH).map((jobId) => entryFromFolder(this.jobsDir, jobId)));
       for (const entry of entries) {
         if (!entry) continue;
@@ -164,21 +252,34 @@ export class LowdbJobIndex implements JobIndexStore {
     if (changed) this.scheduleWrite();
   }
 
+  /** Writes now what is pending (or retries a failed write); rejects if the disk refuses. */
   async flush(): Promise<void> {
-    if (this.writeTimer) {
+    if (this.writeTimer || this.writeError) {
       clearTimeout(this.writeTimer);
       this.writeTimer = undefined;
-      this.writing = this.writing.then(() => this.db.write());
+      this.writing = this.writing.catch(() => {}).then(() => this.write());
     }
     await this.writing;
   }
 
-  private scheduleWrite(): void {
+  private async write(): Promise<void> {
+    try {
+      await this.db.write();
+      this.writeError = undefined;
+    } catch (error) {
+      this.writeError = error as NodeJS.ErrnoException;
+      // Nothing is lost (the folders hold it all); keep trying until the disk takes it again.
+      this.scheduleWrite(WRITE_RETRY_MS);
+      throw error;
+    }
+  }
+
+  private scheduleWrite(delayMs = WRITE_DELAY_MS): void {
     if (this.writeTimer) return;
     this.writeTimer = setTimeout(() => {
       this.writeTimer = undefined;
-      this.writing = this.writing.then(() => this.db.write()).catch(() => {});
-    }, WRITE_DELAY_MS);
+      this.writing = this.writing.catch(() => {}).then(() => this.write()).catch(() => {});
+    }, delayMs);
     this.writeTimer.unref();
   }
 }

@@ -118,7 +118,7 @@ export function registerJobTools(server: McpServer, ctx: ToolContext): void {
   }, (args) => run(async () => {
     needWrite(ctx);
     const cancelled = await service.cancel(args, viewer());
-    return answer(cancelled, cancelled.cancelled ? `Job ${cancelled.jobId} is ${cancelled.status}.` : `Job ${cancelled.jobId} had already ended (${cancelled.status}).`);
+    return answer(cancelled, cancelled.cancelled ? `Job ${cancelled.jobId} is ${cancelled.status}.` : `Job ${cancelled.jobId} was not cancelled: ${cancelled.detail ?? `it had already ended (${cancelled.status})`}.`);
   }));
 
   server.registerTool('claude_wait', {
