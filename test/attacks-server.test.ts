@@ -73,7 +73,7 @@ async function spawnServer(extraEnv: Record<string, string> = {}): Promise<RealS
   await waitFor(async () => {
     if (child.exitCode !== null) throw new Error(`the server exited during start-up:\n${out}`);
     return fetch(`${url}/healthz`).then((r) => r.ok, () => false);
-  }, 30_000, 'the server to listen');
+  }, 60_000, 'the server to listen');
   return {
     child, url, port, pid: child.pid!, dataDir, work, logs: () => out,
     stop: async () => {

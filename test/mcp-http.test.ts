@@ -122,7 +122,7 @@ describe('MCP over Streamable HTTP with the SDK client', () => {
       children.push(child);
       let out = '';
       child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      const url = await waitFor(() => /"url":"(http:[^"]+)"/.exec(out)?.[1], 15_000, 'server to listen');
+      const url = await waitFor(() => /"url":"(http:[^"]+)"/.exec(out)?.[1], 60_000, 'server to listen');
       return { child, url };
     };
     const first = await boot();
@@ -311,7 +311,7 @@ describe('graceful shutdown', () => {
     });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    const url = await waitFor(() => /"url":"(http:[^"]+)"/.exec(out)?.[1], 15_000, 'server to listen');
+    const url = await waitFor(() => /"url":"(http:[^"]+)"/.exec(out)?.[1], 60_000, 'server to listen');
     const { client } = await connect(url);
     const started = await client.callTool({ name: 'claude_start', arguments: { prompt: '#fake tick 8 150\noutlives the server' } });
     const { jobId } = started.structuredContent as Structured;

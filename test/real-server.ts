@@ -58,7 +58,7 @@ export async function startRealServer(env: Record<string, string> = {}): Promise
     await waitFor(async () => {
       if (child.exitCode !== null) throw new Error(`the server exited during start-up:\n${out}`);
       return fetch(`${url}/healthz`).then((r) => r.ok, () => false);
-    }, 30_000, 'the server to listen');
+    }, 60_000, 'the server to listen');
   } catch (error) {
     child.kill('SIGKILL');
     throw error;

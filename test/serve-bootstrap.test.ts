@@ -22,7 +22,7 @@ describe('the first serve', () => {
       let err = '';
       child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-      const url = await waitFor(() => /"url":"(http:[^"]+)"/.exec(out)?.[1], 15_000, 'server to listen');
+      const url = await waitFor(() => /"url":"(http:[^"]+)"/.exec(out)?.[1], 60_000, 'server to listen');
       await new Promise((r) => setTimeout(r, 200)); // the banner follows the listening line
       return { child, url, out: () => out, err: () => err };
     };

@@ -65,7 +65,7 @@ export async function spawnServer(env: Record<string, string> = {}, prepare?: (d
     await waitFor(async () => {
       if (child.exitCode !== null) throw new Error(`the server exited during start-up:\n${out}`);
       return fetch(`${url}/healthz`).then((r) => r.ok, () => false);
-    }, 30_000, 'the server to listen');
+    }, 60_000, 'the server to listen');
   } catch (error) {
     await stop();
     throw error;

@@ -53,7 +53,7 @@ export async function spawnServer(env: Record<string, string>, options: ServerOp
   const url = await waitFor(() => {
     if (child.exitCode !== null) throw new Error(`the server exited during start-up:\n${out}`);
     return /"url":"(http:[^"]+)"/.exec(out)?.[1];
-  }, 30_000, 'the server to listen');
+  }, 60_000, 'the server to listen');
   const rest: RealServer['rest'] = async (route, init = {}) => {
     const res = await fetch(`${url}${route}`, {
       method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
