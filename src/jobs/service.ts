@@ -5,19 +5,19 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { z } from 'zod';
 import type { Config } from '../config.js';
-import { readJsonIfExists, writeFileAtomic } from './atomic.js';
-import { claimForServer, exitWithoutClaude } from './claim.js';
+import { readJsonIfExists } from './atomic.js';
+import { exitWithoutClaude } from './claim.js';
 import { claudeArgs } from './claude-args.js';
 import { Dispatcher } from './dispatcher.js';
 import { jobEnvironment } from './environment.js';
 import { InvalidInput, JobConflict, JobNotFound, LimitExceeded, StorageError } from './errors.js';
 import { assertJobId, newJobId } from './ids.js';
 import { ProcessLauncher, type Launcher } from './launcher.js';
-import { jobPaths, type JobPaths } from './layout.js';
-import { canFindJobProcesses, findJobProcesses, processState } from './job-processes.js';
+import { jobPaths } from './layout.js';
+import { cancelJob } from './canceller.js';
 import { readTail } from './output.js';
 import { isWithinCap } from './permission.js';
-import { isSameProcessAlive, signalGroup, signalProcess } from './process-info.js';
+import { isSameProcessAlive, signalGroup } from './process-info.js';
 import type { ExitRecord, JobSpecRecord, RunnerRecord, Viewer } from './records.js';
 import {
   ENDED_STATUSES, checkInputSchema, listInputSchema, startInputSchema,
@@ -235,58 +235,12 @@ export class JobService {
   async cancel(input: unknown, viewer: Viewer): Promise<CancelOutput> {
     const { jobId } = parseInput(z.object({ jobId: z.string() }), input);
     const entry = await this.find(jobId, viewer);
-    const paths = jobPaths(this.config.jobsDir, entry.jobId);
-    const facts = await readJobFacts(paths);
-    const current = deriveStatus(facts).status;
-    if (facts.exit) return { jobId, status: current, cancelled: false };
-
-    if (!facts.runner) {
-      // Queued: claim the job the way a runner would, so none can start it after us.
-      if (claimForServer(paths, 'cancel')) {
-        await writeFileAtomic(paths.exit, JSON.stringify(exitWithoutClaude('cancelled')));
-        return { jobId, status: (await this.refresh(entry)).status, cancelled: true };
-      }
-    }
-    const recorded = facts.runner === 'unreadable' ? 'unreadable' : facts.runner ?? (await readJsonIfExists<RunnerRecord>(paths.runner).catch(() => 'unreadable' as const));
-    const targets = this.cancelTargets(paths, recorded);
-    if (!targets) {
-      throw new JobConflict(`job ${jobId}: runner.json is unreadable and this host cannot list processes, so its runner and claude cannot be found; nothing was cancelled. End them by hand, then remove the job.`);
-    }
-    if (targets.runnerPid) {
-      signalProcess(targets.runnerPid, 'SIGTERM'); // the runner stops claude's group and records `cancelled`
-      const deadline = Date.now() + Math.max(CANCEL_SETTLE_MS, Math.min(this.config.killGraceMs + 2000, 15_000));
-      while (Date.now() < deadline && !fs.existsSync(paths.exit)) await sleep(50);
-      if (!fs.existsSync(paths.exit)) {
-        const stopped = processState(targets.runnerPid) === 'T';
-        const live = await this.refresh(entry);
-        return {
-          jobId, status: live.status, cancelled: false,
-          detail: stopped
-            ? 'asked the job\'s runner to stop (SIGTERM), but the runner is itself stopped (SIGSTOP): it will end claude and record the cancel when it is continued (SIGCONT); the job still runs'
-            : 'asked the job\'s runner to stop (SIGTERM); it has not finished ending claude yet; check again',
-        };
-      }
-    } else {
-      // Orphaned: no runner will record anything. End claude if it outlived its runner, then record it.
-      for (const pid of targets.claudePids) signalGroup(pid, 'SIGKILL');
-      for (const pid of targets.claudePids) signalProcess(pid, 'SIGKILL');
-      await writeFileAtomic(paths.exit, JSON.stringify(exitWithoutClaude('cancelled', { startedAt: recorded !== 'unreadable' ? recorded?.startedAt ?? null : null })));
-    }
-    this.dispatcher.kick();
-    const status = (await this.refresh(entry)).status;
-    return status === 'cancelled' ? { jobId, status, cancelled: true } : { jobId, status, cancelled: false, detail: `the job ended as ${status} before the cancel took effect` };
-  }
-
-  /** Which processes a cancel must reach: from runner.json, or found by their job folder when it is unreadable. */
-  private cancelTargets(paths: JobPaths, recorded: RunnerRecord | null | 'unreadable'): { runnerPid?: number; claudePids: number[] } | null {
-    if (recorded && recorded !== 'unreadable') {
-      if (isSameProcessAlive(recorded.runnerPid, recorded.runnerStartTime) && !recorded.claimedBy) return { runnerPid: recorded.runnerPid, claudePids: [] };
-      return { claudePids: recorded.claudePid && isSameProcessAlive(recorded.claudePid, recorded.claudeStartTime) ? [recorded.claudePid] : [] };
-    }
-    if (!canFindJobProcesses()) return null;
-    const found = findJobProcesses(paths);
-    const runner = found.runners[0];
-    return runner ? { runnerPid: runner.pid, claudePids: [] } : { claudePids: found.claude.map((p) => p.pid) };
+    const answer = await cancelJob(jobPaths(this.config.jobsDir, entry.jobId), {
+      settleMs: Math.max(CANCEL_SETTLE_MS, Math.min(this.config.killGraceMs + 2000, 15_000)),
+      status: async () => (await this.refresh(entry)).status,
+    });
+    if (answer.cancelled) this.dispatcher.kick();
+    return answer;
   }
 
   async wait(input: unknown, timeoutMs: number, viewer: Viewer, options: WaitOptions = {}): Promise<CheckOutput> {
