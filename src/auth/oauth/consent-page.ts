@@ -46,7 +46,9 @@ export function pageSecurityHeaders(formTargets: string[] = []): Record<string, 
     'Content-Security-Policy': `default-src 'none'; style-src ${STYLE_HASH}; img-src 'none'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
     'X-Frame-Options': 'DENY',
     'Cache-Control': 'no-store',
-    'Referrer-Policy': 'no-referrer',
+    // Not no-referrer: with it Chromium sends "Origin: null" on the form post, which the Origin
+    // check must refuse. same-origin still sends nothing to the app we redirect to.
+    'Referrer-Policy': 'same-origin',
     'Content-Type': 'text/html; charset=utf-8',
   };
 }
@@ -57,7 +59,6 @@ function layout(title: string, body: string): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
 <title>${escapeHtml(title)}</title>
 <style>${STYLE}</style>
 </head>
