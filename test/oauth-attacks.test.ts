@@ -267,6 +267,32 @@ describe('attacks on the built-in OAuth server', () => {
     assert.equal(new URL(other.headers.get('location')!).searchParams.get('error'), 'invalid_target');
   });
 
+  it('a confidential client must present its secret at /token, in the body or with HTTP Basic', async () => {
+    const registered = await register(server.url, { token_endpoint_auth_method: 'client_secret_post' });
+    assert.equal(registered.status, 201);
+    const clientId = String(registered.json.client_id);
+    const secret = String(registered.json.client_secret);
+    assert.ok(secret.length >= 32, 'a confidential client gets a secret');
+    const attempt = async (auth: { body?: Record<string, string>; basic?: string }) => {
+      const { code, verifier } = await codeFor(server.url, tokens.alice!, { clientId });
+      const res = await fetch(`${server.url}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...(auth.basic ? { authorization: `Basic ${Buffer.from(auth.basic).toString('base64')}` } : {}) },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT, ...auth.body }).toString(),
+      });
+      return { status: res.status, json: await res.json() as Record<string, unknown> };
+    };
+    const noSecret = await attempt({ body: { client_id: clientId } });
+    assert.equal(noSecret.json.error, 'invalid_client');
+    assert.equal(noSecret.json.access_token, undefined);
+    const wrongSecret = await attempt({ body: { client_id: clientId, client_secret: 'nope' } });
+    assert.equal(wrongSecret.json.error, 'invalid_client');
+    assert.equal((await attempt({ body: { client_id: clientId, client_secret: secret } })).status, 200, 'client_secret_post');
+    assert.equal((await attempt({ basic: `${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}` })).status, 200, 'client_secret_basic');
+    const wrongBasic = await attempt({ basic: `${clientId}:wrong` });
+    assert.equal(wrongBasic.json.error, 'invalid_client');
+  });
+
   it('token revoke, oauth revoke and rotate-key take effect on the running server', async () => {
     const aliceAgain = await signIn(server.url, tokens.alice!);
     const reader = await signIn(server.url, tokens.reader!);
@@ -293,6 +319,37 @@ describe('attacks on the built-in OAuth server', () => {
     const refresh = await formPost(`${server.url}/token`, { grant_type: 'refresh_token', refresh_token: aliceAgain.refresh, client_id: aliceAgain.clientId });
     assert.equal(refresh.json.error, 'invalid_grant');
     assert.match(cli(server.env, ['oauth', 'clients']), /revoked .*the token "alice" was revoked/);
+  });
+});
+
+describe('the built-in server beside other credentials', () => {
+  it('token mint JWTs and static tokens keep working beside it', async (t) => {
+    const secret = `jwt-secret-${randomBytes(24).toString('hex')}`;
+    const { server, tokens } = await startOAuthServer({ env: { CLAUDE_ASYNC_JWT_SECRET: secret } });
+    t.after(async () => {
+      await server.stop();
+      removeServerData(server.dataDir);
+    });
+    const minted = cli(server.env, ['token', 'mint', '--sub', 'carol', '--scopes', 'jobs:read']).trim();
+    for (const token of [minted, tokens.alice!]) {
+      assert.equal((await fetch(`${server.url}/v1/jobs`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+    }
+    assert.equal((await fetch(`${server.url}/.well-known/oauth-authorization-server`)).status, 200);
+  });
+
+  it('with CLAUDE_ASYNC_JWKS_URL set it is off and the metadata names the external issuer', async (t) => {
+    const { server } = await startOAuthServer({ env: { CLAUDE_ASYNC_JWKS_URL: 'https://idp.example/jwks', CLAUDE_ASYNC_JWT_ISSUER: 'https://idp.example/realms/dev' } });
+    t.after(async () => {
+      await server.stop();
+      removeServerData(server.dataDir);
+    });
+    const prm = await (await fetch(`${server.url}/.well-known/oauth-protected-resource/mcp`)).json() as Record<string, unknown>;
+    assert.deepEqual(prm.authorization_servers, ['https://idp.example/realms/dev']);
+    for (const route of ['/.well-known/oauth-authorization-server', '/.well-known/jwks.json']) {
+      assert.equal((await fetch(`${server.url}${route}`)).status, 404, route);
+    }
+    assert.equal((await register(server.url)).status, 404);
+    assert.equal(fs.existsSync(path.join(server.dataDir, 'oauth')), false, 'no keys are made');
   });
 });
 
@@ -346,6 +403,10 @@ describe('floods and limits of the built-in OAuth server', () => {
         };
         pump();
       },
+      '/silent.json': () => {
+        // Never answers: the 5 s budget must end the fetch.
+      },
+      '/loop': (_req, res) => res.writeHead(302, { location: '/loop' }).end(),
       '/wrong-id.json': (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(doc('https://someone-else.example/client.json')),
     });
     t.after(() => docs.stop());
@@ -372,6 +433,11 @@ describe('floods and limits of the built-in OAuth server', () => {
     assert.ok(!docs.hits.includes('/plain.json'), 'the loopback target was never fetched');
     const huge = await tryClient(`${docs.origin}/huge.json`);
     assert.match(huge.text, /larger than 65536 bytes/);
+    const silent = await tryClient(`${docs.origin}/silent.json`);
+    assert.match(silent.text, /no complete answer within 5000 ms/);
+    const loop = await tryClient(`${docs.origin}/loop`);
+    assert.match(loop.text, /more than 3 redirects/);
+    assert.equal(docs.hits.filter((h) => h === '/loop').length, 4, 'the first request and three redirects, then it stops');
     const wrongId = await tryClient(`${docs.origin}/wrong-id.json`);
     assert.match(wrongId.text, /different client_id/);
     assert.equal((await fetch(`${server.url}/healthz`)).status, 200, 'the server is fine afterwards');
