@@ -116,6 +116,18 @@ describe('mcp-remote signs in through the consent page in a real browser', { ski
     const jobId = started.result?.structuredContent?.jobId;
     assert.match(String(jobId), /^[0-9a-z]{26}$/, JSON.stringify(started));
 
+    // Framed by another page, the consent page does not render (clickjacking): the browser gets it
+    // (its response carries frame-ancestors 'none') and shows an error page in the frame instead.
+    const framer = await browser.newPage();
+    const served = framer.waitForResponse((r) => r.url().startsWith(`${server.url}/authorize`), { timeout: 30_000 });
+    await framer.setContent(`<iframe src="${authorizeUrl}" width="400" height="600"></iframe>`);
+    assert.match((await served).headers()['content-security-policy'] ?? '', /frame-ancestors 'none'/);
+    const framed = framer.frames().find((f) => f !== framer.mainFrame())!;
+    await framed.waitForLoadState('load');
+    const framedUrl = await waitFor(() => (framed.url().startsWith('chrome-error:') ? framed.url() : undefined), 30_000, `the frame to be blocked; it shows ${framed.url()}`);
+    assert.match(framedUrl, /^chrome-error:/);
+    assert.equal(await framed.locator('input[name="token"]').count(), 0, 'no consent form inside the frame');
+
     // The job belongs to alice: her static token sees it.
     const check = await fetch(`${server.url}/v1/jobs/${jobId}`, { headers: { authorization: `Bearer ${tokens.alice}` } });
     assert.equal(check.status, 200);

@@ -106,7 +106,9 @@ export class BuiltInOAuthProvider implements OAuthServerProvider {
     const claims = await this.deps.claimsOf(token);
     if ('error' in claims) throw new InvalidTokenError(claims.error);
     const grant = await this.deps.grants.get(claims.grantId);
-    if (!grant || !isGrantLive(grant, (this.deps.now ?? Date.now)())) throw new InvalidTokenError('The grant behind this token was revoked');
+    if (!grant || grant.principalId !== claims.sub || !isGrantLive(grant, (this.deps.now ?? Date.now)()) || !(await this.deps.sourceAlive(grant.source))) {
+      throw new InvalidTokenError('The grant behind this token was revoked');
+    }
     return { token, clientId: claims.clientId, scopes: claims.scopes, resource: new URL(grant.resource), extra: { principal: claims.sub } };
   }
 
