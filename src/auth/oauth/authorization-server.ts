@@ -86,11 +86,11 @@ export async function openAuthorizationServer(config: Config, tokenStore: TokenS
   await keys.ensureKey();
   const sourceAlive = sourceChecker(config, tokenStore);
   const claimsOf = createClaimsVerifier(keys, { issuer, audience: resource });
-  const accessTokens = createAccessTokenVerifier(claimsOf, async (grantId) => {
+  const liveGrant = async (grantId: string) => {
     const grant = await grants.get(grantId);
-    if (!grant || !isGrantLive(grant, Date.now()) || !(await sourceAlive(grant.source))) return undefined;
-    return { principalId: grant.principalId };
-  });
+    return grant && isGrantLive(grant, Date.now()) && (await sourceAlive(grant.source)) ? grant : undefined;
+  };
+  const accessTokens = createAccessTokenVerifier(claimsOf, liveGrant);
   const clients = new ClientRegistry(state, {
     maxClients: config.oauthMaxClients,
     unusedClientTtlMs: config.oauthUnusedClientTtlMs,
@@ -112,7 +112,7 @@ export async function openAuthorizationServer(config: Config, tokenStore: TokenS
         onFailure: (info) => deps.log.warn(info, 'oauth consent refused'),
       });
       const provider = new BuiltInOAuthProvider({
-        clients, grants, codes, consent, resource, claimsOf, sourceAlive,
+        clients, grants, codes, consent, resource, claimsOf, sourceAlive, liveGrant,
         tokens: createAccessTokenIssuer(keys, { issuer, audience: resource, ttlMs: config.oauthAccessTtlMs }),
       });
       const protocolLimit = { windowMs: 15 * 60_000, max: PROTOCOL_REQUESTS_PER_WINDOW };

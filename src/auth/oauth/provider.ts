@@ -10,7 +10,7 @@ import type { AccessTokenIssuer, createClaimsVerifier } from './access-token.js'
 import type { ClientRegistry } from './clients.js';
 import type { AuthorizationCodes } from './codes.js';
 import type { ConsentFlow } from './consent.js';
-import { REFRESH_TOKEN_PREFIX, isGrantLive, type GrantStore } from './grants.js';
+import { REFRESH_TOKEN_PREFIX, type GrantStore } from './grants.js';
 import type { Grant, GrantSource } from './records.js';
 
 export interface ProviderDeps {
@@ -23,7 +23,8 @@ export interface ProviderDeps {
   /** The MCP resource (RFC 8707) tokens are for: `${publicUrl}/mcp`. */
   resource: string;
   sourceAlive(source: GrantSource): Promise<boolean>;
-  now?: () => number;
+  /** The grant when it is live and the token it was approved with still exists. */
+  liveGrant(grantId: string): Promise<Grant | undefined>;
 }
 
 const sameResource = (a: string | URL, b: string) => new URL(String(a)).href === new URL(b).href;
@@ -105,10 +106,8 @@ export class BuiltInOAuthProvider implements OAuthServerProvider {
   async verifyAccessToken(token: string): Promise<AuthInfo> {
     const claims = await this.deps.claimsOf(token);
     if ('error' in claims) throw new InvalidTokenError(claims.error);
-    const grant = await this.deps.grants.get(claims.grantId);
-    if (!grant || grant.principalId !== claims.sub || !isGrantLive(grant, (this.deps.now ?? Date.now)()) || !(await this.deps.sourceAlive(grant.source))) {
-      throw new InvalidTokenError('The grant behind this token was revoked');
-    }
+    const grant = await this.deps.liveGrant(claims.grantId);
+    if (!grant || grant.principalId !== claims.sub) throw new InvalidTokenError('The grant behind this token was revoked');
     return { token, clientId: claims.clientId, scopes: claims.scopes, resource: new URL(grant.resource), extra: { principal: claims.sub } };
   }
 
