@@ -22,10 +22,22 @@ describe('mcp-remote signs in through the consent page in a real browser', { ski
     const { chromium } = await import('playwright-core');
     const { server, tokens } = await startOAuthServer();
     const scratch = tempDir('ca-mcp-remote-');
+    // Hooks run last-registered first here: the browser and mcp-remote (registered below) are ended
+    // before the server and its data go.
+    const cleanups: Array<() => unknown> = [];
     t.after(async () => {
+      for (const cleanup of cleanups.reverse()) {
+        try {
+          await cleanup();
+        } catch (error) {
+          process.stderr.write(`cleanup failed: ${(error as Error).message}\n`);
+        }
+      }
+    });
+    cleanups.push(async () => {
       await server.stop();
       removeServerData(server.dataDir);
-      fs.rmSync(scratch, { recursive: true, force: true });
+      fs.rmSync(scratch, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     });
     // mcp-remote would open the system browser; a no-op opener keeps this headless and in our hands.
     const bin = path.join(scratch, 'bin');
@@ -43,7 +55,7 @@ describe('mcp-remote signs in through the consent page in a real browser', { ski
       detached: true,
     });
     const remoteExited = new Promise<void>((resolve) => remote.once('exit', () => resolve()));
-    t.after(async () => {
+    cleanups.push(async () => {
       if (remote.exitCode === null && remote.signalCode === null) {
         try {
           process.kill(-remote.pid!, 'SIGKILL');
@@ -67,7 +79,7 @@ describe('mcp-remote signs in through the consent page in a real browser', { ski
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
         '--disable-component-update', '--disable-sync'],
     });
-    t.after(() => browser.close());
+    cleanups.push(() => browser.close());
     const page = browser.pages()[0] ?? await browser.newPage();
     const cspViolations: string[] = [];
     page.on('console', (message) => {
@@ -129,7 +141,12 @@ describe('mcp-remote signs in through the consent page in a real browser', { ski
     assert.equal(await framed.locator('input[name="token"]').count(), 0, 'no consent form inside the frame');
 
     // The job belongs to alice: her static token sees it.
-    const check = await fetch(`${server.url}/v1/jobs/${jobId}`, { headers: { authorization: `Bearer ${tokens.alice}` } });
-    assert.equal(check.status, 200);
+    const status = await waitFor(async () => {
+      const check = await fetch(`${server.url}/v1/jobs/${jobId}`, { headers: { authorization: `Bearer ${tokens.alice}` } });
+      assert.equal(check.status, 200);
+      const job = await check.json() as { status: string };
+      return job.status === 'completed' || job.status === 'failed' ? job.status : undefined;
+    }, 30_000, 'the job to end');
+    assert.equal(status, 'completed');
   });
 });

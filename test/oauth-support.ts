@@ -85,8 +85,18 @@ export async function spawnServer(dataDir: string, env: Record<string, string>):
   };
 }
 
+/**
+ * Ends every job process of the data dir, then removes it. A runner killed a moment ago may still be
+ * writing its last file, so the removal retries instead of failing the test (and skipping the
+ * cleanup hooks registered after this one).
+ */
 export function removeServerData(dataDir: string): void {
-  cleanupJobs(configFor({ dataDir }));
+  try {
+    cleanupJobs(configFor({ dataDir }));
+  } catch {
+    // the removal below retries
+  }
+  fs.rmSync(dataDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
 }
 
 /** The OAuthClientProvider a headless test needs: everything in memory, the authorize URL captured. */
