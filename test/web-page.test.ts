@@ -68,7 +68,7 @@ describe('the jobs page in a real browser', { skip: chromiumMissing }, () => {
     assert.deepEqual(await page.context().cookies(), [], 'no cookie is ever set');
 
     await page.getByRole('link', { name: 'New job' }).click();
-    await page.getByLabel('Prompt').fill('#fake tick 4 700\nhello from the web page');
+    await page.getByLabel('Prompt').fill('#fake tool Read /etc/hosts\n#fake tick 4 700\nhello from the web page');
     await page.getByLabel('Title').fill('web e2e');
     const modes = await page.getByLabel('Permission mode').locator('option').allInnerTexts();
     assert.deepEqual(modes, ['plan', 'dontAsk', 'default', 'acceptEdits'], 'only the modes within the cap (acceptEdits) are offered');
@@ -92,7 +92,20 @@ describe('the jobs page in a real browser', { skip: chromiumMissing }, () => {
     assert.match(await result.innerText(), /Turns\s+\d/);
     await page.locator('.badge.s-completed').waitFor();
     assert.deepEqual((await transcriptText(page)).match(/tick \d/g), ['tick 1', 'tick 2', 'tick 3', 'tick 4']);
+    // The tool call is one line; opened, it shows its input, and its result stays folded inside.
+    const tool = page.locator('details.tool');
+    assert.equal(await tool.locator('> summary').innerText(), 'Read(/etc/hosts)');
+    assert.equal(await tool.getAttribute('open'), null);
+    await tool.locator('> summary').click();
+    assert.match(await tool.locator('pre.tool-input').innerText(), /"file_path": "\/etc\/hosts"/);
+    assert.equal(await tool.locator('details.tool-result').getAttribute('open'), null);
+    assert.equal(await tool.locator('details.tool-result > summary').innerText(), 'Result · 1 line');
     await screenshot(page, 'job-desktop');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.locator('details.tool, .msg').first().waitFor();
+    assert.notEqual(await page.evaluate('getComputedStyle(document.body).backgroundColor'), 'rgb(250, 249, 245)', 'the dark scheme applies');
+    await screenshot(page, 'job-desktop-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
     await page.setViewportSize({ width: 390, height: 844 });
     await screenshot(page, 'job-phone');
 

@@ -20,9 +20,9 @@ export const infoOutputSchema = z.object({
   defaultCwd: z.string().describe('The cwd of a job that names none.'),
   allowedRoots: z.array(z.string()).describe('A job\'s cwd must resolve inside one of these.'),
 });
-export type InfoOutput = z.infer<typeof infoOutputSchema>;
+export type Info = z.infer<typeof infoOutputSchema>;
 
-export function serverInfo(config: Config, principal: Principal): InfoOutput {
+export function serverInfo(config: Config, principal: Principal): Info {
   const cap = config.maxPermissionMode;
   const fallback = config.defaultPermissionMode;
   return {

@@ -23,8 +23,11 @@ let current: AbortController | null = null;
 
 const api = new Api((reason) => signOut(reason));
 
+let quiet: ReturnType<typeof setTimeout> | undefined;
 function announce(message: string): void {
   statusLine.textContent = message;
+  clearTimeout(quiet);
+  quiet = setTimeout(() => { statusLine.textContent = ''; }, 8000);
 }
 
 function signOut(message?: string): void {
