@@ -2,6 +2,7 @@
 // two people and an admin, and a headless Chromium from Debian driven by playwright-core. The public
 // URL must be known before the app is built (allowed Origins, the OAuth resource), so a free port is
 // found first and the start is retried if another process takes it in between.
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -17,6 +18,7 @@ export const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts');
 export const chromiumMissing = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install -y chromium; .ci/run does it): browser tests skipped`;
 
 type After = { after: (fn: () => unknown) => void };
+type Json = Record<string, any>;
 
 export interface WebServer {
   base: string;
@@ -67,11 +69,13 @@ export async function startWebServer(t: After, overrides: Partial<Config> = {}):
     }
   }
   const running = server;
+  // Event streams still being answered (not the idle keep-alive sockets that once carried one).
   const streams = new Set<net.Socket>();
-  running.http.on('request', (req) => {
+  running.http.on('request', (req, res) => {
     if (/\/events(\?|$)/.test(req.url ?? '')) {
-      streams.add(req.socket);
-      req.socket.once('close', () => streams.delete(req.socket));
+      const socket = req.socket;
+      streams.add(socket);
+      res.once('close', () => streams.delete(socket));
     }
   });
   const base = config.publicUrl;
@@ -150,3 +154,35 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path: file, fullPage: true });
   return file;
 }
+
+/** Every request the page made is its own static file, an OAuth discovery document, or a documented /v1 operation. */
+export async function assertDocumentedRequests(server: WebServer, requests: Request[], token: string, oauthPaths: string[] = []): Promise<void> {
+  const doc = (await (await server.call('/v1/openapi.json')).json()) as Json;
+  const operations = Object.entries(doc.paths as Json).flatMap(([template, item]) => Object.keys(item).filter((k) => k !== 'parameters').map((method) => ({
+    method: method.toUpperCase(),
+    pattern: new RegExp(`^/v1${template.replace(/\{[^}]+\}/g, '[^/]+')}$`),
+  })));
+  const staticFiles = new Set(['/', '/ui/', '/ui/index.html']);
+  assert.ok(requests.length > 0);
+  for (const request of requests) {
+    const url = new URL(request.url());
+    const where = `${request.method()} ${url.pathname}`;
+    if (url.protocol === 'blob:') continue;
+    assert.equal(url.origin, server.base, `${where} left the server's origin`);
+    assert.ok(!request.url().includes(token), `${where} put the token in the URL`);
+    if (!oauthPaths.includes(url.pathname)) assert.equal(request.headers().cookie, undefined, `${where} sent a cookie`);
+    if (url.pathname.startsWith('/v1/')) {
+      assert.ok(operations.some((op) => op.method === request.method() && op.pattern.test(url.pathname)), `${where} is not a documented /v1 operation`);
+      assert.match(request.headers().authorization ?? '', /^Bearer /, `${where} went without the bearer header`);
+    } else if (oauthPaths.includes(url.pathname)) {
+      // The OAuth endpoints the authorization server's own metadata named (a navigation or a fetch).
+    } else if (url.pathname.startsWith('/.well-known/')) {
+      assert.match(url.pathname, /^\/\.well-known\/oauth-(protected-resource\/mcp|authorization-server)$/, where);
+      assert.equal(request.method(), 'GET', where);
+    } else {
+      assert.equal(request.method(), 'GET', where);
+      assert.ok(staticFiles.has(url.pathname) || /^\/ui\/[a-z-]+\.(js|css|svg)$/.test(url.pathname), `${where} is not one of the page's files`);
+    }
+  }
+}
+

@@ -14,6 +14,7 @@ export interface OAuthServer {
 }
 
 interface PendingSignIn {
+  issuer: string;
   state: string;
   verifier: string;
   clientId: string;
@@ -64,7 +65,7 @@ export async function discoverOAuth(): Promise<OAuthServer | null> {
   if (!sameOrigin(authorize) || !sameOrigin(token) || !sameOrigin(register) || !methods.includes('S256')) return null;
   const supported = Array.isArray(meta.scopes_supported) ? meta.scopes_supported : WANTED_SCOPES;
   return {
-    issuer,
+    issuer: typeof meta.issuer === 'string' ? meta.issuer : issuer,
     authorizationEndpoint: authorize,
     tokenEndpoint: token,
     registrationEndpoint: register,
@@ -105,6 +106,7 @@ export async function beginOAuthSignIn(server: OAuthServer, returnTo: string): P
   const client = (await registered.json().catch(() => ({}))) as { client_id?: string; error_description?: string };
   if (!registered.ok || !client.client_id) throw new Error(`Registration failed: ${client.error_description ?? registered.status}`);
   const pending: PendingSignIn = {
+    issuer: server.issuer,
     state: randomString(), verifier: randomString(48), clientId: client.client_id, redirectUri: redirectUri(),
     tokenEndpoint: server.tokenEndpoint, resource: server.resource, returnTo,
   };
@@ -148,6 +150,9 @@ export async function completeOAuthSignIn(): Promise<{ session: Session; returnT
   const pending = raw ? (JSON.parse(raw) as PendingSignIn) : null;
   history.replaceState(null, '', `${location.pathname}${pending?.returnTo ?? ''}`);
   if (!pending || params.get('state') !== pending.state) throw new Error('Sign-in answer did not match a sign-in started here; try again.');
+  // RFC 9207: an answer naming another issuer is a mix-up attack, not ours to redeem.
+  const iss = params.get('iss');
+  if (iss !== null && iss.replace(/\/+$/, '') !== pending.issuer.replace(/\/+$/, '')) throw new Error('Sign-in answer came from another issuer; try again.');
   const error = params.get('error');
   if (error) throw new Error(error === 'access_denied' ? 'Sign-in was denied.' : `Sign-in failed: ${params.get('error_description') ?? error}`);
   const tokens = await tokenRequest(pending.tokenEndpoint, {
