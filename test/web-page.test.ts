@@ -46,6 +46,7 @@ describe('the jobs page in a real browser', { skip: chromiumMissing }, () => {
     assert.equal(await page.getByLabel('Permission mode').inputValue(), 'acceptEdits');
     const unlabelled = await page.evaluate('[...document.querySelectorAll("input, select, textarea")].filter((c) => c.labels.length === 0).map((c) => c.outerHTML)');
     assert.deepEqual(unlabelled, [], 'every control has a label');
+    await screenshot(page, 'start-desktop');
     await page.getByRole('button', { name: 'Start job' }).click();
 
     await page.waitForURL(/#\/jobs\/[0-9a-z]{26}$/);
@@ -101,9 +102,14 @@ describe('the jobs page in a real browser', { skip: chromiumMissing }, () => {
 
   it('cancels a running job, downloads its raw log, and signs out forgetting the token', async (t) => {
     const server = await startWebServer(t);
+    const elsewhere = await server.startJob('#fake sleep 60000\ncancelled by a script', server.tokens.alice, { title: 'cancelled elsewhere' });
     const jobId = await server.startJob('#fake tick 1 10\n#fake sleep 60000\nlong job', server.tokens.alice, { title: 'to cancel' });
     const { page, requests, consoleErrors } = await openPage(browser);
     await signIn(page, server.base, server.tokens.alice);
+    // The list follows live jobs: a cancel from somewhere else shows up without a reload.
+    await page.locator(`tr[data-job-id="${elsewhere}"] .badge.s-running`).waitFor();
+    assert.equal((await server.call(`/v1/jobs/${elsewhere}/cancel`, { method: 'POST' })).status, 200);
+    await page.locator(`tr[data-job-id="${elsewhere}"] .badge.s-cancelled`).waitFor({ timeout: 15_000 });
     await page.getByRole('link', { name: 'to cancel' }).click();
     await page.getByText('tick 1', { exact: true }).waitFor();
     await page.locator('.badge.s-running').waitFor();
