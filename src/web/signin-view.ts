@@ -12,7 +12,7 @@ export function renderSignIn(main: HTMLElement, message: string | undefined, onS
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
   const oauthBox = h('div', { class: 'oauth', hidden: true });
   const form = h('form', { class: 'signin', aria: { label: 'Sign in with a token' } },
-    field('API token', token, 'From `claude-async token create`, or the one printed on the first start. Kept in this tab only.'),
+    field('API token', token, 'A cas_… token from "claude-async token create", or the one printed on the first start. Kept in this tab only, never in a cookie.'),
     h('div', { class: 'actions' }, submit));
 
   form.addEventListener('submit', async (event) => {
