@@ -44,6 +44,15 @@ export interface Config {
   jwtIssuer: string | undefined;
   jwtAudience: string | undefined;
   authFailuresPerMinute: number;
+  /** The built-in OAuth authorization server (on with token auth unless a JWKS URL is set). */
+  oauth: boolean;
+  oauthAccessTtlMs: number;
+  oauthRefreshTtlMs: number;
+  oauthMaxClients: number;
+  oauthUnusedClientTtlMs: number;
+  oauthRegistrationsPerHour: number;
+  /** Origins whose client metadata documents may be fetched from loopback (tests, local development). */
+  oauthCimdLoopbackOrigins: string[];
   logLevel: string;
 }
 
@@ -105,6 +114,13 @@ export const ENV_DEFAULTS = {
   CLAUDE_ASYNC_JWT_ISSUER: ['', 'expected iss of JWTs; advertised as the authorization server'],
   CLAUDE_ASYNC_JWT_AUDIENCE: ['$CLAUDE_ASYNC_PUBLIC_URL/mcp', 'expected aud of JWTs'],
   CLAUDE_ASYNC_AUTH_FAILURES_PER_MINUTE: ['20', 'failed authentications per client IP per minute before 429'],
+  CLAUDE_ASYNC_OAUTH: ['on', 'built-in OAuth 2.1 authorization server for connectors ("on"/"off"; off whenever CLAUDE_ASYNC_JWKS_URL is set)'],
+  CLAUDE_ASYNC_OAUTH_ACCESS_TTL: ['1h', 'lifetime of OAuth access tokens'],
+  CLAUDE_ASYNC_OAUTH_REFRESH_TTL: ['30d', 'an OAuth sign-in ends after this long without a refresh'],
+  CLAUDE_ASYNC_OAUTH_MAX_CLIENTS: ['1000', 'most registered OAuth clients; never-used ones are pruned first'],
+  CLAUDE_ASYNC_OAUTH_UNUSED_CLIENT_TTL: ['1d', 'registered clients that never got a grant are removed after this'],
+  CLAUDE_ASYNC_OAUTH_REGISTRATIONS_PER_HOUR: ['30', 'client registrations per IP per hour'],
+  CLAUDE_ASYNC_OAUTH_CIMD_LOOPBACK_ORIGINS: ['', 'comma list of https origins whose client metadata may be fetched from loopback (tests only)'],
   CLAUDE_ASYNC_LOG_LEVEL: ['info', 'pino log level (trace, debug, info, warn, error, silent)'],
 } as const;
 
@@ -125,6 +141,11 @@ const int = (min: number, max: number) => (raw: string) => z.coerce.number().int
 const mode = (raw: string) => {
   if (!(PERMISSION_MODES as readonly string[]).includes(raw)) throw new Error(`must be one of ${PERMISSION_MODES.join(', ')}`);
   return raw as PermissionMode;
+};
+const positiveDuration = (raw: string) => {
+  const ms = parseDuration(raw);
+  if (ms <= 0) throw new Error('must be longer than 0');
+  return ms;
 };
 const url = (raw: string) => new URL(raw).toString().replace(/\/$/, '');
 
@@ -183,6 +204,17 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     jwtIssuer: read(env, 'CLAUDE_ASYNC_JWT_ISSUER', String, () => undefined),
     jwtAudience: read(env, 'CLAUDE_ASYNC_JWT_AUDIENCE', String, () => `${publicUrl}/mcp`),
     authFailuresPerMinute: read(env, 'CLAUDE_ASYNC_AUTH_FAILURES_PER_MINUTE', int(1, 1_000_000), () => 20),
+    oauth: read(env, 'CLAUDE_ASYNC_OAUTH', (raw) => z.enum(['on', 'off']).parse(raw) === 'on', () => true),
+    oauthAccessTtlMs: read(env, 'CLAUDE_ASYNC_OAUTH_ACCESS_TTL', positiveDuration, () => 3_600_000),
+    oauthRefreshTtlMs: read(env, 'CLAUDE_ASYNC_OAUTH_REFRESH_TTL', positiveDuration, () => 30 * 86_400_000),
+    oauthMaxClients: read(env, 'CLAUDE_ASYNC_OAUTH_MAX_CLIENTS', int(1, 1_000_000), () => 1000),
+    oauthUnusedClientTtlMs: read(env, 'CLAUDE_ASYNC_OAUTH_UNUSED_CLIENT_TTL', positiveDuration, () => 86_400_000),
+    oauthRegistrationsPerHour: read(env, 'CLAUDE_ASYNC_OAUTH_REGISTRATIONS_PER_HOUR', int(1, 1_000_000), () => 30),
+    oauthCimdLoopbackOrigins: read(env, 'CLAUDE_ASYNC_OAUTH_CIMD_LOOPBACK_ORIGINS', (raw) => list(raw).map((o) => {
+      const origin = new URL(o);
+      if (origin.protocol !== 'https:') throw new Error(`${o} is not an https origin`);
+      return origin.origin;
+    }), () => []),
     logLevel: read(env, 'CLAUDE_ASYNC_LOG_LEVEL', (raw) => z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).parse(raw), () => 'info'),
   };
   if (config.maxTailBytes < config.defaultTailBytes) config.defaultTailBytes = config.maxTailBytes;

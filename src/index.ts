@@ -19,6 +19,9 @@ Usage:
   claude-async token create --name N [--scopes jobs:read,jobs:write]
   claude-async token list | token revoke <name>
   claude-async token mint --sub S [--scopes …] [--ttl 8h]   (needs CLAUDE_ASYNC_JWT_SECRET)
+  claude-async oauth clients               OAuth clients (connectors) and the grants each holds, by principal
+  claude-async oauth revoke <client|grant> end a grant (grt_…) or remove a client and all its grants
+  claude-async oauth rotate-key            new signing key; the old one verifies until its tokens expire
   claude-async connect [--url U] [--token T]   print client set-up (Claude Code, Desktop, Cursor, VS Code, curl)
   claude-async register-desktop [--url U] [--token T] [--stdio] [--name N]   add it to Claude Desktop's config
   claude-async doctor                      check node, the claude CLI, data dir, roots, URL and auth; say what to fix
@@ -102,7 +105,9 @@ async function tokenCommand(config: Config, args: string[]): Promise<void> {
         const name = positionals[0] ?? values.name;
         if (!name) fail('token revoke needs a name');
         if (!(await store.revoke(name))) fail(`no token named "${name}"`);
-        process.stdout.write(`Token "${name}" revoked.\n`);
+        const { revokeGrantsOfToken } = await import('./cli/oauth.js');
+        const grants = await revokeGrantsOfToken(config, name);
+        process.stdout.write(`Token "${name}" revoked${grants ? `, and ${grants} OAuth grant(s) approved with it` : ''}.\n`);
         return;
       }
       case 'mint': {
@@ -123,6 +128,34 @@ async function tokenCommand(config: Config, args: string[]): Promise<void> {
     }
   } catch (error) {
     if (error instanceof TokenStoreError) fail(error.message);
+    throw error;
+  }
+}
+
+async function oauthCommand(config: Config, args: string[]): Promise<void> {
+  const [sub, target] = args;
+  const oauth = await import('./cli/oauth.js');
+  const { StateFileError } = await import('./auth/oauth/state-file.js');
+  try {
+    switch (sub) {
+      case 'clients':
+        process.stdout.write(`${await oauth.listClients(config)}\n`);
+        return;
+      case 'revoke': {
+        if (!target) fail('oauth revoke needs a client id or a grant id (grt_…); see claude-async oauth clients');
+        const done = await oauth.revokeClientOrGrant(config, target);
+        if (!done) fail(`no OAuth client or grant "${target}"; see claude-async oauth clients`);
+        process.stdout.write(`${done}\n`);
+        return;
+      }
+      case 'rotate-key':
+        process.stdout.write(`${await oauth.rotateKey(config)}\n`);
+        return;
+      default:
+        fail('oauth needs one of: clients, revoke <client|grant>, rotate-key', 2);
+    }
+  } catch (error) {
+    if (error instanceof StateFileError) fail(error.message);
     throw error;
   }
 }
@@ -163,6 +196,8 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'token':
       return tokenCommand(config, args);
+    case 'oauth':
+      return oauthCommand(config, args);
     case 'connect': {
       const { values } = parseArgs({ args, options: { url: { type: 'string' }, token: { type: 'string' } } });
       process.stdout.write(`${connectInstructions({ url: values.url ?? config.publicUrl, ...(values.token ? { token: values.token } : {}) })}\n`);

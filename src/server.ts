@@ -8,6 +8,7 @@ import { createAuthenticator } from './auth/authenticator.js';
 import { TokenStore } from './auth/token-store.js';
 import { authOptions, tokensFile } from './auth/options.js';
 import { JobService } from './jobs/service.js';
+import { builtInServerStatus, openAuthorizationServer } from './auth/oauth/authorization-server.js';
 import { createApp, type App } from './http/app.js';
 
 export interface RunningServer {
@@ -32,8 +33,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   }
   const service = await JobService.open(config, { log });
   const tokens = new TokenStore(tokensFile(config));
-  const authenticator = createAuthenticator(authOptions(config), tokens);
-  const app = createApp({ config, service, authenticator, log });
+  const oauthStatus = builtInServerStatus(config);
+  const oauth = oauthStatus.on ? await openAuthorizationServer(config, tokens) : undefined;
+  if (!oauthStatus.on && config.auth === 'token' && config.oauth && !config.jwksUrl) log.warn(`built-in OAuth authorization server off: ${oauthStatus.reason}`);
+  const authenticator = createAuthenticator(authOptions(config), tokens, undefined, oauth?.accessTokens);
+  const app = createApp({ config, service, authenticator, log, ...(oauth ? { oauth } : {}) });
 
   // Slow or stalled clients must not hold sockets forever. The header phase is bounded tightly and
   // checked often; the request itself is not (SSE streams and claude_wait are long by design).

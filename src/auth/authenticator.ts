@@ -1,6 +1,7 @@
 // Turns an Authorization header into a Principal. Knows nothing of HTTP frameworks, so the MCP
 // transport, the REST routes and tests can all call it with a plain string.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { decodeProtectedHeader } from 'jose';
 import { createJwtVerifier, type JwksTuning, type JwtVerifier } from './jwt.js';
 import { TOKEN_PREFIX, type TokenStore } from './token-store.js';
 import { ALL_SCOPES, type AuthOptions, type AuthResult, type Principal } from './types.js';
@@ -21,6 +22,8 @@ export function createAuthenticator(
   options: AuthOptions,
   tokenStore: Pick<TokenStore, 'verify'>,
   jwksTuning?: JwksTuning,
+  /** Access tokens of the built-in authorization server (ES256, our own keys only). */
+  oauth?: JwtVerifier,
 ): Authenticator {
   if (options.mode === 'none') {
     const local: Principal = { id: 'local', scopes: [...ALL_SCOPES], kind: 'anonymous' };
@@ -51,6 +54,12 @@ export function createAuthenticator(
         return principal ? { ok: true, principal } : invalid('Unknown or revoked API token');
       }
       if (JWT_SHAPE.test(token)) {
+        // The built-in server signs ES256 and is never on together with an external JWKS, so the
+        // algorithm alone says which verifier a token is for; each checks its own alg allowlist.
+        if (oauth && algorithmOf(token) === 'ES256') {
+          const result = await oauth.verify(token);
+          return result.ok ? result : invalid(result.description);
+        }
         if (!jwt) return invalid('This server does not accept JWTs; use an API token');
         const result = await jwt.verify(token);
         return result.ok ? result : invalid(result.description);
@@ -58,6 +67,14 @@ export function createAuthenticator(
       return invalid('Unknown token');
     },
   };
+}
+
+function algorithmOf(token: string): unknown {
+  try {
+    return decodeProtectedHeader(token).alg;
+  } catch {
+    return undefined;
+  }
 }
 
 function invalid(description: string): AuthResult {

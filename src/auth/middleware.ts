@@ -78,6 +78,8 @@ export function createAuthFailureLimiter(options: {
 
 export interface RequireAuthOptions {
   resourceMetadataUrl: string;
+  /** Space-separated scopes a client should ask for; goes into every 401 challenge (MCP SEP-835). */
+  scope?: string;
   failureLimiter?: AuthFailureLimiter;
   /** For the caller's logger; gets the reason, never the token. */
   onFailure?: (info: { ip: string; status: number; error: string; description: string }) => void;
@@ -135,8 +137,8 @@ export function requireAuth(authenticator: Authenticator, options: RequireAuthOp
     // RFC 6750 section 3.1: with no credentials, the challenge carries no error code. The MCP
     // authorization spec needs resource_metadata in every 401 so clients can find the AS.
     const header = result.missing
-      ? challenge({ resource_metadata: metadata })
-      : challenge({ error: result.error, error_description: result.description, resource_metadata: metadata });
+      ? challenge({ resource_metadata: metadata, scope: options.scope })
+      : challenge({ error: result.error, error_description: result.description, resource_metadata: metadata, scope: options.scope });
     res.set('WWW-Authenticate', header).status(401).json({ error: result.error, error_description: result.description });
   };
 }

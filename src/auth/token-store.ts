@@ -194,6 +194,13 @@ export class TokenStore {
     return { id: record.name, scopes: [...record.scopes], kind: 'static' };
   }
 
+  /** The name and creation time of a valid token (the OAuth consent page records which token approved a grant). */
+  async describe(plaintext: string): Promise<TokenInfo | null> {
+    if (!(await this.verify(plaintext))) return null;
+    const record = this.byHash.get(sha256(plaintext).toString('hex'));
+    return record ? toInfo(record) : null;
+  }
+
   /** Reload when the file changed, stat-ing at most once per reloadCheckMs; concurrent callers share one reload. */
   private refresh(): Promise<void> {
     if (this.pendingReload) return this.pendingReload;

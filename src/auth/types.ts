@@ -10,10 +10,15 @@ export interface Principal {
    * CLAUDE_ASYNC_TOKEN). JWTs: `sub`. Mode none: 'local'. The id spaces of the kinds can overlap
    * (a static token named "alice" and a JWT with sub "alice" are the same owner), which is
    * deliberate: the operator chooses both names.
+   * OAuth access tokens of the built-in server: the principal of the claude-async token the person
+   * consented with (see src/auth/oauth/consent.ts), so their connector sees their own jobs.
    */
   id: string;
   scopes: Scope[];
-  kind: 'static' | 'jwt' | 'anonymous';
+  kind: 'static' | 'jwt' | 'anonymous' | 'oauth';
+  /** OAuth only: the client the token was issued to and the grant it belongs to. */
+  clientId?: string;
+  grantId?: string;
 }
 
 export interface AuthOptions {

@@ -8,6 +8,7 @@ import { ConfigError, isLoopbackHost, loadConfig, type Config } from '../config.
 import { TokenStore } from '../auth/token-store.js';
 import { tokensFile } from '../auth/options.js';
 import { findExecutable } from './executable.js';
+import { builtInServerStatus } from '../auth/oauth/authorization-server.js';
 
 export type CheckLevel = 'ok' | 'warn' | 'fail';
 
@@ -172,6 +173,15 @@ export async function checkAuth(config: Config): Promise<CheckResult> {
   return ok('auth', kinds.join(', '));
 }
 
+/** The built-in OAuth server's issuer is the public URL, which must be https unless it is loopback. */
+export function checkOAuthIssuer(config: Config): CheckResult | undefined {
+  if (config.auth !== 'token' || config.jwksUrl || !config.oauth) return undefined;
+  const status = builtInServerStatus(config);
+  if (status.on) return ok('oauth issuer', `${config.publicUrl} (built-in authorization server on: connectors can sign in)`);
+  return warn('oauth issuer', `built-in OAuth server off: ${status.reason}; Claude connectors and header-less clients cannot sign in`,
+    'set CLAUDE_ASYNC_PUBLIC_URL=https://… behind TLS (deploy/Caddyfile), or CLAUDE_ASYNC_OAUTH=off to silence this');
+}
+
 export function checkUser(config: Config, uid: number | undefined): CheckResult | undefined {
   if (uid !== 0) return undefined;
   return config.maxPermissionMode === 'bypassPermissions'
@@ -196,6 +206,8 @@ export async function runDoctor(probes: DoctorProbes = defaultProbes()): Promise
   results.push(...checkRoots(config));
   results.push(checkPublicUrl(config));
   results.push(await checkAuth(config));
+  const issuer = checkOAuthIssuer(config);
+  if (issuer) results.push(issuer);
   if (config.maxPermissionMode === 'bypassPermissions') {
     results.push(warn('permissions', 'clients may ask for bypassPermissions: a job can run any command without asking', 'lower CLAUDE_ASYNC_MAX_PERMISSION_MODE unless jobs run in a sandbox'));
   }

@@ -5,6 +5,7 @@ import helmet from 'helmet';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Authenticator } from '../auth/authenticator.js';
+import type { BuiltInAuthorizationServer } from '../auth/oauth/authorization-server.js';
 import { createAuthFailureLimiter, mountProtectedResourceMetadata, requireAuth, requireScope, resourceMetadataUrl } from '../auth/middleware.js';
 import type { JobService } from '../jobs/service.js';
 import { VERSION } from '../version.js';
@@ -20,6 +21,8 @@ export interface AppDeps {
   service: JobService;
   authenticator: Authenticator;
   log: Logger;
+  /** The built-in OAuth authorization server, when it is on. */
+  oauth?: BuiltInAuthorizationServer;
 }
 
 export interface App {
@@ -29,7 +32,7 @@ export interface App {
   setDraining(): void;
 }
 
-export function createApp({ config, service, authenticator, log }: AppDeps): App {
+export function createApp({ config, service, authenticator, log, oauth }: AppDeps): App {
   const app = express();
   let draining = false;
   app.disable('x-powered-by');
@@ -38,7 +41,15 @@ export function createApp({ config, service, authenticator, log }: AppDeps): App
   app.use(requestLogger(log));
   app.use(helmet());
   app.use(hostCheck(config.allowedHosts));
+  // One limiter for every place a credential is guessed: bearer tokens and the consent page.
+  const failureLimiter = createAuthFailureLimiter({ failuresPerMinute: config.authFailuresPerMinute });
+
+  // Discovery and the OAuth protocol endpoints are public and called cross-origin by browser-based
+  // clients, so they come before the Origin check; the consent form post comes after it.
+  mountProtectedResourceMetadata(app, { publicUrl: config.publicUrl, ...(oauth ? { jwtIssuer: oauth.issuer } : config.jwtIssuer ? { jwtIssuer: config.jwtIssuer } : {}) });
+  oauth?.mountProtocol(app, { authenticator, failureLimiter, log });
   app.use(originCheck(config.allowedOrigins));
+  oauth?.mountConsent(app);
 
   app.get('/healthz', async (_req, res) => {
     try {
@@ -53,12 +64,11 @@ export function createApp({ config, service, authenticator, log }: AppDeps): App
     else res.json({ ready: true });
   });
 
-  mountProtectedResourceMetadata(app, { publicUrl: config.publicUrl, ...(config.jwtIssuer ? { jwtIssuer: config.jwtIssuer } : {}) });
-
   const metadataUrl = resourceMetadataUrl(config.publicUrl);
   const auth = requireAuth(authenticator, {
     resourceMetadataUrl: metadataUrl,
-    failureLimiter: createAuthFailureLimiter({ failuresPerMinute: config.authFailuresPerMinute }),
+    scope: 'jobs:read jobs:write',
+    failureLimiter,
     onFailure: (info) => log.warn({ ip: info.ip, status: info.status, error: info.error }, 'authentication failed'),
   });
   const json = express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] });
