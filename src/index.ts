@@ -52,11 +52,14 @@ async function serve(config: Config): Promise<void> {
     if (error instanceof StartupError) fail(error.message);
     throw error;
   }
+  // With CLAUDE_ASYNC_PORT=0 the default public URL says ':0'; show the port really bound.
+  const url = /:0$/.test(config.publicUrl) ? server.url : config.publicUrl;
+  const page = `Jobs page: ${url}/ui/`;
   if (bootstrap) {
     // Printed once, to the terminal, never to the log: only its hash is kept.
-    // With CLAUDE_ASYNC_PORT=0 the default public URL says ':0'; show the port really bound.
-    const url = /:0$/.test(config.publicUrl) ? server.url : config.publicUrl;
-    process.stderr.write(`\nA token was created for you (it is shown only this once):\n\n  ${bootstrap}\n\n${connectInstructions({ url, token: bootstrap })}\n\n`);
+    process.stderr.write(`\nA token was created for you (it is shown only this once):\n\n  ${bootstrap}\n\n${page} (paste the token there to sign in)\n\n${connectInstructions({ url, token: bootstrap })}\n\n`);
+  } else {
+    process.stderr.write(`${page}\n`);
   }
   const stop = (signal: string) => {
     log.info({ signal }, 'shutting down; running jobs keep running');

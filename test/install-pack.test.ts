@@ -51,7 +51,7 @@ describe('the npm package, packed and installed into an empty folder', { timeout
 
   it('ships dist/ with the runner and spawner entries, and no sources, tests or secrets', () => {
     const paths = pack.files.map((f) => f.path);
-    for (const entry of ['dist/index.js', 'dist/stdio.js', 'dist/jobs/runner.js', 'dist/jobs/spawner.js', 'package.json', 'README.md', 'LICENSE']) {
+    for (const entry of ['dist/index.js', 'dist/stdio.js', 'dist/jobs/runner.js', 'dist/jobs/spawner.js', 'dist/web/index.html', 'dist/web/main.js', 'dist/web/style.css', 'package.json', 'README.md', 'LICENSE']) {
       assert.ok(paths.includes(entry), `${entry} is missing from the tarball`);
     }
     const pointedAt = ['.env.example', 'deploy/claude-async.service', 'deploy/Caddyfile', 'deploy/nginx.conf'];
@@ -102,7 +102,7 @@ describe('the npm package, packed and installed into an empty folder', { timeout
     }
   });
 
-  it('serves /healthz on a free port and wants the token on /mcp', async () => {
+  it('serves /healthz and the jobs page on a free port and wants the token on /mcp', async () => {
     const child = spawn(bin, ['serve'], {
       env: cleanEnv({ CLAUDE_ASYNC_PORT: '0', CLAUDE_ASYNC_TOKEN: TOKEN, CLAUDE_ASYNC_LOG_LEVEL: 'info' }),
       cwd: path.join(tmp, 'app'),
@@ -117,6 +117,11 @@ describe('the npm package, packed and installed into an empty folder', { timeout
     assert.equal(health.status, 200);
     assert.equal(((await health.json()) as { ok: boolean }).ok, true);
     assert.equal((await fetch(`${url}/mcp`, { method: 'POST' })).status, 401);
+    // The jobs page comes with the package: its HTML and the modules it loads, without a token.
+    const ui = await fetch(`${url}/ui/`);
+    assert.equal(ui.status, 200);
+    assert.match(await ui.text(), /<script type="module" src="main.js"><\/script>/);
+    assert.equal((await fetch(`${url}/ui/main.js`)).headers.get('content-type'), 'text/javascript; charset=utf-8');
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
     assert.equal(await exited, 0);

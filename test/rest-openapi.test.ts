@@ -61,6 +61,8 @@ describe('REST: the OpenAPI document describes what the API really answers', () 
     const ex = (template: string, path: string, init?: Parameters<RestApp['call']>[1]) => exercise(app, check, template, path, init);
 
     check('/openapi.json', 'get', 200, 'application/json', doc);
+    const info = await ex('/info', '/v1/info');
+    assert.deepEqual(((await info.json()) as Json).principal, { id: 'alice', scopes: ['jobs:read', 'jobs:write'], admin: false });
     const started = await ex('/jobs', '/v1/jobs', { body: { prompt: '#fake sleep 20000\nslow', title: 't', model: 'sonnet' }, headers: { 'idempotency-key': 'doc' } });
     const { jobId } = (await started.json()) as { jobId: string };
     await ex('/jobs', '/v1/jobs', { body: { prompt: '#fake sleep 20000\nslow', title: 't', model: 'sonnet' }, headers: { 'idempotency-key': 'doc' } });

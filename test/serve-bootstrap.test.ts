@@ -31,6 +31,7 @@ describe('the first serve', () => {
     assert.ok(token, `no token printed: ${first.err()}`);
     assert.ok(first.err().includes(`claude mcp add --transport http claude-async ${first.url}/mcp --header "Authorization: Bearer ${token}"`), first.err());
     assert.doesNotMatch(first.out(), new RegExp(token), 'the token reached the log');
+    assert.ok(first.err().includes(`Jobs page: ${first.url}/ui/ (paste the token there to sign in)`), first.err());
     const res = await fetch(`${first.url}/v1/jobs`, { headers: { Authorization: `Bearer ${token}` } });
     assert.equal(res.status, 200);
     first.child.kill('SIGTERM');

@@ -1,4 +1,4 @@
-// The Express app: security gates, health, OAuth metadata, /mcp and /v1, in that order.
+// The Express app: security gates, health, OAuth metadata, /mcp, /v1 and the jobs page, in that order.
 import fs from 'node:fs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
@@ -15,6 +15,7 @@ import { createRestRouter } from './rest.js';
 import { problemErrorHandler } from './problem.js';
 import { corsForAllowedOrigins, hostCheck, originCheck, requestLogger } from './security.js';
 import { glamaRouter } from './glama.js';
+import { createWebPageRouter } from './web-page.js';
 
 export interface AppDeps {
   config: Config;
@@ -86,6 +87,9 @@ export function createApp({ config, service, authenticator, log, oauth }: AppDep
 
   app.use('/v1', json, auth, createRestRouter(service, config));
   app.use('/v1', problemErrorHandler(log));
+
+  // The jobs page at /ui/ (and / redirects there): static files only; it signs in like any client.
+  app.use(createWebPageRouter());
 
   app.use((req: Request, res: Response) => {
     res.status(404).json({ error: 'not_found', message: `No route for ${req.method} ${req.path}` });

@@ -7,6 +7,7 @@ import {
   startInputSchema, startOutputSchema,
 } from '../jobs/schemas.js';
 import { VERSION } from '../version.js';
+import { infoOutputSchema } from './info.js';
 import { DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES } from './output-pages.js';
 import { problemSchema } from './problem.js';
 
@@ -98,6 +99,7 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
         RemoveOutput: jsonSchema(removeOutputSchema),
         Problem: jsonSchema(problemSchema),
         AuthError: jsonSchema(authErrorSchema),
+        Info: jsonSchema(infoOutputSchema),
       },
     },
     paths: {
@@ -176,6 +178,12 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
             200: { description: 'An event stream.', content: { 'text/event-stream': { schema: { type: 'string' } } } },
             204: { description: 'Reconnected to an ended job with nothing new: stop.' },
           }, 400, 404),
+        },
+      },
+      '/info': {
+        get: {
+          operationId: 'getInfo', summary: 'Who this token is and what this server allows (permission modes within the cap, cwd roots)', security: security('jobs:read'),
+          responses: responses({ 200: { description: 'The principal and the server\'s limits a client needs to offer.', content: json('Info') } }),
         },
       },
       '/openapi.json': {

@@ -13,6 +13,7 @@ import type { Viewer } from '../jobs/records.js';
 import type { StartOutput } from '../jobs/schemas.js';
 import type { JobService } from '../jobs/service.js';
 import { IdempotencyCache, type IdempotencyOptions } from './idempotency.js';
+import { serverInfo } from './info.js';
 import { openApiDocument, type JobResource } from './openapi.js';
 import { DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES, parseRange, rangeNotSatisfiable, readRawPage, readTextPage } from './output-pages.js';
 import { HttpProblem, problemErrorHandler } from './problem.js';
@@ -78,6 +79,11 @@ export function createRestRouter(service: JobService, config: Config, options: R
   // Any valid token may read the document: it describes the API, not anybody's jobs.
   router.get('/openapi.json', (_req, res) => {
     res.type('application/json').set('Cache-Control', 'no-cache').send(openapi);
+  });
+
+  router.get('/info', canRead, (req, res) => {
+    if (!req.principal) throw new HttpProblem(401, 'unauthenticated', 'Unauthenticated', 'A bearer token is required');
+    res.set('Cache-Control', 'no-store').json(serverInfo(config, req.principal));
   });
 
   router.post('/jobs', canWrite, json, async (req, res) => {
