@@ -2,7 +2,8 @@
 // transport, the REST routes and tests can all call it with a plain string.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createJwtVerifier, type JwksTuning, type JwtVerifier } from './jwt.js';
-import { TOKEN_PREFIX, type TokenStore } from './token-store.js';
+import { staticPrincipal, TOKEN_PREFIX, type TokenStore } from './token-store.js';
+import { principalId } from './principal-id.js';
 import { ALL_SCOPES, type AuthOptions, type AuthResult, type Principal } from './types.js';
 
 export interface Authenticator {
@@ -23,7 +24,7 @@ export function createAuthenticator(
   jwksTuning?: JwksTuning,
 ): Authenticator {
   if (options.mode === 'none') {
-    const local: Principal = { id: 'local', scopes: [...ALL_SCOPES], kind: 'anonymous' };
+    const local: Principal = { id: principalId({ kind: 'local' }), scopes: [...ALL_SCOPES], kind: 'anonymous' };
     return { authenticate: async () => ({ ok: true, principal: { ...local, scopes: [...local.scopes] } }) };
   }
   const envDigest = options.envToken ? digest(options.envToken) : undefined;
@@ -44,7 +45,7 @@ export function createAuthenticator(
       // Always compare against the env token, whatever the token looks like, so the timing does not
       // tell which kind of token was tried.
       if (envDigest && timingSafeEqual(digest(token), envDigest)) {
-        return { ok: true, principal: { id: 'default', scopes: [...ALL_SCOPES], kind: 'static' } };
+        return { ok: true, principal: staticPrincipal('default', [...ALL_SCOPES]) };
       }
       if (token.startsWith(TOKEN_PREFIX)) {
         const principal = await tokenStore.verify(token);

@@ -7,6 +7,7 @@ import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import { z } from 'zod';
+import { legacyOwnerOf, principalId } from './principal-id.js';
 import { isScope, SCOPES, type Principal, type Scope } from './types.js';
 
 export const TOKEN_PREFIX = 'cas_';
@@ -191,7 +192,7 @@ export class TokenStore {
     const record = this.byHash.get(digest.toString('hex'));
     if (!record || !timingSafeEqual(digest, Buffer.from(record.hash, 'hex'))) return null;
     this.lastUsed.set(record.name, new Date(this.now()).toISOString());
-    return { id: record.name, scopes: [...record.scopes], kind: 'static' };
+    return staticPrincipal(record.name, [...record.scopes]);
   }
 
   /** Reload when the file changed, stat-ing at most once per reloadCheckMs; concurrent callers share one reload. */
@@ -259,6 +260,13 @@ export class TokenStore {
       await rm(lockFile, { force: true });
     }
   }
+}
+
+/** The principal of a static token (CLAUDE_ASYNC_TOKEN is the one named "default"). */
+export function staticPrincipal(name: string, scopes: Scope[]): Principal {
+  const source = { kind: 'token', name } as const;
+  const legacyId = legacyOwnerOf(source);
+  return { id: principalId(source), scopes, kind: 'static', ...(legacyId !== undefined ? { legacyId } : {}) };
 }
 
 function toInfo(record: TokenRecord): TokenInfo {

@@ -6,12 +6,12 @@ export type Scope = (typeof SCOPES)[number];
 
 export interface Principal {
   /**
-   * Who owns the jobs this request creates or sees. Static tokens: the token's name ('default' for
-   * CLAUDE_ASYNC_TOKEN). JWTs: `sub`. Mode none: 'local'. The id spaces of the kinds can overlap
-   * (a static token named "alice" and a JWT with sub "alice" are the same owner), which is
-   * deliberate: the operator chooses both names.
+   * Who owns the jobs this request creates or sees, namespaced by source (see principal-id.ts):
+   * `local`, `token:<name>`, `jwt:<issuer>|<sub>`. Made only by principalId().
    */
   id: string;
+  /** The bare owner name jobs of this principal carried before ids were namespaced, if any. */
+  legacyId?: string;
   scopes: Scope[];
   kind: 'static' | 'jwt' | 'anonymous';
 }
@@ -80,6 +80,7 @@ export function defaultAudiences(options: Pick<AuthOptions, 'publicUrl' | 'jwtAu
 }
 
 /** The engine's view of a principal: who owns jobs, and whether it may see everyone's. */
-export function viewerOf(principal: Principal): { id: string; admin: boolean } {
-  return { id: principal.id, admin: hasScope(principal, 'admin') };
+export function viewerOf(principal: Principal): { id: string; admin: boolean; legacyId?: string } {
+  const viewer = { id: principal.id, admin: hasScope(principal, 'admin') };
+  return principal.legacyId === undefined ? viewer : { ...viewer, legacyId: principal.legacyId };
 }
