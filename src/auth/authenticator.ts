@@ -8,6 +8,8 @@ import { ALL_SCOPES, type AuthOptions, type AuthResult, type Principal } from '.
 
 export interface Authenticator {
   authenticate(authorizationHeader: string | undefined): Promise<AuthResult>;
+  /** Registers a callback for "a token was revoked in this process" (open streams re-check at once). */
+  onRevocation(listener: () => void): void;
 }
 
 /** RFC 6750 section 2.1: `Bearer` (any case), one or more spaces, a b64token. */
@@ -20,17 +22,18 @@ const digest = (value: string) => createHash('sha256').update(value, 'utf8').dig
 
 export function createAuthenticator(
   options: AuthOptions,
-  tokenStore: Pick<TokenStore, 'verify'>,
+  tokenStore: Pick<TokenStore, 'verify'> & Partial<Pick<TokenStore, 'onRevocation'>>,
   jwksTuning?: JwksTuning,
 ): Authenticator {
   if (options.mode === 'none') {
     const local: Principal = { id: principalId({ kind: 'local' }), scopes: [...ALL_SCOPES], kind: 'anonymous' };
-    return { authenticate: async () => ({ ok: true, principal: { ...local, scopes: [...local.scopes] } }) };
+    return { authenticate: async () => ({ ok: true, principal: { ...local, scopes: [...local.scopes] } }), onRevocation: () => {} };
   }
   const envDigest = options.envToken ? digest(options.envToken) : undefined;
   const jwt: JwtVerifier | null = createJwtVerifier(options, jwksTuning);
 
   return {
+    onRevocation: (listener) => tokenStore.onRevocation?.(listener),
     async authenticate(header) {
       if (header === undefined || header.trim() === '' || !/^bearer(\s|$)/i.test(header.trim())) {
         // No bearer credentials at all (or another scheme, e.g. Basic): a discovery request.

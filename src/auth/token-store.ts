@@ -131,6 +131,7 @@ export class TokenStore {
   // Kept in memory only: the server must not write the file, or it could overwrite a token the CLI
   // created between the server's read and its write.
   private readonly lastUsed = new Map<string, string>();
+  private readonly revocationListeners = new Set<() => void>();
 
   constructor(readonly file: string, options: TokenStoreOptions = {}) {
     this.db = new Low<TokenFile>(new PrivateJsonFile(file), { version: 1, tokens: [] });
@@ -222,7 +223,15 @@ export class TokenStore {
   }
 
   private index(tokens: TokenRecord[]): void {
+    const before = this.byHash;
     this.byHash = new Map(tokens.map((t) => [t.hash, t]));
+    // Only a token that went away matters to holders of open streams; new ones change nothing.
+    if ([...before.keys()].some((hash) => !this.byHash.has(hash))) for (const listener of this.revocationListeners) listener();
+  }
+
+  /** Called whenever a token this process knew stops being valid (revoked here, or in the file). */
+  onRevocation(listener: () => void): void {
+    this.revocationListeners.add(listener);
   }
 
   /** Read-modify-write under a lock file, always from the file's current content. */
