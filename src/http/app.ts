@@ -13,6 +13,8 @@ import { createMcpRoute, type McpRoute } from './mcp-route.js';
 import { createRestRouter } from './rest.js';
 import { problemErrorHandler } from './problem.js';
 import { hostCheck, originCheck, requestLogger } from './security.js';
+import { OpenStreams } from '../auth/open-streams.js';
+import { LogFollowers } from '../jobs/follower.js';
 
 export interface AppDeps {
   config: Config;
@@ -42,7 +44,7 @@ export function createApp({ config, service, authenticator, log }: AppDeps): App
   app.get('/healthz', async (_req, res) => {
     try {
       await fs.promises.access(config.jobsDir, fs.constants.R_OK | fs.constants.W_OK);
-      res.json({ ok: true, version: VERSION, ...service.stats(), sessions: mcp.sessions.size });
+      res.json({ ok: true, version: VERSION, ...service.stats(), sessions: mcp.sessions.size, streams: streams.count(), followedJobs: followers.stats().jobs });
     } catch {
       res.status(503).json({ ok: false, error: 'the jobs folder is not readable and writable' });
     }
@@ -62,11 +64,19 @@ export function createApp({ config, service, authenticator, log }: AppDeps): App
   });
   const json = express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] });
 
-  const mcp = createMcpRoute({ service, log, sessionIdleMs: config.sessionIdleMs, maxSessions: config.maxSessions, resourceMetadataUrl: metadataUrl });
+  // Long-lived responses, capped per principal and closed when their token stops being valid.
+  const streams = new OpenStreams({
+    maxPerPrincipal: config.maxStreamsPerPrincipal, recheckMs: config.streamRecheckMs,
+    authenticate: (header) => authenticator.authenticate(header),
+    onClosed: (info) => log.info(info, 'stream closed: its token is no longer valid'),
+  });
+  authenticator.onRevocation(() => void streams.recheck());
+  const followers = new LogFollowers({ pollMs: 250 });
+  const mcp = createMcpRoute({ service, log, sessionIdleMs: config.sessionIdleMs, maxSessions: config.maxSessions, resourceMetadataUrl: metadataUrl, streams });
   app.use('/mcp', json, auth, requireScope('jobs:read', { resourceMetadataUrl: metadataUrl }), mcp.router);
   app.use('/mcp', mcpErrorHandler(log));
 
-  app.use('/v1', json, auth, createRestRouter(service, config));
+  app.use('/v1', json, auth, createRestRouter(service, config, { streams, followers }));
   app.use('/v1', problemErrorHandler(log));
 
   app.use((req: Request, res: Response) => {

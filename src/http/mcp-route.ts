@@ -13,6 +13,8 @@ import { BoundedEventStore } from '../mcp/event-store.js';
 import { createMcpServer } from '../mcp/server.js';
 import { SessionRegistry } from '../mcp/sessions.js';
 import { jsonRpcError } from './json-rpc.js';
+import type { OpenStreams } from '../auth/open-streams.js';
+import { holdMcpStream } from './stream-gate.js';
 
 const WRITE_TOOLS = new Set(['claude_start', 'claude_run', 'claude_cancel']);
 
@@ -22,6 +24,8 @@ export interface McpRouteOptions {
   sessionIdleMs: number;
   maxSessions: number;
   resourceMetadataUrl: string;
+  /** Caps long-lived requests per principal and closes them when their token is revoked. */
+  streams?: OpenStreams;
 }
 
 export interface McpRoute {
@@ -58,6 +62,7 @@ export function createMcpRoute(options: McpRouteOptions): McpRoute {
     const sessionId = req.header('mcp-session-id');
     res.setHeader('X-Accel-Buffering', 'no'); // SSE through nginx & co: no buffering
 
+    if (!holdMcpStream(options.streams, req, res)) return;
     if (req.method === 'POST') {
       const tool = callsWriteTool(req.body);
       if (tool && !hasScope(principal, 'jobs:write')) {
