@@ -151,6 +151,31 @@ describe('inputs that reach argv or text are clean (issue 15.7)', () => {
   });
 });
 
+describe('failure reasons never show server paths (issue 15.7)', () => {
+  it('a job whose claude cannot be started fails with a reason that names the CLI, not where it lives', async (t) => {
+    const dataDir = tempDir('ca-harden-');
+    const { admin } = await tokensFor(dataDir, { admin: ['admin'] });
+    const hidden = path.join(dataDir, 'private-tools');
+    fs.mkdirSync(hidden);
+    fs.writeFileSync(path.join(hidden, 'claude-not-executable'), '#!/bin/sh\n', { mode: 0o600 });
+    for (const bin of [path.join(hidden, 'no-such-claude'), path.join(hidden, 'claude-not-executable')]) {
+      const server = await spawnServer({ CLAUDE_ASYNC_CLAUDE_BIN: bin }, bin.endsWith('no-such-claude') ? dataDir : tempDir('ca-harden-'));
+      t.after(() => server.stop());
+      const token = bin.endsWith('no-such-claude') ? admin! : (await tokensFor(server.dataDir, { admin: ['admin'] })).admin!;
+      const job = await startJob(server.url, token, { prompt: 'x' });
+      const done = await waitFor(async () => {
+        const res = (await (await fetch(`${server.url}/v1/jobs/${String(job.body.jobId)}`, { headers: bearer(token) })).json()) as Json;
+        return res.status === 'failed' ? res : undefined;
+      }, 30_000, 'the job to fail');
+      const reason = String(done.statusReason);
+      assert.match(reason, /claude CLI/);
+      assert.ok(!reason.includes(hidden), `the reason shows a server path: ${reason}`);
+      const list = await (await fetch(`${server.url}/v1/jobs`, { headers: bearer(token) })).text();
+      assert.ok(!list.includes(hidden), 'the job list shows a server path');
+    }
+  });
+});
+
 describe('errors are 4xx problem documents; Host headers are parsed strictly (issue 15.8)', () => {
   let server: RealServer;
   let token = '';
