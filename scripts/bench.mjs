@@ -18,12 +18,13 @@ import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { measureStreams } from './bench-streams.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(REPO, 'dist', 'index.js');
 const FAKE = path.join(REPO, 'test', 'fixtures', 'fake-claude.mjs');
 const TOKEN = `cas_bench_${randomUUID().replace(/-/g, '')}`;
-const OWNER = 'default'; // the principal of CLAUDE_ASYNC_TOKEN
+const OWNER = 'token:default'; // the principal of CLAUDE_ASYNC_TOKEN
 
 const N_BIG_STORE = 10_000;
 const N_SMALL_STORE = 100;
@@ -181,7 +182,7 @@ async function seedScanList(jobsDir, limit = 50) {
 
 // ---------------------------------------------------------------- server and clients
 
-async function bootServer(dataDir, cwd) {
+async function bootServer(dataDir, cwd, extraEnv = {}) {
   const port = await freePort();
   const env = {
     PATH: process.env.PATH, HOME: process.env.HOME, LANG: process.env.LANG ?? 'C.UTF-8',
@@ -196,6 +197,7 @@ async function bootServer(dataDir, cwd) {
     CLAUDE_ASYNC_MAX_CONCURRENT: String(MAX_CONCURRENT),
     CLAUDE_ASYNC_RETENTION: '0',
     CLAUDE_ASYNC_MAX_SESSIONS: '1000',
+    ...extraEnv,
   };
   const t0 = performance.now();
   const child = spawn(process.execPath, [BIN, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -309,6 +311,12 @@ async function main() {
   const list100 = await timeCalls(LIST_CALLS, () => call(c1, 'claude_jobs', { limit: 50 }));
   await c1.close();
   await stopServer(small);
+
+  // Phase 1b: a thousand idle event streams on four running jobs (each job is followed once).
+  const streamServer = await bootServer(smallData, cwd, { CLAUDE_ASYNC_MAX_STREAMS_PER_PRINCIPAL: '5000' });
+  const streams = await measureStreams({ url: streamServer.url, pid: streamServer.pid, token: TOKEN, streams: 1000, jobs: 4 });
+  await stopServer(streamServer);
+  endJobProcesses(path.join(smallData, 'jobs'));
 
   // Phase 2: 10,000 jobs written straight to disk, plus a 1 KB and a 100 MB log.
   const bigData = path.join(root, 'big');
@@ -451,6 +459,7 @@ async function main() {
     serverRssMb10k,
     runnerRssMb,
     seedScanListMs: round(pct(seedScan, 50)),
+    streams,
     load: { seconds: LOAD_SECONDS, workers: LOAD_WORKERS, calls: load.calls, callsPerSecond: round(load.calls / LOAD_SECONDS, 0), errors: load.errors, p50: round(pct(load.times, 50)), p99: round(pct(load.times, 99)), rssMbBefore: rssBeforeLoad, rssMbAfter: rssAfterLoad },
   };
   const extra = {
@@ -489,6 +498,7 @@ async function main() {
     ['runner RSS (one running job)', `${runnerRssMb} MB`, `fake claude ${claudeRssMb} MB`],
     ['server boot with 10k folders (no db.json)', `${extra.bootMs10k} ms`, `index holds ${health.jobs}`],
     [`${LOAD_SECONDS} s of check + jobs, ${LOAD_WORKERS} sessions`, `${figures.load.callsPerSecond} calls/s`, `p50 ${figures.load.p50} ms, p99 ${figures.load.p99} ms, errors ${figures.load.errors}, RSS ${rssBeforeLoad} → ${rssAfterLoad} MB`],
+    [`${streams.streams} idle event streams on ${streams.jobs} running jobs`, `${streams.cpuPerSecondWith} CPU s/s`, `${streams.cpuPerSecondBefore} without them; RSS ${streams.rssBeforeMb} → ${streams.rssWithMb} MB; GET /v1/jobs p50 ${streams.listP50BeforeMs} → ${streams.listP50WithMs} ms; ${streams.followedJobs} followers`],
     ['queue drain after starts', `${extra.drainSeconds} s`, `${completed}/${startedIds.length} completed, MAX_CONCURRENT ${MAX_CONCURRENT}`],
   ];
   const w0 = Math.max(...rows.map((r) => r[0].length));
