@@ -302,7 +302,7 @@ describe('streams are bounded per principal and each job is followed once (issue
   it('twelve watchers of one job share one follower, and every one gets every line', async () => {
     for (const s of open.splice(0)) s.abort();
     await waitFor(async () => (await health(server)).followedJobs === 0, 10_000, 'earlier streams to be released');
-    const job = await startJob(server.url, tokens.alice!, { prompt: '#fake sleep 1500\n#fake tick 20 50\nfan out' });
+    const job = await startJob(server.url, tokens.alice!, { prompt: '#fake tick 10 20\n#fake sleep 60000\nfan out' });
     const jobId = String(job.body.jobId);
     const watchers: OpenStream[] = [];
     for (const token of [tokens.alice!, tokens.root!, tokens.ops!, tokens.audit!]) {
@@ -313,13 +313,17 @@ describe('streams are bounded per principal and each job is followed once (issue
       }
     }
     open.push(...watchers);
+    // The init line and ten ticks reach every watcher while the job sleeps.
+    await waitFor(() => watchers.every((s) => s.events.length >= 11), 20_000, 'every watcher to get the first lines');
     const h = await health(server);
     assert.equal(h.followedJobs, 1, 'one job is followed once, however many watch it');
     assert.equal(h.streams, 12);
+    await fetch(`${server.url}/v1/jobs/${jobId}/cancel`, { method: 'POST', headers: bearer(tokens.alice!) }).then((r) => r.text());
     await Promise.all(watchers.map((s) => s.closed));
     const first = watchers[0]!.events;
     assert.equal(first.at(-1)!.event, 'status');
-    assert.ok(first.filter((e) => e.event === 'output').length >= 22, `only ${first.length} events`);
+    assert.match(first.at(-1)!.data, /"cancelled"/);
+    assert.ok(first.filter((e) => e.event === 'output').length >= 11, `only ${first.length} events`);
     for (const s of watchers) assert.deepEqual(s.events, first, 'a watcher saw different events');
     await waitFor(async () => (await health(server)).followedJobs === 0, 10_000, 'the follower to stop with its last watcher');
   });
@@ -433,7 +437,7 @@ describe('followers never see half lines (issue 14.8)', () => {
   after(() => server.stop());
 
   it('truncating out.jsonl mid-line while /events follows it yields only whole JSON lines', async () => {
-    const job = await startJob(server.url, token, { prompt: '#fake tick 60 60\ntruncate me' });
+    const job = await startJob(server.url, token, { prompt: '#fake tick 400 50\ntruncate me' });
     const jobId = String(job.body.jobId);
     const out = path.join(server.dataDir, 'jobs', jobId, 'out.jsonl');
     const stream = await openStream(server.url, `/v1/jobs/${jobId}/events?format=jsonl`, bearer(token));
@@ -445,6 +449,9 @@ describe('followers never see half lines (issue 14.8)', () => {
     const seen = stream.events.length;
     await waitFor(() => stream.events.length >= seen + 5, 20_000, 'events after the first truncation');
     fs.truncateSync(out, 3);
+    const seenAgain = stream.events.length;
+    await waitFor(() => stream.events.length >= seenAgain + 5, 20_000, 'events after the second truncation');
+    await fetch(`${server.url}/v1/jobs/${jobId}/cancel`, { method: 'POST', headers: bearer(token) }).then((r) => r.text());
     await stream.closed;
     const outputs = stream.events.filter((e) => e.event === 'output');
     for (const e of outputs) assert.doesNotThrow(() => JSON.parse(e.data), `a half line was sent: ${e.data.slice(0, 120)}`);
