@@ -70,7 +70,7 @@ export const jobSummarySchema = z.object({
   status: z.enum(JOB_STATUSES),
   statusReason: z.string().optional().describe('Why the job has this status, when that is not obvious.'),
   title: z.string().optional(),
-  owner: z.string(),
+  owner: z.string().describe('The principal that started the job: local, token:<name> or jwt:<issuer>|<sub> (a job from before principals were namespaced carries a bare name).'),
   cwd: z.string(),
   model: z.string().optional(),
   createdAt: z.number(),
