@@ -55,10 +55,14 @@ export async function spawnServer(env: Record<string, string>, dataDir = tempDir
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = `http://127.0.0.1:${port}`;
+  // Generous: on a busy shared box a cold start of node + the engine can take a while.
   await waitFor(async () => {
     if (child.exitCode !== null) throw new Error(`the server exited during start-up:\n${out}`);
     return fetch(`${url}/healthz`).then((r) => r.ok, () => false);
-  }, 30_000, 'the server to listen');
+  }, 90_000, 'the server to listen').catch((error: Error) => {
+    child.kill('SIGKILL');
+    throw new Error(`${error.message}; its output:\n${out.slice(-2000)}`);
+  });
   return {
     child, url, port, pid: child.pid!, dataDir, work, env: fullEnv, logs: () => out,
     stop: async () => {
