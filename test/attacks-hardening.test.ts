@@ -57,7 +57,7 @@ describe('tool pre-approval is capped with the permission mode (issue 15.1)', ()
     token = (await tokensFor(dataDir, { admin: ["admin"] })).admin!;
     server = await spawnServer({ CLAUDE_ASYNC_MAX_PERMISSION_MODE: 'dontAsk', CLAUDE_ASYNC_DEFAULT_PERMISSION_MODE: 'dontAsk' }, dataDir);
   });
-  after(() => server.stop());
+  after(() => server?.stop());  // undefined when start-up failed
 
   it('with the cap at dontAsk, pre-approving Bash, Write, Edit or WebFetch is a 400 naming the rule, and nothing is created', async () => {
     const before = fs.readdirSync(path.join(server.dataDir, 'jobs')).length;
@@ -98,7 +98,7 @@ describe('inputs that reach argv or text are clean (issue 15.7)', () => {
     token = (await tokensFor(dataDir, { admin: ["admin"] })).admin!;
     server = await spawnServer({}, dataDir);
   });
-  after(() => server.stop());
+  after(() => server?.stop());  // undefined when start-up failed
 
   it('flag-like model, effort and resumeSessionId, and control characters in any string field, are 400s naming the field', async () => {
     const cases: [Json, string][] = [
@@ -184,7 +184,7 @@ describe('errors are 4xx problem documents; Host headers are parsed strictly (is
     token = (await tokensFor(dataDir, { admin: ["admin"] })).admin!;
     server = await spawnServer({}, dataDir);
   });
-  after(() => server.stop());
+  after(() => server?.stop());  // undefined when start-up failed
 
   it('an undecodable path parameter is a 400 problem+json, never a 500 or a stack in the log', async () => {
     for (const [method, p] of [['GET', '/v1/jobs/%ZZ'], ['GET', '/v1/jobs/%ZZ/output'], ['GET', '/v1/jobs/%ZZ/events'], ['DELETE', '/v1/jobs/%E0%A4%A'], ['POST', '/v1/jobs/%/cancel']] as const) {
@@ -221,7 +221,7 @@ describe('the cwd check leaks less and is rate limited (issue 15.13)', () => {
     token = (await tokensFor(dataDir, { alice: ["jobs:read", "jobs:write"] })).alice!;
     server = await spawnServer({ CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE: '6' }, dataDir);
   });
-  after(() => server.stop());
+  after(() => server?.stop());  // undefined when start-up failed
 
   it('missing, outside and not-a-directory read alike without naming the roots, and each refused start counts', async () => {
     fs.writeFileSync(path.join(server.work, 'file.txt'), 'x');
@@ -250,7 +250,7 @@ describe('streams are bounded per principal and each job is followed once (issue
   });
   after(async () => {
     for (const s of open) s.abort();
-    await server.stop();
+    await server?.stop();
   });
 
   it('past the cap a principal gets 429 on REST events, claude_wait, tasks/result and MCP GET streams; others are unaffected', async () => {
@@ -337,7 +337,7 @@ describe('a revoked token loses its open streams (issue 15.9)', () => {
     tokens = await tokensFor(dataDir, { alice: ['jobs:read', 'jobs:write'], bob: ['jobs:read', 'jobs:write'], root: ['admin'] });
     server = await spawnServer({ CLAUDE_ASYNC_STREAM_RECHECK: '1s' }, dataDir);
   });
-  after(() => server.stop());
+  after(() => server?.stop());  // undefined when start-up failed
 
   it('revoking a token with the CLI closes its REST event stream and its MCP GET stream; other tokens keep theirs', async () => {
     const job = await startJob(server.url, tokens.alice!, { prompt: '#fake sleep 60000\nlong' });
@@ -387,7 +387,7 @@ describe('principals from different sources cannot collide (issue 15.11)', () =>
     tokens = await tokensFor(dataDir, { alice: ['jobs:read', 'jobs:write'] });
     server = await spawnServer({ CLAUDE_ASYNC_JWT_SECRET: JWT_SECRET }, dataDir);
   });
-  after(() => server.stop());
+  after(() => server?.stop());  // undefined when start-up failed
 
   const listIds = async (token: string) => ((await (await fetch(`${server.url}/v1/jobs?limit=200`, { headers: bearer(token) })).json()) as { jobs: { jobId: string; owner: string }[] }).jobs;
 
@@ -434,7 +434,7 @@ describe('followers never see half lines (issue 14.8)', () => {
     token = (await tokensFor(dataDir, { admin: ["admin"] })).admin!;
     server = await spawnServer({}, dataDir);
   });
-  after(() => server.stop());
+  after(() => server?.stop());  // undefined when start-up failed
 
   it('truncating out.jsonl mid-line while /events follows it yields only whole JSON lines', async () => {
     const job = await startJob(server.url, token, { prompt: '#fake tick 400 50\ntruncate me' });
