@@ -131,6 +131,36 @@ describe('LogFollowers', () => {
     assert.deepEqual(w.lines.map((l) => l.text), ['{"n":1}', '{"n":2}', '{"n":3,"pad":"xxxxxxxx"}', '{"n":4}']);
   });
 
+  it('skips a torn line even when the log regrew past its old size before the next poll', async (t) => {
+    const dir = tempDir('ca-follow-');
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'out.jsonl');
+    fs.writeFileSync(file, '{"n":1}\n');
+    // A poll a minute apart: nothing runs between our writes but what a new watcher wakes.
+    const followers = new LogFollowers({ pollMs: 60_000 });
+    const watch = () => {
+      const lines: string[] = [];
+      const sub = followers.follow({ file, status: async () => ({ status: 'running' as const }) }, 0, {
+        deliver: (batch) => void lines.push(...batch.map((l) => l.text)),
+        ended: () => assert.fail('the job did not end'),
+        failed: (error) => assert.fail(String(error)),
+      });
+      t.after(() => sub.close());
+      return lines;
+    };
+    const early = watch();
+    await waitFor(() => early.length === 1, 5000, 'the first line');
+    // Written, cut mid-line and regrown, all between two polls: the size never looks smaller.
+    fs.appendFileSync(file, '{"n":2,"pad":"yyyyyyyy"}\n');
+    fs.truncateSync(file, fs.statSync(file).size - 6);
+    fs.appendFileSync(file, '{"n":3}\n{"n":4}\n');
+    const late = watch(); // wakes the follower
+    await waitFor(() => late.length >= 2, 5000, 'the late watcher to read the log');
+    await waitFor(() => early.length >= 2, 5000, 'the early watcher to read on');
+    assert.deepEqual(late, ['{"n":1}', '{"n":4}']);
+    assert.deepEqual(early, ['{"n":1}', '{"n":4}']);
+  });
+
   it('skips a line longer than a chunk instead of cutting it, and watchers at one position share the job', async (t) => {
     const { file, state, followers, watch } = setup(t);
     const a = watch();

@@ -6,7 +6,9 @@
 //
 // Watchers only ever get whole lines. A log that shrinks (truncated by hand, a disk tool) is noticed
 // and each watcher resyncs from a line boundary: the torn line at the truncation point is dropped,
-// never delivered half. Knows nothing of HTTP: sse.ts turns lines into events.
+// never delivered half; a line that is not a JSON document (torn where the size could not show it,
+// or cut short by a crash) is skipped too. The raw bytes stay readable through /output. Knows
+// nothing of HTTP: sse.ts turns lines into events.
 import fs from 'node:fs';
 import type { JobStatus } from './schemas.js';
 import { ENDED_STATUSES } from './schemas.js';
@@ -44,6 +46,16 @@ interface Watcher<S> {
   pos: number;
   busy: boolean;
   sink: FollowSink<S>;
+}
+
+function isJsonDocument(text: string): boolean {
+  if (text.trim() === '') return true; // blank lines are harmless; the faces skip them
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The start of the line holding `offset` (just after the previous newline), reading backwards. */
@@ -189,7 +201,13 @@ class FollowedLog<S extends { status: JobStatus }> {
     }
     const lines: LogLine[] = [];
     const push = (begin: number, end: number) => {
-      if (from + begin !== this.tornAt) lines.push({ text: data.toString('utf8', begin, end), end: from + end + (data[end] === 10 ? 1 : 0) });
+      if (from + begin === this.tornAt) return;
+      const text = data.toString('utf8', begin, end);
+      // Every line claude writes is one JSON document. A truncation whose cut lies past our last
+      // poll leaves no trace in the file size (it has regrown by the next stat): the line it tore
+      // (an old head glued to the next line) is then known only by not parsing. It is skipped.
+      if (!isJsonDocument(text)) return;
+      lines.push({ text, end: from + end + (data[end] === 10 ? 1 : 0) });
     };
     let lineStart = start;
     for (let nl = data.indexOf(10, lineStart); nl >= 0; nl = data.indexOf(10, lineStart)) {
