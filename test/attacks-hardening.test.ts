@@ -387,7 +387,13 @@ describe('principals from different sources cannot collide (issue 15.11)', () =>
     tokens = await tokensFor(dataDir, { alice: ['jobs:read', 'jobs:write'] });
     server = await spawnServer({ CLAUDE_ASYNC_JWT_SECRET: JWT_SECRET }, dataDir);
   });
-  after(() => server?.stop());  // undefined when start-up failed
+  after(async () => {
+    if (!server) return; // start-up failed
+    // These short jobs end on their own; removing the folder while a runner still writes would race.
+    const jobsDir = path.join(server.dataDir, 'jobs');
+    await waitFor(() => fs.readdirSync(jobsDir).every((id) => fs.existsSync(path.join(jobsDir, id, 'exit.json'))), 60_000, 'the jobs to end').catch(() => {});
+    await server.stop();
+  });
 
   const listIds = async (token: string) => ((await (await fetch(`${server.url}/v1/jobs?limit=200`, { headers: bearer(token) })).json()) as { jobs: { jobId: string; owner: string }[] }).jobs;
 
