@@ -19,12 +19,13 @@ import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { measureStreams } from './bench-streams.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(REPO, 'dist', 'index.js');
 const FAKE = path.join(REPO, 'test', 'fixtures', 'fake-claude.mjs');
 const TOKEN = `cas_bench_${randomUUID().replace(/-/g, '')}`;
-const OWNER = 'default'; // the principal of CLAUDE_ASYNC_TOKEN
+const OWNER = 'token:default'; // the principal of CLAUDE_ASYNC_TOKEN
 
 const N_BIG_STORE = 10_000;
 const N_SMALL_STORE = 100;
@@ -314,6 +315,12 @@ async function main() {
   await c1.close();
   await stopServer(small);
 
+  // Phase 1b: a thousand idle event streams on four running jobs (each job is followed once).
+  const streamServer = await bootServer(smallData, cwd, { CLAUDE_ASYNC_MAX_STREAMS_PER_PRINCIPAL: '5000' });
+  const streams = await measureStreams({ url: streamServer.url, pid: streamServer.pid, token: TOKEN, streams: 1000, jobs: 4 });
+  await stopServer(streamServer);
+  endJobProcesses(path.join(smallData, 'jobs'));
+
   // Phase 2: 10,000 jobs written straight to disk, plus a 1 KB and a 100 MB log.
   const bigData = path.join(root, 'big');
   const jobsDir = path.join(bigData, 'jobs');
@@ -466,6 +473,7 @@ async function main() {
     serverRssMb10k,
     runnerRssMb,
     seedScanListMs: round(pct(seedScan, 50)),
+    streams,
     load: { seconds: LOAD_SECONDS, workers: LOAD_WORKERS, calls: load.calls, callsPerSecond: round(load.calls / LOAD_SECONDS, 0), errors: load.errors, p50: round(pct(load.times, 50)), p99: round(pct(load.times, 99)), rssMbBefore: rssBeforeLoad, rssMbAfter: rssAfterLoad },
   };
   const extra = {
@@ -512,6 +520,7 @@ async function main() {
     ['  … all swept in the background', `${expiredBoot.sweptMs} ms`, `${expiredBoot.left} folders left`],
     [`one ${HUGE_LINE_BYTES / 1024 / 1024} MB stream-json line through the runner`, `${hugeLine.seconds} s`, `runner peak RSS ${hugeLine.runnerPeakRssMb} MB, stored as a ${hugeLine.markerBytes}-byte marker`],
     [`${LOAD_SECONDS} s of check + jobs, ${LOAD_WORKERS} sessions`, `${figures.load.callsPerSecond} calls/s`, `p50 ${figures.load.p50} ms, p99 ${figures.load.p99} ms, errors ${figures.load.errors}, RSS ${rssBeforeLoad} → ${rssAfterLoad} MB`],
+    [`${streams.streams} idle event streams on ${streams.jobs} running jobs`, `${streams.cpuPerSecondWith} CPU s/s`, `${streams.cpuPerSecondBefore} without them; RSS ${streams.rssBeforeMb} → ${streams.rssWithMb} MB; GET /v1/jobs p50 ${streams.listP50BeforeMs} → ${streams.listP50WithMs} ms; ${streams.followedJobs} followers`],
     ['queue drain after starts', `${extra.drainSeconds} s`, `${completed}/${startedIds.length} completed, MAX_CONCURRENT ${MAX_CONCURRENT}`],
   ];
   const w0 = Math.max(...rows.map((r) => r[0].length));

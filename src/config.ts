@@ -2,7 +2,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { PERMISSION_MODES, type PermissionMode } from './jobs/permission.js';
+import { defaultGrantableTools, PERMISSION_MODES, TOOL_RULE_PATTERN, type PermissionMode } from './jobs/permission.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -24,6 +24,7 @@ export interface Config {
   retentionMs: number;
   maxPermissionMode: PermissionMode;
   defaultPermissionMode: PermissionMode;
+  grantableTools: string[];
   jobEnvNames: string[];
   maxStartsPerMinute: number;
   defaultTailBytes: number;
@@ -41,6 +42,8 @@ export interface Config {
   maxSessionsPerPrincipal: number;
   maxSubscriptionsPerSession: number;
   sseRetryMs: number;
+  maxStreamsPerPrincipal: number;
+  streamRecheckMs: number;
   auth: 'token' | 'none';
   token: string | undefined;
   jwtSecret: string | undefined;
@@ -101,6 +104,7 @@ export const ENV_DEFAULTS = {
   CLAUDE_ASYNC_RETENTION: ['7d', 'finished jobs older than this are removed (0 keeps them forever)'],
   CLAUDE_ASYNC_MAX_PERMISSION_MODE: ['acceptEdits', 'most permissive mode a client may ask for'],
   CLAUDE_ASYNC_DEFAULT_PERMISSION_MODE: ['acceptEdits', 'mode of a job that names none (capped by the max)'],
+  CLAUDE_ASYNC_GRANTABLE_TOOLS: ['what the max permission mode allows anyway (never Bash)', 'comma list of tool rules a client may pre-approve in allowedTools ("Edit", "Bash(npm test:*)"; a bare name covers all its rules; * anything; none nothing)'],
   CLAUDE_ASYNC_JOB_ENV: ['', 'comma list of extra environment variable names passed to jobs'],
   CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE: ['30', 'job starts allowed per principal per minute'],
   CLAUDE_ASYNC_MAX_TAIL_BYTES: ['65536', 'hard maximum of tailBytes in a check'],
@@ -117,6 +121,8 @@ export const ENV_DEFAULTS = {
   CLAUDE_ASYNC_MAX_SESSIONS_PER_PRINCIPAL: ['100', 'most open MCP sessions of one principal; past it its oldest idle one is closed'],
   CLAUDE_ASYNC_MAX_SUBSCRIPTIONS: ['100', 'most resource subscriptions of one MCP session'],
   CLAUDE_ASYNC_SSE_RETRY: ['3s', 'SSE retry field: how long a client that was cut off waits before it reconnects'],
+  CLAUDE_ASYNC_MAX_STREAMS_PER_PRINCIPAL: ['32', 'open event streams, MCP GET streams, claude_wait and tasks/result calls per principal; 429 past it'],
+  CLAUDE_ASYNC_STREAM_RECHECK: ['30s', 'how often an open stream re-checks its token (a revoked or expired one closes it)'],
   CLAUDE_ASYNC_AUTH: ['token', '"token" (bearer tokens required) or "none" (loopback only)'],
   CLAUDE_ASYNC_TOKEN: ['', 'a single static bearer token (principal "default", all scopes)'],
   CLAUDE_ASYNC_JWT_SECRET: ['', 'HS256 secret for JWT access tokens (claude-async token mint)'],
@@ -159,6 +165,13 @@ const positiveDuration = (raw: string) => {
   if (ms <= 0) throw new Error('must be longer than 0');
   return ms;
 };
+const grantable = (raw: string) => {
+  if (raw === 'none') return [];
+  return list(raw).map((rule) => {
+    if (rule !== '*' && !TOOL_RULE_PATTERN.test(rule)) throw new Error(`'${rule}' is not a tool rule (use e.g. Edit, Bash(npm test:*), * or none)`);
+    return rule;
+  });
+};
 const url = (raw: string) => new URL(raw).toString().replace(/\/$/, '');
 
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
@@ -186,6 +199,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     retentionMs: read(env, 'CLAUDE_ASYNC_RETENTION', parseDuration, () => 7 * 86_400_000),
     maxPermissionMode,
     defaultPermissionMode: read<PermissionMode>(env, 'CLAUDE_ASYNC_DEFAULT_PERMISSION_MODE', mode, () => 'acceptEdits'),
+    grantableTools: read(env, 'CLAUDE_ASYNC_GRANTABLE_TOOLS', grantable, () => defaultGrantableTools(maxPermissionMode)),
     jobEnvNames: read(env, 'CLAUDE_ASYNC_JOB_ENV', (raw) => list(raw).map((name) => {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`'${name}' is not an environment variable name`);
       if (name.startsWith('CLAUDE_ASYNC_')) throw new Error(`${name} is the server's own setting and never reaches a job`);
@@ -207,6 +221,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     maxSessionsPerPrincipal: read(env, 'CLAUDE_ASYNC_MAX_SESSIONS_PER_PRINCIPAL', int(1, 1_000_000), () => 100),
     maxSubscriptionsPerSession: read(env, 'CLAUDE_ASYNC_MAX_SUBSCRIPTIONS', int(1, 1_000_000), () => 100),
     sseRetryMs: read(env, 'CLAUDE_ASYNC_SSE_RETRY', parseDuration, () => 3000),
+    maxStreamsPerPrincipal: read(env, 'CLAUDE_ASYNC_MAX_STREAMS_PER_PRINCIPAL', int(1, 1_000_000), () => 32),
+    streamRecheckMs: read(env, 'CLAUDE_ASYNC_STREAM_RECHECK', (raw) => {
+      const ms = parseDuration(raw);
+      if (ms < 100 || ms > 30_000) throw new Error('must be between 100ms and 30s');
+      return ms;
+    }, () => 30_000),
     auth,
     token: read(env, 'CLAUDE_ASYNC_TOKEN', (raw) => {
       if (raw.length < 16) throw new Error('must be at least 16 characters');

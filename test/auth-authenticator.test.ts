@@ -33,7 +33,7 @@ describe('authenticate(Authorization header)', () => {
     const auth = createAuthenticator(options, store);
     assert.deepEqual(await auth.authenticate(`Bearer ${ENV_TOKEN}`), {
       ok: true,
-      principal: { id: 'default', scopes: ['jobs:read', 'jobs:write', 'admin'], kind: 'static' },
+      principal: { id: 'token:default', legacyId: 'default', scopes: ['jobs:read', 'jobs:write', 'admin'], kind: 'static' },
     });
     assert.equal((await auth.authenticate('bearer   ' + ENV_TOKEN)).ok, true, 'the scheme is case-insensitive');
     const near = await auth.authenticate(`Bearer ${ENV_TOKEN}x`);
@@ -43,7 +43,7 @@ describe('authenticate(Authorization header)', () => {
   it('accepts a stored cas_ token and refuses it once revoked', async () => {
     const auth = createAuthenticator(options, store);
     const { token } = await store.create('laptop', ['jobs:read']);
-    assert.deepEqual(await auth.authenticate(`Bearer ${token}`), { ok: true, principal: { id: 'laptop', scopes: ['jobs:read'], kind: 'static' } });
+    assert.deepEqual(await auth.authenticate(`Bearer ${token}`), { ok: true, principal: { id: 'token:laptop', legacyId: 'laptop', scopes: ['jobs:read'], kind: 'static' } });
     await store.revoke('laptop');
     const result = await auth.authenticate(`Bearer ${token}`);
     assert.equal(result.ok, false);
@@ -56,7 +56,7 @@ describe('authenticate(Authorization header)', () => {
   it('sends JWT-shaped tokens to the JWT verifier', async () => {
     const auth = createAuthenticator(options, store);
     const good = await mintToken({ secret: SECRET, sub: 'carol', scopes: ['jobs:write'], ttlSeconds: 60, audience: 'http://127.0.0.1:8787/mcp' });
-    assert.deepEqual(await auth.authenticate(`Bearer ${good}`), { ok: true, principal: { id: 'carol', scopes: ['jobs:write'], kind: 'jwt' } });
+    assert.deepEqual(await auth.authenticate(`Bearer ${good}`), { ok: true, principal: { id: 'jwt:|carol', scopes: ['jobs:write'], kind: 'jwt' } });
 
     const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"carol"}').toString('base64url')}.`;
     const refused = await auth.authenticate(`Bearer ${none}`);

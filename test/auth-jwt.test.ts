@@ -72,7 +72,7 @@ describe('JWT verification against an issuer JWKS', () => {
 
   it('accepts a valid token and maps sub and scopes to a principal', async () => {
     const result = await verifier.verify(await sign(key1));
-    assert.deepEqual(result, { ok: true, principal: { id: 'alice', scopes: ['jobs:read'], kind: 'jwt' } });
+    assert.deepEqual(result, { ok: true, principal: { id: `jwt:${ISSUER}|alice`, scopes: ['jobs:read'], kind: 'jwt' } });
   });
 
   it('reads scopes from scp as an array too, dropping unknown ones', async () => {
@@ -152,7 +152,7 @@ describe('JWKS key rotation', () => {
       assert.equal(as.state.fetches, 1);
 
       await new Promise((resolve) => setTimeout(resolve, 350));
-      assert.deepEqual(await verifier.verify(fresh), { ok: true, principal: { id: 'alice', scopes: ['jobs:read'], kind: 'jwt' } });
+      assert.deepEqual(await verifier.verify(fresh), { ok: true, principal: { id: `jwt:${ISSUER}|alice`, scopes: ['jobs:read'], kind: 'jwt' } });
       assert.equal(as.state.fetches, 2, 'the unknown kid caused exactly one refetch');
       await expectFailure(verifier, await sign(oldKey), 'no_matching_key');
     } finally {
@@ -176,7 +176,7 @@ describe('HS256 tokens from `claude-async token mint`', () => {
   it('a minted token passes with its sub and scopes', async () => {
     assert.ok(verifier);
     const token = await mintToken({ secret: SECRET, sub: 'bob', scopes: ['jobs:write'], ttlSeconds: 60, audience: `${PUBLIC_URL}/mcp` });
-    assert.deepEqual(await verifier.verify(token), { ok: true, principal: { id: 'bob', scopes: ['jobs:write'], kind: 'jwt' } });
+    assert.deepEqual(await verifier.verify(token), { ok: true, principal: { id: 'jwt:|bob', scopes: ['jobs:write'], kind: 'jwt' } });
   });
 
   it('a token minted with another secret fails', async () => {

@@ -97,7 +97,7 @@ describe('requireAuth and requireScope over HTTP', () => {
   it('a valid token reaches the route with its principal', async () => {
     const res = await fetch(`${t.base}/mcp/jobs`, { headers: bearer(t.readToken) });
     assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), { principal: { id: 'reader', scopes: ['jobs:read'], kind: 'static' } });
+    assert.deepEqual(await res.json(), { principal: { id: 'token:reader', legacyId: 'reader', scopes: ['jobs:read'], kind: 'static' } });
   });
 
   it('a token without the scope gets 403 insufficient_scope; admin holds every scope', async () => {
@@ -109,7 +109,7 @@ describe('requireAuth and requireScope over HTTP', () => {
     assert.match(body.error_description, /jobs:write/);
 
     const ok = await fetch(`${t.base}/mcp/jobs`, { method: 'POST', headers: bearer(t.adminToken) });
-    assert.deepEqual(await ok.json(), { started: true, by: 'boss' });
+    assert.deepEqual(await ok.json(), { started: true, by: 'token:boss' });
   });
 
   it('refuses a token in the query string, even a valid one', async () => {

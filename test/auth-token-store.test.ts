@@ -37,7 +37,7 @@ describe('static token store', () => {
   it('accepts the right token, refuses a wrong one and a revoked one', async () => {
     const store = new TokenStore(file);
     const { token } = await store.create('ci', ['jobs:read']);
-    assert.deepEqual(await store.verify(token), { id: 'ci', scopes: ['jobs:read'], kind: 'static' });
+    assert.deepEqual(await store.verify(token), { id: 'token:ci', legacyId: 'ci', scopes: ['jobs:read'], kind: 'static' });
 
     const wrong = `cas_${'A'.repeat(43)}`;
     assert.equal(await store.verify(wrong), null);
@@ -84,7 +84,7 @@ describe('static token store', () => {
     clock += 500;
     assert.equal(await server.verify(token), null, 'within the check interval the cached view is used');
     clock += 600;
-    assert.deepEqual(await server.verify(token), { id: 'new-laptop', scopes: ['jobs:write'], kind: 'static' });
+    assert.deepEqual(await server.verify(token), { id: 'token:new-laptop', legacyId: 'new-laptop', scopes: ['jobs:write'], kind: 'static' });
 
     await cli.revoke('new-laptop');
     clock += 1001;

@@ -271,7 +271,7 @@ describe('what a job gets', () => {
   });
 
   it('the prompt goes to stdin, never argv; options become flags; resume keeps the session id', async (t) => {
-    const { service, config } = await openService(t);
+    const { service, config } = await openService(t, { grantableTools: ['Edit', 'Bash(git log:*)'] });
     const sessionId = '3f1c2a9e-1111-4222-8333-444455556666';
     const prompt = 'SECRET-PROMPT-TEXT with --flags inside';
     const { jobId } = await service.start({ prompt, resumeSessionId: sessionId, allowedTools: ['Edit', 'Bash(git log:*)'], model: 'sonnet', effort: 'high', maxTurns: 3, appendSystemPrompt: '-starts with a dash' }, ALICE);

@@ -323,7 +323,7 @@ describe('graceful shutdown', () => {
     const { JobService } = await import('../src/jobs/service.js');
     const opened = await JobService.open(config);
     service = opened;
-    const done = await opened.wait({ jobId: String(jobId) }, 20_000, { id: 'default', admin: false });
+    const done = await opened.wait({ jobId: String(jobId) }, 20_000, { id: 'token:default', admin: false });
     assert.equal(done.status, 'completed');
     assert.match(done.tail, /tick 8/);
   });

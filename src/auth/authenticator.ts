@@ -3,11 +3,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { decodeProtectedHeader } from 'jose';
 import { createJwtVerifier, type JwksTuning, type JwtVerifier } from './jwt.js';
-import { TOKEN_PREFIX, type TokenStore } from './token-store.js';
+import { staticPrincipal, TOKEN_PREFIX, type TokenStore } from './token-store.js';
+import { principalId } from './principal-id.js';
 import { ALL_SCOPES, type AuthOptions, type AuthResult, type Principal } from './types.js';
 
 export interface Authenticator {
   authenticate(authorizationHeader: string | undefined): Promise<AuthResult>;
+  /** Registers a callback for "a token was revoked in this process" (open streams re-check at once). */
+  onRevocation(listener: () => void): void;
 }
 
 /** RFC 6750 section 2.1: `Bearer` (any case), one or more spaces, a b64token. */
@@ -20,19 +23,20 @@ const digest = (value: string) => createHash('sha256').update(value, 'utf8').dig
 
 export function createAuthenticator(
   options: AuthOptions,
-  tokenStore: Pick<TokenStore, 'verify'>,
+  tokenStore: Pick<TokenStore, 'verify'> & Partial<Pick<TokenStore, 'onRevocation'>>,
   jwksTuning?: JwksTuning,
   /** Access tokens of the built-in authorization server (ES256, our own keys only). */
   oauth?: JwtVerifier,
 ): Authenticator {
   if (options.mode === 'none') {
-    const local: Principal = { id: 'local', scopes: [...ALL_SCOPES], kind: 'anonymous' };
-    return { authenticate: async () => ({ ok: true, principal: { ...local, scopes: [...local.scopes] } }) };
+    const local: Principal = { id: principalId({ kind: 'local' }), scopes: [...ALL_SCOPES], kind: 'anonymous' };
+    return { authenticate: async () => ({ ok: true, principal: { ...local, scopes: [...local.scopes] } }), onRevocation: () => {} };
   }
   const envDigest = options.envToken ? digest(options.envToken) : undefined;
   const jwt: JwtVerifier | null = createJwtVerifier(options, jwksTuning);
 
   return {
+    onRevocation: (listener) => tokenStore.onRevocation?.(listener),
     async authenticate(header) {
       if (header === undefined || header.trim() === '' || !/^bearer(\s|$)/i.test(header.trim())) {
         // No bearer credentials at all (or another scheme, e.g. Basic): a discovery request.
@@ -47,7 +51,7 @@ export function createAuthenticator(
       // Always compare against the env token, whatever the token looks like, so the timing does not
       // tell which kind of token was tried.
       if (envDigest && timingSafeEqual(digest(token), envDigest)) {
-        return { ok: true, principal: { id: 'default', scopes: [...ALL_SCOPES], kind: 'static' } };
+        return { ok: true, principal: staticPrincipal('default', [...ALL_SCOPES]) };
       }
       if (token.startsWith(TOKEN_PREFIX)) {
         const principal = await tokenStore.verify(token);

@@ -11,6 +11,7 @@ import {
   type JWTPayload,
   type JWTVerifyOptions,
 } from 'jose';
+import { principalId } from './principal-id.js';
 import { defaultAudiences, isScope, type AuthOptions, type Principal, type Scope } from './types.js';
 
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
@@ -110,7 +111,8 @@ function toPrincipal(payload: JWTPayload): JwtResult {
   if (typeof payload.sub !== 'string' || payload.sub.length === 0) {
     return fail('claim_invalid', 'The token has no subject (sub)');
   }
-  return { ok: true, principal: { id: payload.sub, scopes: scopesOf(payload), kind: 'jwt' } };
+  const issuer = typeof payload.iss === 'string' ? payload.iss : undefined;
+  return { ok: true, principal: { id: principalId({ kind: 'jwt', issuer, subject: payload.sub }), scopes: scopesOf(payload), kind: 'jwt' } };
 }
 
 /**

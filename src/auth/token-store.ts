@@ -7,6 +7,7 @@ import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import { z } from 'zod';
+import { legacyOwnerOf, principalId } from './principal-id.js';
 import { isScope, SCOPES, type Principal, type Scope } from './types.js';
 
 export const TOKEN_PREFIX = 'cas_';
@@ -130,6 +131,7 @@ export class TokenStore {
   // Kept in memory only: the server must not write the file, or it could overwrite a token the CLI
   // created between the server's read and its write.
   private readonly lastUsed = new Map<string, string>();
+  private readonly revocationListeners = new Set<() => void>();
 
   constructor(readonly file: string, options: TokenStoreOptions = {}) {
     this.db = new Low<TokenFile>(new PrivateJsonFile(file), { version: 1, tokens: [] });
@@ -191,7 +193,7 @@ export class TokenStore {
     const record = this.byHash.get(digest.toString('hex'));
     if (!record || !timingSafeEqual(digest, Buffer.from(record.hash, 'hex'))) return null;
     this.lastUsed.set(record.name, new Date(this.now()).toISOString());
-    return { id: record.name, scopes: [...record.scopes], kind: 'static' };
+    return staticPrincipal(record.name, [...record.scopes]);
   }
 
   /** The name and creation time of a valid token (the OAuth consent page records which token approved a grant). */
@@ -228,7 +230,15 @@ export class TokenStore {
   }
 
   private index(tokens: TokenRecord[]): void {
+    const before = this.byHash;
     this.byHash = new Map(tokens.map((t) => [t.hash, t]));
+    // Only a token that went away matters to holders of open streams; new ones change nothing.
+    if ([...before.keys()].some((hash) => !this.byHash.has(hash))) for (const listener of this.revocationListeners) listener();
+  }
+
+  /** Called whenever a token this process knew stops being valid (revoked here, or in the file). */
+  onRevocation(listener: () => void): void {
+    this.revocationListeners.add(listener);
   }
 
   /** Read-modify-write under a lock file, always from the file's current content. */
@@ -266,6 +276,13 @@ export class TokenStore {
       await rm(lockFile, { force: true });
     }
   }
+}
+
+/** The principal of a static token (CLAUDE_ASYNC_TOKEN is the one named "default"). */
+export function staticPrincipal(name: string, scopes: Scope[]): Principal {
+  const source = { kind: 'token', name } as const;
+  const legacyId = legacyOwnerOf(source);
+  return { id: principalId(source), scopes, kind: 'static', ...(legacyId !== undefined ? { legacyId } : {}) };
 }
 
 function toInfo(record: TokenRecord): TokenInfo {

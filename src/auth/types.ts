@@ -6,14 +6,14 @@ export type Scope = (typeof SCOPES)[number];
 
 export interface Principal {
   /**
-   * Who owns the jobs this request creates or sees. Static tokens: the token's name ('default' for
-   * CLAUDE_ASYNC_TOKEN). JWTs: `sub`. Mode none: 'local'. The id spaces of the kinds can overlap
-   * (a static token named "alice" and a JWT with sub "alice" are the same owner), which is
-   * deliberate: the operator chooses both names.
-   * OAuth access tokens of the built-in server: the principal of the claude-async token the person
-   * consented with (see src/auth/oauth/consent.ts), so their connector sees their own jobs.
+   * Who owns the jobs this request creates or sees, namespaced by source (see principal-id.ts):
+   * `local`, `token:<name>`, `jwt:<issuer>|<sub>`. Made only by principalId().
+   * OAuth access tokens of the built-in server carry the principal of the claude-async token the
+   * person consented with (see src/auth/oauth/consent.ts), so their connector sees their own jobs.
    */
   id: string;
+  /** The bare owner name jobs of this principal carried before ids were namespaced, if any. */
+  legacyId?: string;
   scopes: Scope[];
   kind: 'static' | 'jwt' | 'anonymous' | 'oauth';
   /** OAuth only: the client the token was issued to and the grant it belongs to. */
@@ -85,6 +85,7 @@ export function defaultAudiences(options: Pick<AuthOptions, 'publicUrl' | 'jwtAu
 }
 
 /** The engine's view of a principal: who owns jobs, and whether it may see everyone's. */
-export function viewerOf(principal: Principal): { id: string; admin: boolean } {
-  return { id: principal.id, admin: hasScope(principal, 'admin') };
+export function viewerOf(principal: Principal): { id: string; admin: boolean; legacyId?: string } {
+  const viewer = { id: principal.id, admin: hasScope(principal, 'admin') };
+  return principal.legacyId === undefined ? viewer : { ...viewer, legacyId: principal.legacyId };
 }

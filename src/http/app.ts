@@ -16,6 +16,8 @@ import { problemErrorHandler } from './problem.js';
 import { corsForAllowedOrigins, hostCheck, originCheck, requestLogger } from './security.js';
 import { glamaRouter } from './glama.js';
 import { createWebPageRouter } from './web-page.js';
+import { OpenStreams } from '../auth/open-streams.js';
+import { LogFollowers } from '../jobs/follower.js';
 
 export interface AppDeps {
   config: Config;
@@ -57,7 +59,7 @@ export function createApp({ config, service, authenticator, log, oauth }: AppDep
   app.get('/healthz', async (_req, res) => {
     try {
       await fs.promises.access(config.jobsDir, fs.constants.R_OK | fs.constants.W_OK);
-      res.json({ ok: true, version: VERSION, ...service.stats(), sessions: mcp.sessions.size });
+      res.json({ ok: true, version: VERSION, ...service.stats(), sessions: mcp.sessions.size, streams: streams.count(), followedJobs: followers.stats().jobs });
     } catch {
       res.status(503).json({ ok: false, error: 'the jobs folder is not readable and writable' });
     }
@@ -78,14 +80,23 @@ export function createApp({ config, service, authenticator, log, oauth }: AppDep
   });
   const json = express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] });
 
+  // Long-lived responses, capped per principal and closed when their token stops being valid.
+  const streams = new OpenStreams({
+    maxPerPrincipal: config.maxStreamsPerPrincipal, recheckMs: config.streamRecheckMs,
+    authenticate: (header) => authenticator.authenticate(header),
+    onClosed: (info) => log.info(info, 'stream closed: its token is no longer valid'),
+  });
+  authenticator.onRevocation(() => void streams.recheck());
+  const followers = new LogFollowers({ pollMs: 250 });
   const mcp = createMcpRoute({
     service, log, resourceMetadataUrl: metadataUrl, sessionIdleMs: config.sessionIdleMs, maxSessions: config.maxSessions,
     maxSessionsPerPrincipal: config.maxSessionsPerPrincipal, maxSubscriptionsPerSession: config.maxSubscriptionsPerSession, sseRetryMs: config.sseRetryMs,
+    streams,
   });
   app.use('/mcp', json, auth, requireScope('jobs:read', { resourceMetadataUrl: metadataUrl }), mcp.router);
   app.use('/mcp', mcpErrorHandler(log));
 
-  app.use('/v1', json, auth, createRestRouter(service, config));
+  app.use('/v1', json, auth, createRestRouter(service, config, { streams, followers }));
   app.use('/v1', problemErrorHandler(log));
 
   // The jobs page at /ui/ (and / redirects there): static files only; it signs in like any client.

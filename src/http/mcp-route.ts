@@ -17,6 +17,8 @@ import { createMcpServer } from '../mcp/server.js';
 import { SessionRegistry, type Session } from '../mcp/sessions.js';
 import { SessionTransport } from '../mcp/session-transport.js';
 import { jsonRpcError } from './json-rpc.js';
+import type { OpenStreams } from '../auth/open-streams.js';
+import { holdMcpStream } from './stream-gate.js';
 
 const WRITE_TOOLS = new Set(['claude_start', 'claude_run', 'claude_cancel']);
 
@@ -30,6 +32,8 @@ export interface McpRouteOptions {
   /** SSE `retry` field: how long a client that was cut off waits before it reconnects. */
   sseRetryMs: number;
   resourceMetadataUrl: string;
+  /** Caps long-lived requests per principal and closes them when their token is revoked. */
+  streams?: OpenStreams;
 }
 
 export interface McpRoute {
@@ -136,6 +140,7 @@ export function createMcpRoute(options: McpRouteOptions): McpRoute {
     const sessionId = req.header('mcp-session-id');
     res.setHeader('X-Accel-Buffering', 'no'); // SSE through nginx & co: no buffering
 
+    if (!holdMcpStream(options.streams, req, res)) return;
     if (req.method === 'POST') {
       const invalid = invalidJsonRpc(req.body);
       if (invalid) {

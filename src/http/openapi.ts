@@ -41,7 +41,7 @@ const PROBLEMS: Record<string, string> = {
   415: 'The body is not JSON.',
   416: 'The offset or Range lies outside the log.',
   422: 'The Idempotency-Key was used before with a different body.',
-  429: 'Too many job starts; see Retry-After.',
+  429: 'Too many job starts, or too many open streams for this principal (CLAUDE_ASYNC_MAX_STREAMS_PER_PRINCIPAL); see Retry-After.',
   500: 'Unexpected server error.',
   503: 'The job store refused the write (disk full or read-only).',
 };
@@ -55,7 +55,7 @@ function responses(ok: Json, ...codes: number[]): Json {
       : {
           description,
           content: { 'application/problem+json': { schema: ref('Problem') } },
-          ...(code === 429 ? { headers: { 'Retry-After': header('Seconds until a start is allowed again.') } } : {}),
+          ...(code === 429 ? { headers: { 'Retry-After': header('Seconds until a retry may succeed.') } } : {}),
         };
   }
   return out;
@@ -168,7 +168,7 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
         parameters: [jobIdParam],
         get: {
           operationId: 'followJob', summary: 'Follow the log live (Server-Sent Events)', security: security('jobs:read'),
-          description: 'Events: `output` per log line (id = byte offset after the line; data = readable text, or the raw JSON line with format=jsonl; lines that render to nothing are skipped), then one `status` (data = the Job, as GET /jobs/{jobId}) when the job has ended, and the stream closes. `: ping` comments keep idle streams alive. Resume with Last-Event-ID (or offset). A reconnect to an ended job with nothing new gets 204, which stops EventSource from retrying.',
+          description: 'Events: `output` per log line (id = byte offset after the line; data = readable text, or the raw JSON line with format=jsonl; lines that render to nothing are skipped), then one `status` (data = the Job, as GET /jobs/{jobId}) when the job has ended, and the stream closes. `: ping` comments keep idle streams alive. Resume with Last-Event-ID (or offset). A reconnect to an ended job with nothing new gets 204, which stops EventSource from retrying. Only whole lines are sent: a log that shrinks is resynced at a line boundary, and a line that is not JSON (torn by a truncation) or longer than 4 MB is skipped (/output has the raw bytes). Each principal may hold a limited number of streams open (429 past it); a stream whose token is revoked or expires ends with an `error` event (type token-revoked).',
           parameters: [
             intParam('offset', 'Log byte offset to start from (Last-Event-ID wins).'),
             { name: 'format', in: 'query', required: false, schema: { type: 'string', enum: ['text', 'jsonl'] } },
@@ -177,7 +177,7 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
           responses: responses({
             200: { description: 'An event stream.', content: { 'text/event-stream': { schema: { type: 'string' } } } },
             204: { description: 'Reconnected to an ended job with nothing new: stop.' },
-          }, 400, 404),
+          }, 400, 404, 429),
         },
       },
       '/info': {

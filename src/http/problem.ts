@@ -79,6 +79,10 @@ export function problemFor(error: unknown): ProblemAnswer {
   if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
     return problem(415, 'unsupported-media-type', 'Unsupported media type', 'Send the body as UTF-8 JSON (Content-Type: application/json).');
   }
+  // The router could not percent-decode a path parameter (`/v1/jobs/%ZZ`): the client's mistake.
+  if (error instanceof URIError && e.status === 400) {
+    return problem(400, 'bad-request', 'Bad request', 'The URL path is not validly percent-encoded.');
+  }
   // http-errors marks 4xx messages as safe to show (expose); they describe the request, not us.
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true && typeof e.message === 'string') {
     return problem(e.status, 'bad-request', 'Bad request', e.message);

@@ -18,12 +18,18 @@ import { openApiDocument, type JobResource } from './openapi.js';
 import { DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES, parseRange, rangeNotSatisfiable, readRawPage, readTextPage } from './output-pages.js';
 import { HttpProblem, problemErrorHandler } from './problem.js';
 import { followLog } from './sse.js';
+import type { OpenStreams } from '../auth/open-streams.js';
+import { LogFollowers } from '../jobs/follower.js';
 
 export interface RestOptions {
   /** Comment sent on an idle event stream so proxies do not cut it (they often do at 60 s). */
   heartbeatMs?: number;
-  /** How often a followed log is checked for growth. */
+  /** How often a followed log is checked for growth (when no followers are given). */
   pollMs?: number;
+  /** The process's shared log followers; one per app so each job is read once for all streams. */
+  followers?: LogFollowers;
+  /** The per-principal cap and token re-check of open streams; without it streams are not capped. */
+  streams?: OpenStreams;
   idempotency?: IdempotencyOptions;
 }
 
@@ -72,6 +78,7 @@ export function createRestRouter(service: JobService, config: Config, options: R
   const canRead = scope('jobs:read');
   const canWrite = scope('jobs:write');
   const starts = new IdempotencyCache<StartOutput>({ dir: path.join(config.dataDir, 'idempotency'), ...options.idempotency });
+  const followers = options.followers ?? new LogFollowers({ pollMs: options.pollMs ?? 250 });
   const openapi = JSON.stringify(openApiDocument({ serverUrl: `${config.publicUrl.replace(/\/+$/, '')}/v1` }));
   // A no-op when the app parsed the body already; keeps the router usable on its own.
   const json = express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] });
@@ -165,13 +172,20 @@ export function createRestRouter(service: JobService, config: Config, options: R
       from = Number(lastEventId);
     }
     const file = await service.outputFile({ jobId }, who);
-    await followLog(res, {
-      file, from, resuming: lastEventId !== undefined && lastEventId !== '', format: format(req, 'text'),
-      status: () => jobResource(service, jobId, who),
-      heartbeatMs: options.heartbeatMs ?? 15_000,
-      pollMs: options.pollMs ?? 250,
-      onError: (err) => service.log.warn({ err, jobId }, 'event stream ended with an error'),
-    });
+    const stop = new AbortController();
+    const lease = options.streams?.open(req.principal!, req.headers.authorization, (reason) => stop.abort(reason));
+    try {
+      await followLog(res, {
+        file, from, resuming: lastEventId !== undefined && lastEventId !== '', format: format(req, 'text'),
+        status: () => jobResource(service, jobId, who),
+        heartbeatMs: options.heartbeatMs ?? 15_000,
+        followers,
+        signal: stop.signal,
+        onError: (err) => service.log.warn({ err, jobId }, 'event stream ended with an error'),
+      });
+    } finally {
+      lease?.release();
+    }
   });
 
   router.post('/jobs/:jobId/cancel', canWrite, async (req, res) => {

@@ -18,13 +18,26 @@ function forbid(res: Response, message: string): void {
   res.status(403).json(jsonRpcError(-32000, message));
 }
 
+/**
+ * RFC 9110 Host: a name or IPv4 address, or a bracketed IPv6 address, then an optional port. Anything
+ * else (`127.0.0.1:8787@evil.com`, userinfo, paths, two ports) is not a Host at all: parsing it
+ * loosely is how a hostile name slips past the allowlist.
+ */
+const HOST_HEADER = /^(\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.-]{0,252}[a-z0-9])?)(?::(\d{1,5}))?$/;
+
+export function parseHostHeader(value: string): { host: string; hostname: string } | null {
+  const host = value.toLowerCase();
+  const match = HOST_HEADER.exec(host);
+  return match ? { host, hostname: match[1]! } : null;
+}
+
 export function hostCheck(allowedHosts: string[]): RequestHandler {
   const allowed = new Set(allowedHosts.map((h) => h.toLowerCase()));
   return (req: Request, res: Response, next: NextFunction) => {
-    const host = (req.headers.host ?? '').toLowerCase();
-    const hostname = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0] ?? '';
-    if (allowed.has(host) || allowed.has(hostname)) return next();
-    forbid(res, `Forbidden: Host '${host.slice(0, 100)}' is not allowed (set CLAUDE_ASYNC_ALLOWED_HOSTS)`);
+    const raw = req.headers.host ?? '';
+    const parsed = parseHostHeader(raw);
+    if (parsed && (allowed.has(parsed.host) || allowed.has(parsed.hostname))) return next();
+    forbid(res, `Forbidden: Host '${raw.slice(0, 100).replace(/[^\x20-\x7e]/g, '?')}' is not allowed (set CLAUDE_ASYNC_ALLOWED_HOSTS)`);
   };
 }
 

@@ -1,18 +1,16 @@
 // Live log follow as Server-Sent Events. Each complete log line is one `output` event whose id is
 // the byte offset just after it, so Last-Event-ID resumes exactly; when the job has ended, one
-// `status` event and the stream closes. The log is polled (stat is cheap, and fs.watch is
-// unreliable on network and overlay filesystems, where job folders often live).
+// `status` event and the stream closes. The reading is shared: every stream of a job is one watcher
+// of the job's LogFollowers entry (src/jobs/follower.ts), so a thousand idle streams cost a
+// thousand sockets, not a thousand polls of the disk.
 import { once } from 'node:events';
 import type { Response } from 'express';
-import { renderLine } from '../jobs/output.js';
+import type { LogFollowers, LogLine } from '../jobs/follower.js';
+import { fileSize, readRange, renderLine } from '../jobs/output.js';
 import { ENDED_STATUSES, type JobStatus } from '../jobs/schemas.js';
-import { fileSize, readRange } from '../jobs/output.js';
-import { problemFor } from './problem.js';
+import { HttpProblem, problemFor } from './problem.js';
 
-/** Read at most this much per step; a longer line arrives split into several events. */
-const CHUNK_BYTES = 1024 * 1024;
-
-export interface FollowOptions {
+export interface FollowOptions<S extends { status: JobStatus }> {
   file: string;
   /** Byte offset to start from; inside a line, the stream starts at the next whole line. */
   from: number;
@@ -21,9 +19,11 @@ export interface FollowOptions {
   /** 'text': data is the rendered readable text; 'jsonl': data is the raw stream-json line. */
   format: 'text' | 'jsonl';
   /** The job as GET /v1/jobs/{jobId} answers it; throws if it has gone. */
-  status: () => Promise<{ status: JobStatus }>;
+  status: () => Promise<S>;
   heartbeatMs: number;
-  pollMs: number;
+  followers: LogFollowers;
+  /** Aborted when the stream must stop early (its token was revoked); the reason is shown. */
+  signal?: AbortSignal;
   onError?: (error: unknown) => void;
 }
 
@@ -33,31 +33,29 @@ function eventText(event: string, data: string, id?: number): string {
   return `${id === undefined ? '' : `id: ${id}\n`}event: ${event}\n${lines}\n\n`;
 }
 
-export async function followLog(res: Response, options: FollowOptions): Promise<void> {
-  // Listen before the first await: a client that hangs up early must not leave a poll loop behind.
+/** The first whole line at or after `from`: an offset inside a line skips to the next one. */
+async function lineAligned(file: string, from: number, size: number): Promise<number> {
+  if (from <= 0 || from > size || (await readRange(file, from - 1, 1))[0] === 10) return from;
+  const ahead = await readRange(file, from, 1024 * 1024);
+  const newline = ahead.indexOf(10);
+  return newline >= 0 ? from + newline + 1 : from + ahead.length;
+}
+
+export async function followLog<S extends { status: JobStatus }>(res: Response, options: FollowOptions<S>): Promise<void> {
+  // Listen before the first await: a client that hangs up early must not leave a watcher behind.
   let closed = false;
-  let wake: () => void = () => {};
-  let heartbeat: NodeJS.Timeout | undefined;
   const gone = new Promise<void>((resolve) => res.once('close', () => {
     closed = true;
-    clearInterval(heartbeat);
-    wake();
     resolve();
   }));
   const first = await options.status();
   const size = await fileSize(options.file);
-  let pos = options.from;
-  if (options.resuming && ENDED_STATUSES.has(first.status) && pos >= size) {
+  if (options.resuming && ENDED_STATUSES.has(first.status) && options.from >= size) {
     // EventSource reconnects whenever a stream ends; 204 is the one answer that makes it stop.
     res.status(204).end();
     return;
   }
-  // An offset inside a line starts at the next whole line (past the end: wait for the log to grow).
-  if (pos > 0 && pos <= size && (await readRange(options.file, pos - 1, 1))[0] !== 10) {
-    const ahead = await readRange(options.file, pos, CHUNK_BYTES);
-    const newline = ahead.indexOf(10);
-    pos = newline >= 0 ? pos + newline + 1 : pos + ahead.length;
-  }
+  const from = await lineAligned(options.file, options.from, size);
 
   res.status(200).set({
     'Content-Type': 'text/event-stream; charset=utf-8',
@@ -67,64 +65,43 @@ export async function followLog(res: Response, options: FollowOptions): Promise<
     Connection: 'keep-alive',
   });
   res.flushHeaders();
+  const heartbeat = setInterval(() => res.write(': ping\n\n'), options.heartbeatMs);
 
-  heartbeat = setInterval(() => res.write(': ping\n\n'), options.heartbeatMs);
-  const pause = (ms: number) => new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    wake = () => {
-      clearTimeout(timer);
+  const render = (line: LogLine): string => {
+    if (options.format === 'jsonl') return line.text === '' ? '' : eventText('output', line.text, line.end);
+    const data = renderLine(line.text);
+    return data === null ? '' : eventText('output', data, line.end);
+  };
+
+  await new Promise<void>((resolve) => {
+    let done = false;
+    const finish = (last?: string) => {
+      if (done) return;
+      done = true;
+      subscription.close();
+      clearInterval(heartbeat);
+      if (!closed) res.end(last);
       resolve();
     };
+    const subscription = options.followers.follow({ file: options.file, status: options.status }, from, {
+      deliver: (lines) => {
+        const text = lines.map(render).join('');
+        if (text === '' || closed || res.write(text)) return undefined;
+        // A slow reader must not make us buffer a 100 MB log in memory: wait for it to drain.
+        return Promise.race([once(res, 'drain').then(() => undefined), gone]);
+      },
+      ended: (job, end) => finish(eventText('status', JSON.stringify(job), end)),
+      failed: (error) => {
+        options.onError?.(error);
+        finish(eventText('error', JSON.stringify(problemFor(error).body)));
+      },
+    });
+    void gone.then(() => finish());
+    const revoked = () => {
+      const reason = String(options.signal?.reason ?? 'the token is no longer valid');
+      finish(eventText('error', JSON.stringify(problemFor(new HttpProblem(401, 'token-revoked', 'Token no longer valid', `This stream was closed: ${reason}. Get a valid token and reconnect.`)).body)));
+    };
+    if (options.signal?.aborted) revoked();
+    else options.signal?.addEventListener('abort', revoked, { once: true });
   });
-  const write = async (text: string) => {
-    if (res.write(text) || closed) return;
-    // A slow reader must not make us buffer a 100 MB log in memory.
-    await Promise.race([once(res, 'drain'), gone]);
-  };
-  const send = async (line: string, id: number) => {
-    const data = options.format === 'jsonl' ? line : renderLine(line);
-    if (data !== null && !(options.format === 'jsonl' && line === '')) await write(eventText('output', data, id));
-  };
-
-  /** Sends every complete line past pos (and, once the job has ended, a last unterminated one). */
-  const pump = async (final: boolean): Promise<boolean> => {
-    let sent = false;
-    while (!closed) {
-      const size = await fileSize(options.file);
-      if (size <= pos) return sent;
-      const buf = await readRange(options.file, pos, Math.min(CHUNK_BYTES, size - pos));
-      let start = 0;
-      for (let nl = buf.indexOf(10); nl >= 0 && !closed; nl = buf.indexOf(10, start)) {
-        await send(buf.toString('utf8', start, nl), pos + nl + 1);
-        start = nl + 1;
-      }
-      if (start === 0) {
-        if (buf.length < CHUNK_BYTES && !final) return sent; // a line still being written
-        await send(buf.toString('utf8'), pos + buf.length);
-        start = buf.length;
-      }
-      pos += start;
-      sent = true;
-    }
-    return sent;
-  };
-
-  try {
-    while (!closed) {
-      if (await pump(false)) continue;
-      const job = await options.status();
-      if (ENDED_STATUSES.has(job.status)) {
-        // The runner writes exit.json after claude's output is closed: what is in the log now is all.
-        await pump(true);
-        if (!closed) res.end(eventText('status', JSON.stringify(job), pos));
-        return;
-      }
-      await pause(options.pollMs);
-    }
-  } catch (error) {
-    options.onError?.(error);
-    if (!closed) res.end(eventText('error', JSON.stringify(problemFor(error).body)));
-  } finally {
-    clearInterval(heartbeat);
-  }
 }

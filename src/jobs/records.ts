@@ -62,4 +62,11 @@ export interface Viewer {
   id: string;
   /** Sees and acts on every owner's jobs. */
   admin: boolean;
+  /** A second owner name this viewer answers to: jobs made before owners were namespaced. */
+  legacyId?: string;
+}
+
+/** Whether the viewer may see and act on a job of this owner. */
+export function mayAccess(viewer: Viewer, owner: string): boolean {
+  return viewer.admin || owner === viewer.id || (viewer.legacyId !== undefined && owner === viewer.legacyId);
 }

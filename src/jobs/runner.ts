@@ -262,11 +262,14 @@ function safeParse(line: string): unknown {
   }
 }
 
+// The reason is shown to the client: it names the CLI, never where it lives on the server, and
+// says what went wrong by error code, not by a message that may carry paths or argv.
 function spawnErrorText(bin: string, error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return `the claude CLI was not found ('${bin}'): install it (npm i -g @anthropic-ai/claude-code) or set CLAUDE_ASYNC_CLAUDE_BIN`;
-  if (code === 'EACCES') return `the claude CLI at '${bin}' is not executable`;
-  return `could not start the claude CLI ('${bin}'): ${(error as Error).message}`;
+  const name = path.basename(bin);
+  if (code === 'ENOENT') return `the claude CLI was not found ('${name}'): install it (npm i -g @anthropic-ai/claude-code) or set CLAUDE_ASYNC_CLAUDE_BIN`;
+  if (code === 'EACCES') return `the claude CLI ('${name}') is not executable`;
+  return `could not start the claude CLI ('${name}'): ${code ?? (error as Error).name}`;
 }
 
 /** The job is over: processes it left in its group (servers, watchers) end with it. */

@@ -1,7 +1,7 @@
 // One schema, many uses: these zod schemas validate MCP tool arguments and REST bodies, describe the
 // tools' outputSchema, and generate the OpenAPI document. The engine's own types derive from them.
 import { z } from 'zod';
-import { PERMISSION_MODES } from './permission.js';
+import { PERMISSION_MODES, TOOL_RULE_PATTERN } from './permission.js';
 import { JOB_ID_PATTERN } from './ids.js';
 
 export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out', 'orphaned', 'unknown'] as const;
@@ -11,26 +11,39 @@ export const ENDED_STATUSES: ReadonlySet<JobStatus> = new Set(['completed', 'fai
 
 export const EFFORTS = ['low', 'medium', 'high', 'xhigh', 'max'] as const;
 
-// A tool rule is passed as its own argv word; a leading '-' would be read as an option.
-const toolRule = z.string().min(1).max(200).regex(/^[^-\s][^\0\r\n]*$/, 'a tool name or rule such as "Edit" or "Bash(git log:*)"');
+// Text hygiene. NUL cannot pass through argv (spawn fails) and control characters forge lines and
+// terminal escapes wherever a value is shown again (claude_jobs text, logs, a terminal), so every
+// string field refuses them: one-line fields all C0/C1 controls and Unicode line separators,
+// free-text fields (prompt, system prompt) all but tab and line breaks.
+const ONE_LINE = /^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$/;
+const FREE_TEXT = /^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$/;
+const NO_CONTROLS = 'must not contain NUL or control characters (escape sequences, line breaks)';
+const NO_CONTROLS_TEXT = 'must not contain NUL or control characters other than tab and line breaks';
+const oneLine = () => z.string().regex(ONE_LINE, NO_CONTROLS);
+const freeText = () => z.string().regex(FREE_TEXT, NO_CONTROLS_TEXT);
+
+// A tool rule is passed as its own argv word; it starts with a letter, so it is never an option.
+const toolRule = z.string().min(1).max(300).regex(ONE_LINE, NO_CONTROLS)
+  .regex(TOOL_RULE_PATTERN, 'one tool name or rule per item, such as "Edit" or "Bash(git log:*)" (a letter first; no commas)');
 
 export const jobIdSchema = z.string().regex(JOB_ID_PATTERN, 'a job id as returned by claude_start').describe('The jobId returned by claude_start.');
 
 export const startInputSchema = z.strictObject({
-  prompt: z.string().min(1, 'prompt must not be empty').describe('The task for Claude Code, as you would type it. Sent on stdin, never on a command line.'),
-  cwd: z.string().min(1).max(4096).optional().describe('Working directory for the job; must be inside the server\'s allowed roots. Defaults to the server\'s default cwd.'),
-  model: z.string().regex(/^[A-Za-z0-9._:[\]-]{1,100}$/, 'a model alias or name such as "sonnet" or "claude-opus-4-1"').optional().describe('Model alias or full name (e.g. "sonnet", "opus").'),
+  prompt: freeText().min(1, 'prompt must not be empty').describe('The task for Claude Code, as you would type it. Sent on stdin, never on a command line.'),
+  cwd: oneLine().min(1).max(4096).optional().describe('Working directory for the job; must be inside the server\'s allowed roots. Defaults to the server\'s default cwd.'),
+  // A letter or digit first: `--model --dangerously-skip-permissions` must not be possible.
+  model: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:[\]-]{0,99}$/, 'a model alias or name such as "sonnet" or "claude-opus-4-1"').optional().describe('Model alias or full name (e.g. "sonnet", "opus").'),
   effort: z.enum(EFFORTS).optional().describe('Reasoning effort level.'),
   permissionMode: z.enum(PERMISSION_MODES).optional().describe('Permission mode for the job, capped by the server\'s maximum.'),
   allowedTools: z.array(toolRule).max(100).optional().describe('Tools allowed without asking, e.g. ["Edit", "Bash(npm test:*)"].'),
   disallowedTools: z.array(toolRule).max(100).optional().describe('Tools denied, e.g. ["WebFetch"].'),
   maxTurns: z.number().int().min(1).max(10_000).optional().describe('Stop after this many agentic turns.'),
   maxBudgetUsd: z.number().positive().max(100_000).optional().describe('Stop after spending this many US dollars.'),
-  appendSystemPrompt: z.string().max(32_768).optional().describe('Extra text appended to Claude Code\'s system prompt.'),
+  appendSystemPrompt: freeText().max(32_768).optional().describe('Extra text appended to Claude Code\'s system prompt.'),
   resumeSessionId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{7,99}$/, 'a Claude session id (the sessionId of an earlier job)').optional()
     .describe('Continue the Claude session of an earlier job (its result.sessionId).'),
   timeoutSeconds: z.number().int().min(1).optional().describe('Stop the job after this many seconds (capped by the server\'s job timeout).'),
-  title: z.string().max(200).optional().describe('A short label shown in claude_jobs.'),
+  title: oneLine().max(200).optional().describe('A short label shown in claude_jobs.'),
 });
 export type StartInput = z.infer<typeof startInputSchema>;
 
@@ -57,7 +70,7 @@ export const jobSummarySchema = z.object({
   status: z.enum(JOB_STATUSES),
   statusReason: z.string().optional().describe('Why the job has this status, when that is not obvious.'),
   title: z.string().optional(),
-  owner: z.string(),
+  owner: z.string().describe('The principal that started the job: local, token:<name> or jwt:<issuer>|<sub> (a job from before principals were namespaced carries a bare name).'),
   cwd: z.string(),
   model: z.string().optional(),
   createdAt: z.number(),

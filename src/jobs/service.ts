@@ -16,9 +16,9 @@ import { ProcessLauncher, type Launcher } from './launcher.js';
 import { jobPaths } from './layout.js';
 import { cancelJob } from './canceller.js';
 import { readTail } from './output.js';
-import { isWithinCap } from './permission.js';
+import { isGrantable, isWithinCap } from './permission.js';
 import { isSameProcessAlive, signalGroup } from './process-info.js';
-import type { ExitRecord, JobSpecRecord, RunnerRecord, Viewer } from './records.js';
+import { mayAccess, type ExitRecord, type JobSpecRecord, type RunnerRecord, type Viewer } from './records.js';
 import {
   ENDED_STATUSES, checkInputSchema, listInputSchema, startInputSchema,
   type CancelOutput, type CheckOutput, type ListOutput, type StartOutput,
@@ -134,7 +134,12 @@ export class JobService {
       throw new LimitExceeded(`prompt is ${promptBytes} bytes; the limit is ${this.config.maxPromptBytes}. Put long material in a file under the job's cwd and refer to it.`, undefined, 'size');
     }
     if (request.prompt.trim() === '') throw new InvalidInput('prompt: must not be blank', 'prompt');
-    const cwd = await this.resolveCwd(request.cwd ?? this.config.defaultCwd);
+    // Before anything touches the disk: a refused start counts too, so probing which paths exist
+    // (cwd) costs the same as starting jobs.
+    const retryAfter = this.limiter.take(viewer.id);
+    if (retryAfter !== null) {
+      throw new LimitExceeded(`too many job starts: at most ${this.config.maxStartsPerMinute} a minute; try again in ${retryAfter} s`, retryAfter);
+    }
     const permissionMode = request.permissionMode ?? this.config.defaultPermissionMode;
     if (!isWithinCap(permissionMode, this.config.maxPermissionMode)) {
       if (request.permissionMode) {
@@ -142,10 +147,11 @@ export class JobService {
       }
     }
     const effectiveMode = isWithinCap(permissionMode, this.config.maxPermissionMode) ? permissionMode : this.config.maxPermissionMode;
-    const retryAfter = this.limiter.take(viewer.id);
-    if (retryAfter !== null) {
-      throw new LimitExceeded(`too many job starts: at most ${this.config.maxStartsPerMinute} a minute; try again in ${retryAfter} s`, retryAfter);
+    const ungrantable = request.allowedTools?.find((rule) => !isGrantable(rule, this.config.grantableTools));
+    if (ungrantable !== undefined) {
+      throw new InvalidInput(`allowedTools: '${ungrantable}' is not a tool rule this server lets clients pre-approve (allowed: ${this.config.grantableTools.join(', ') || 'none'}; the operator sets CLAUDE_ASYNC_GRANTABLE_TOOLS)`, 'allowedTools');
     }
+    const cwd = await this.resolveCwd(request.cwd ?? this.config.defaultCwd);
 
     await this.assertWritable();
     const jobId = options.jobId === undefined ? newJobId() : assertJobId(options.jobId);
@@ -174,7 +180,7 @@ export class JobService {
   /** The start answer of a job created under this id for this viewer, or null if there is none. */
   async startedJob(jobId: string, viewer: Viewer): Promise<StartOutput | null> {
     const spec = await readJsonIfExists<JobSpecRecord>(jobPaths(this.config.jobsDir, assertJobId(jobId)).spec).catch(() => null);
-    if (!spec || (spec.owner !== viewer.id && !viewer.admin)) return null;
+    if (!spec || !mayAccess(viewer, spec.owner)) return null;
     return { jobId: spec.jobId, status: 'queued', createdAt: spec.createdAt };
   }
 
@@ -217,7 +223,7 @@ export class JobService {
   async list(input: unknown, viewer: Viewer): Promise<ListOutput> {
     const request = parseInput(listInputSchema, input);
     await this.store.refreshIfStale();
-    const mine = (e: IndexEntry) => viewer.admin || e.owner === viewer.id;
+    const mine = (e: IndexEntry) => mayAccess(viewer, e.owner);
     const keep = request.status ? (e: IndexEntry) => mine(e) && e.status === request.status : mine;
     const fromIndex = this.store.complete;
     const page = fromIndex
@@ -327,7 +333,7 @@ export class JobService {
       if (entry && fs.existsSync(jobPaths(this.config.jobsDir, jobId).dir)) this.store.put(entry);
       else entry = undefined;
     }
-    if (!entry || (!viewer.admin && entry.owner !== viewer.id)) throw new JobNotFound(jobId);
+    if (!entry || !mayAccess(viewer, entry.owner)) throw new JobNotFound(jobId);
     return entry;
   }
 
@@ -390,17 +396,13 @@ export class JobService {
 
   private async resolveCwd(requested: string): Promise<string> {
     if (!path.isAbsolute(requested)) throw new InvalidInput(`cwd: '${requested}' must be an absolute path`, 'cwd');
-    let real: string;
-    try {
-      real = await fs.promises.realpath(requested);
-    } catch {
-      throw new InvalidInput(`cwd: '${requested}' does not exist`, 'cwd');
-    }
+    // One answer for missing, outside the roots and not a directory: a caller must not learn which
+    // paths exist on the host, nor where the roots are.
+    const refused = new InvalidInput(`cwd: '${requested}' does not exist, is not a directory or is outside the allowed roots; ask the operator which folders jobs may use`, 'cwd');
+    const real = await fs.promises.realpath(requested).catch(() => null);
     // realpath first: a symlink inside a root that points outside it must not pass.
-    if (!this.roots.some((root) => real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep))) {
-      throw new InvalidInput(`cwd: '${requested}' is outside the allowed roots (${this.config.allowedRoots.join(', ')})`, 'cwd');
-    }
-    if (!(await fs.promises.stat(real)).isDirectory()) throw new InvalidInput(`cwd: '${requested}' is not a directory`, 'cwd');
+    if (real === null || !this.roots.some((root) => real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep))) throw refused;
+    if (!(await fs.promises.stat(real).then((s) => s.isDirectory(), () => false))) throw refused;
     return real;
   }
 }

@@ -100,7 +100,10 @@ export function createAccessTokenVerifier(
       if (!grant || grant.principalId !== claims.sub) {
         return { ok: false, reason: 'claim_invalid', description: 'The grant behind this token was revoked; sign in again' };
       }
-      const principal: Principal = { id: claims.sub, scopes: claims.scopes, kind: 'oauth', clientId: claims.clientId, grantId: claims.grantId };
+      // The grant acts as the consenting token's principal, including that token's pre-namespace
+      // jobs (owner "alice" for token:alice; see principal-id.ts).
+      const legacyId = claims.sub.startsWith('token:') ? claims.sub.slice('token:'.length) : undefined;
+      const principal: Principal = { id: claims.sub, scopes: claims.scopes, kind: 'oauth', clientId: claims.clientId, grantId: claims.grantId, ...(legacyId ? { legacyId } : {}) };
       return { ok: true, principal };
     },
   };
