@@ -8,7 +8,7 @@ import { createAuthenticator } from './auth/authenticator.js';
 import { TokenStore } from './auth/token-store.js';
 import { authOptions, tokensFile } from './auth/options.js';
 import { JobService } from './jobs/service.js';
-import { builtInServerStatus, openAuthorizationServer } from './auth/oauth/authorization-server.js';
+import { builtInServerStatus, openAuthorizationServer, type BuiltInAuthorizationServer } from './auth/oauth/authorization-server.js';
 import { createApp, type App } from './http/app.js';
 
 export interface RunningServer {
@@ -37,7 +37,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const service = await JobService.open(config, { log });
   const tokens = new TokenStore(tokensFile(config));
   const oauthStatus = builtInServerStatus(config);
-  const oauth = oauthStatus.on ? await openAuthorizationServer(config, tokens) : undefined;
+  const oauth = oauthStatus.on ? await openOAuthOrWarn(config, tokens, log) : undefined;
   if (!oauthStatus.on && config.auth === 'token' && config.oauth && !config.jwksUrl) log.warn(`built-in OAuth authorization server off: ${oauthStatus.reason}`);
   const authenticator = createAuthenticator(authOptions(config), tokens, undefined, oauth?.accessTokens);
   const app = createApp({ config, service, authenticator, log, ...(oauth ? { oauth } : {}) });
@@ -76,4 +76,20 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   };
   log.info({ url, publicUrl: config.publicUrl, auth: config.auth, jobsDir: config.jobsDir }, 'claude-async listening');
   return { url, port, http, app, service, close };
+}
+
+/**
+ * The authorization server writes its signing key on the first start. A full disk or an unwritable
+ * data dir must not keep the job server from starting read-only (lists and checks still answer), so
+ * the built-in OAuth server stays off for this run and says why; static tokens keep working.
+ */
+async function openOAuthOrWarn(config: Config, tokens: TokenStore, log: Logger): Promise<BuiltInAuthorizationServer | undefined> {
+  try {
+    return await openAuthorizationServer(config, tokens);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!code || !['ENOSPC', 'EACCES', 'EPERM', 'EROFS', 'EDQUOT'].includes(code)) throw err;
+    log.warn({ code }, `built-in OAuth authorization server off for this run: its state in ${config.dataDir}/oauth cannot be written (${code}); restart once the data dir is writable`);
+    return undefined;
+  }
 }
