@@ -12,8 +12,9 @@ describe('REST: GET /v1/info tells a client what this server allows it', () => {
     assert.deepEqual(info.permissionModes, ['plan', 'dontAsk', 'default']);
     assert.equal(info.defaultPermissionMode, 'default');
     assert.deepEqual(info.principal, { id: 'alice', scopes: ['jobs:read', 'jobs:write'], admin: false });
-    assert.equal(info.defaultCwd, app.config.defaultCwd);
-    assert.deepEqual(info.allowedRoots, app.config.allowedRoots);
+    // Where jobs may run is not told to a non-admin (a refused cwd names no root either).
+    assert.equal(info.defaultCwd, undefined);
+    assert.equal(info.allowedRoots, undefined);
     // Every mode it offers is one a start really accepts; the next one up is refused.
     for (const mode of info.permissionModes as string[]) {
       assert.equal((await app.call('/v1/jobs', { body: { prompt: 'x', permissionMode: mode } })).status, 201, mode);
@@ -21,11 +22,13 @@ describe('REST: GET /v1/info tells a client what this server allows it', () => {
     assert.equal((await app.call('/v1/jobs', { body: { prompt: 'x', permissionMode: 'acceptEdits' } })).status, 400);
   });
 
-  it('says admin for an admin token, and wants a token like every /v1 route', async (t) => {
+  it('says admin and where jobs may run for an admin token, and wants a token like every /v1 route', async (t) => {
     const app = await startRestApp(t);
     const root = (await (await app.call('/v1/info', { token: app.tokens.root })).json()) as Record<string, any>;
     assert.deepEqual(root.principal, { id: 'root', scopes: ['admin'], admin: true });
     assert.deepEqual(root.permissionModes, ['plan', 'dontAsk', 'default', 'acceptEdits']);
+    assert.equal(root.defaultCwd, app.config.defaultCwd);
+    assert.deepEqual(root.allowedRoots, app.config.allowedRoots);
     assert.equal((await app.call('/v1/info', { token: app.tokens.reader })).status, 200);
     assert.equal((await app.call('/v1/info', { token: null })).status, 401);
   });

@@ -1,5 +1,5 @@
 // GET /v1/info: what a client needs to offer only what this server allows — who the token belongs to,
-// the permission modes within the operator's cap, and where jobs may run. The jobs page reads it to
+// the permission modes within the operator's cap, and (for admins) where jobs may run. The jobs page reads it to
 // build its start form; scripts can read it instead of guessing and meeting a 400.
 import { z } from 'zod';
 import type { Config } from '../config.js';
@@ -17,8 +17,8 @@ export const infoOutputSchema = z.object({
   }),
   permissionModes: z.array(z.enum(PERMISSION_MODES)).describe('The modes a job may ask for, least permissive first (capped by the server).'),
   defaultPermissionMode: z.enum(PERMISSION_MODES).describe('The mode of a job that names none.'),
-  defaultCwd: z.string().describe('The cwd of a job that names none.'),
-  allowedRoots: z.array(z.string()).describe('A job\'s cwd must resolve inside one of these.'),
+  defaultCwd: z.string().optional().describe('The cwd of a job that names none (admin tokens only).'),
+  allowedRoots: z.array(z.string()).optional().describe('A job\'s cwd must resolve inside one of these (admin tokens only).'),
 });
 export type Info = z.infer<typeof infoOutputSchema>;
 
@@ -31,7 +31,8 @@ export function serverInfo(config: Config, principal: Principal): Info {
     permissionModes: PERMISSION_MODES.filter((mode) => isWithinCap(mode, cap)),
     // The engine caps a default above the maximum the same way (service.start).
     defaultPermissionMode: isWithinCap(fallback, cap) ? fallback : cap,
-    defaultCwd: config.defaultCwd,
-    allowedRoots: [...config.allowedRoots],
+    // Where jobs may run is the operator's business: a refused cwd names no root either (one message
+    // for missing and outside), so only admins read the layout here.
+    ...(viewerOf(principal).admin ? { defaultCwd: config.defaultCwd, allowedRoots: [...config.allowedRoots] } : {}),
   };
 }

@@ -29,7 +29,7 @@ export async function renderStart(ctx: ViewContext, query: URLSearchParams): Pro
 
   const prompt = h('textarea', { name: 'prompt', rows: 8, required: true, placeholder: from ? 'What next?' : 'What should Claude do?' });
   const title = h('input', { name: 'title', type: 'text', autocomplete: 'off', value: from?.title ? `${from.title} (continued)`.slice(0, 200) : '' });
-  const cwd = h('input', { name: 'cwd', type: 'text', autocomplete: 'off', placeholder: info.defaultCwd, list: 'cwd-roots', value: from?.cwd ?? '' });
+  const cwd = h('input', { name: 'cwd', type: 'text', autocomplete: 'off', placeholder: info.defaultCwd ?? 'server default', list: 'cwd-roots', value: from?.cwd ?? '' });
   const model = h('input', { name: 'model', type: 'text', autocomplete: 'off', placeholder: 'server default', list: 'model-names', value: from?.model ?? '' });
   const mode = h('select', { name: 'permissionMode' },
     ...info.permissionModes.map((m) => h('option', { value: m, selected: m === info.defaultPermissionMode }, m)));
@@ -44,10 +44,10 @@ export async function renderStart(ctx: ViewContext, query: URLSearchParams): Pro
     from ? h('p', { class: 'meta' }, inert(`Continues session ${sessionId ?? '(none)'} of job ${from.jobId}.`)) : null,
     field('Prompt', prompt),
     field('Title', title, 'A short label for the list (optional).'),
-    field('Working directory', cwd, `Inside ${info.allowedRoots.join(', ')}. Empty: ${info.defaultCwd}.`),
+    field('Working directory', cwd, info.allowedRoots ? `Inside ${info.allowedRoots.join(', ')}. Empty: ${info.defaultCwd ?? 'the server default'}.` : 'An absolute path inside the folders the operator allows (optional; empty: the server default).'),
     field('Model', model, 'An alias such as sonnet or opus, or a full model name (optional).'),
     field('Permission mode', mode, 'Only the modes this server allows are listed.'),
-    h('datalist', { id: 'cwd-roots' }, ...info.allowedRoots.map((root) => h('option', { value: root }))),
+    h('datalist', { id: 'cwd-roots' }, ...(info.allowedRoots ?? []).map((root) => h('option', { value: root }))),
     h('datalist', { id: 'model-names' }, ...MODEL_SUGGESTIONS.map((name) => h('option', { value: name }))),
     error,
     h('div', { class: 'actions' }, submit));

@@ -73,8 +73,10 @@ export interface Info {
   principal: { id: string; scopes: string[]; admin: boolean };
   permissionModes: string[];
   defaultPermissionMode: string;
-  defaultCwd: string;
-  allowedRoots: string[];
+  /** Admin tokens only. */
+  defaultCwd?: string;
+  /** Admin tokens only. */
+  allowedRoots?: string[];
 }
 
 /** RFC 9457 problem documents from /v1, and RFC 6750 errors from the auth layer. */
