@@ -38,6 +38,10 @@ export async function startRestApp(
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
+  // Client and server share this process: a test that hashes 100 MB blocks both, and the server's
+  // 5 s keep-alive timer then closes a socket just as fetch reuses it ("fetch failed"). A long
+  // keep-alive keeps that race out of tests that are about something else.
+  server.keepAliveTimeout = 120_000;
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const authOptions = { mode: 'token' as const, publicUrl: base, tokensFile: store.file, authFailuresPerMinute: 1000 };
   const fullConfig = { ...config, publicUrl: base };
