@@ -31,7 +31,8 @@ export function decisionText(answer: ApprovalAnswer, input: Record<string, unkno
 
 export function timeoutText(timeoutMs: number): string {
   const minutes = timeoutMs / 60_000;
-  const span = Number.isInteger(minutes) ? `${minutes} minute${minutes === 1 ? '' : 's'}` : `${Math.round(timeoutMs / 1000)} seconds`;
+  const seconds = Math.max(1, Math.round(timeoutMs / 1000));
+  const span = Number.isInteger(minutes) ? `${minutes} minute${minutes === 1 ? '' : 's'}` : `${seconds} second${seconds === 1 ? '' : 's'}`;
   return `Nobody answered this permission request within ${span}, so it was denied. Do not retry it; finish what you can without it.`;
 }
 

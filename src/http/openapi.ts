@@ -6,6 +6,7 @@ import {
   cancelOutputSchema, checkOutputSchema, jobIdSchema, listInputSchema, listOutputSchema,
   startInputSchema, startOutputSchema,
 } from '../jobs/schemas.js';
+import { approvalDecisionSchema, approvalIdSchema, approveOutputSchema } from '../approvals/schemas.js';
 import { VERSION } from '../version.js';
 import { DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES } from './output-pages.js';
 import { problemSchema } from './problem.js';
@@ -95,6 +96,8 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
         Job: jsonSchema(jobResourceSchema),
         JobList: jsonSchema(listOutputSchema),
         CancelOutput: jsonSchema(cancelOutputSchema),
+        ApprovalDecision: jsonSchema(approvalDecisionSchema, 'input'),
+        ApproveOutput: jsonSchema(approveOutputSchema),
         RemoveOutput: jsonSchema(removeOutputSchema),
         Problem: jsonSchema(problemSchema),
         AuthError: jsonSchema(authErrorSchema),
@@ -139,6 +142,15 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
         post: {
           operationId: 'cancelJob', summary: 'Cancel a queued or running job', security: security('jobs:write'),
           responses: responses({ 200: { description: 'The job after the cancel (cancelled is false when it had already ended).', content: json('CancelOutput') } }, 400, 404),
+        },
+      },
+      '/jobs/{jobId}/approvals/{approvalId}': {
+        parameters: [jobIdParam, { name: 'approvalId', in: 'path', required: true, description: 'An approvalId from the job\'s pendingApprovals.', schema: jsonSchema(approvalIdSchema) }],
+        post: {
+          operationId: 'answerApproval', summary: 'Allow or deny what a job (started with approvals: true) asks', security: security('jobs:write'),
+          description: 'Answered once: a second answer is 409. Only the job\'s owner or an admin may answer; anyone else gets the 404 of an unknown job.',
+          requestBody: { required: true, content: json('ApprovalDecision') },
+          responses: responses({ 200: { description: 'The answer, recorded; claude reads it within a moment.', content: json('ApproveOutput') } }, 400, 404, 409, 415),
         },
       },
       '/jobs/{jobId}/output': {

@@ -172,6 +172,15 @@ export function createRestRouter(service: JobService, config: Config, options: R
     res.json(await service.cancel({ jobId: jobIdOf(req) }, viewer(req)));
   });
 
+  router.post('/jobs/:jobId/approvals/:approvalId', canWrite, json, async (req, res) => {
+    if (!req.is(['application/json', 'application/*+json'])) {
+      throw new HttpProblem(415, 'unsupported-media-type', 'Unsupported media type', 'Send the answer as JSON with Content-Type: application/json.');
+    }
+    const body: unknown = req.body;
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new InvalidInput('the body must be a JSON object such as {"decision":"allow"}');
+    res.json(await service.approve({ ...body, jobId: jobIdOf(req), approvalId: String(req.params.approvalId) }, viewer(req)));
+  });
+
   router.delete('/jobs/:jobId', canWrite, async (req, res) => {
     res.json(await service.remove({ jobId: jobIdOf(req) }, viewer(req)));
   });

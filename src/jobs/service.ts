@@ -7,6 +7,8 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import { readJsonIfExists, writeFileAtomic } from './atomic.js';
 import { claimForServer, exitWithoutClaude } from './claim.js';
+import { answerApproval, pendingApprovals } from '../approvals/answer.js';
+import { approveInputSchema, type ApproveOutput } from '../approvals/schemas.js';
 import { claudeArgs } from './claude-args.js';
 import { Dispatcher } from './dispatcher.js';
 import { jobEnvironment } from './environment.js';
@@ -141,6 +143,9 @@ export class JobService {
         throw new InvalidInput(`permissionMode: '${permissionMode}' is above this server's maximum '${this.config.maxPermissionMode}'`, 'permissionMode');
       }
     }
+    if (request.approvals && !this.config.approvals) {
+      throw new InvalidInput('approvals: this server does not take approvals (its operator turns them on with CLAUDE_ASYNC_APPROVALS=on); start without approvals', 'approvals');
+    }
     const effectiveMode = isWithinCap(permissionMode, this.config.maxPermissionMode) ? permissionMode : this.config.maxPermissionMode;
     const retryAfter = this.limiter.take(viewer.id);
     if (retryAfter !== null) {
@@ -150,10 +155,14 @@ export class JobService {
     await this.assertWritable();
     const jobId = options.jobId === undefined ? newJobId() : assertJobId(options.jobId);
     const createdAt = Date.now();
+    const { approvals, ...claudeOptions } = request;
     const spec: JobSpecRecord = {
       version: 1, jobId, owner: viewer.id, createdAt, cwd, permissionMode: effectiveMode, promptBytes,
       claudeBin: this.config.claudeBin,
-      args: claudeArgs({ ...request, permissionMode: effectiveMode }),
+      args: claudeArgs({
+        ...claudeOptions, permissionMode: effectiveMode,
+        ...(approvals ? { approvals: { jobDir: jobPaths(this.config.jobsDir, jobId).dir, timeoutMs: this.config.approvalTimeoutMs } } : {}),
+      }),
       timeoutMs: Math.min(this.config.jobTimeoutMs, (request.timeoutSeconds ?? Infinity) * 1000),
       killGraceMs: this.config.killGraceMs,
       resultWatchdogMs: this.config.resultWatchdogMs,
@@ -197,7 +206,20 @@ export class JobService {
       logCapped: exit?.logCapped ?? false,
     };
     if (exit?.result) answer.result = exit.result;
+    if (!ENDED_STATUSES.has(live.status)) {
+      const pending = await pendingApprovals(jobPaths(this.config.jobsDir, live.jobId).dir);
+      if (pending.length) answer.pendingApprovals = pending;
+    }
     return answer;
+  }
+
+  /** Answers a job's approval question, once; only someone who may see the job may answer it. */
+  async approve(input: unknown, viewer: Viewer): Promise<ApproveOutput> {
+    const request = parseInput(approveInputSchema, input);
+    const live = await this.refresh(await this.find(request.jobId, viewer));
+    const answered = await answerApproval(jobPaths(this.config.jobsDir, live.jobId).dir, request, viewer.id, ENDED_STATUSES.has(live.status));
+    this.log.info({ jobId: live.jobId, approvalId: request.approvalId, decision: request.decision, by: viewer.id }, 'approval answered');
+    return answered;
   }
 
   /** The raw log of a job the viewer may see, for faces that page or stream it byte by byte. */

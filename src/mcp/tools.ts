@@ -8,6 +8,7 @@ import {
   startInputSchema, startOutputSchema, type CheckOutput,
 } from '../jobs/schemas.js';
 import type { JobService } from '../jobs/service.js';
+import { approveInputSchema, approveOutputSchema } from '../approvals/schemas.js';
 import { toolError } from './errors.js';
 import type { RightsSource } from './rights.js';
 
@@ -42,12 +43,13 @@ function answer<T extends Record<string, unknown>>(structured: T, text: string):
 
 export function describeCheck(check: CheckOutput): string {
   const head = `Job ${check.jobId} is ${check.status}${check.statusReason ? ` (${check.statusReason})` : ''}.`;
+  const asks = (check.pendingApprovals ?? []).map((a) => `\nWaiting for your answer (claude_approve, approvalId ${a.approvalId}): may it use ${a.toolName} with ${JSON.stringify(a.input)}?`).join('');
   const result = check.result ? `\nResult${check.result.isError ? ' (error)' : ''}: ${check.result.result}` : '';
   const tail = check.tail ? `\n--- output (bytes ${check.offset}-${check.nextOffset}) ---\n${check.tail}` : '';
   const next = check.result || ['completed', 'failed', 'cancelled', 'timed_out', 'orphaned'].includes(check.status)
     ? ''
     : `\nStill going: call claude_wait or claude_check again (pass offset ${check.nextOffset} for only new output).`;
-  return head + result + tail + next;
+  return head + asks + result + tail + next;
 }
 
 /** The claude_check answer for a check; also what a claude_run task resolves to. */
@@ -119,6 +121,18 @@ export function registerJobTools(server: McpServer, ctx: ToolContext): void {
     needWrite(ctx);
     const cancelled = await service.cancel(args, viewer());
     return answer(cancelled, cancelled.cancelled ? `Job ${cancelled.jobId} is ${cancelled.status}.` : `Job ${cancelled.jobId} was not cancelled: ${cancelled.detail ?? `it had already ended (${cancelled.status})`}.`);
+  }));
+
+  server.registerTool('claude_approve', {
+    title: 'Answer a job\'s question',
+    description: 'Allow or deny a tool that a job started with approvals: true is waiting on (its pendingApprovals in claude_check). Ask the user first; never answer on their behalf. With deny, say in message what claude should do instead; with allow, updatedInput may replace the tool\'s input. Each question is answered once.',
+    inputSchema: approveInputSchema,
+    outputSchema: approveOutputSchema,
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+  }, (args) => run(async () => {
+    needWrite(ctx);
+    const answered = await service.approve(args, viewer());
+    return answer(answered, `Answered ${answered.approvalId} of job ${answered.jobId}: ${answered.decision}. The job goes on; poll it with claude_wait or claude_check.`);
   }));
 
   server.registerTool('claude_wait', {
