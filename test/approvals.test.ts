@@ -54,6 +54,9 @@ async function serverFor(t: Ctx, overrides: Partial<Config> = {}) {
   };
   return {
     config, bob, root, rest, connect,
+    get url() {
+      return state.server.url;
+    },
     async restart() {
       await Promise.all(clients.splice(0).map((c) => c.close()));
       await state.server.close();
@@ -105,6 +108,29 @@ describe('approvals', () => {
     assert.match(await readableOutput(s, jobId), /Allowed Bash: \{"command":"git push --dry-run"\}/);
     const kept = JSON.parse(fs.readFileSync(path.join(s.config.jobsDir, jobId, 'approvals', `${pending.approvalId}.answer.json`), 'utf8')) as Json;
     assert.deepEqual([kept.decision, kept.answeredBy, typeof kept.answeredAt], ['allow', 'default', 'number']);
+  });
+
+  it('the /v1/jobs/{id}/events stream carries an approval event for the open question', async (t) => {
+    const s = await serverFor(t);
+    const started = await s.rest('/jobs', { body: { prompt: '#fake ask Bash make deploy', approvals: true } });
+    const jobId = String(started.body.jobId);
+    const stream = await fetch(`${s.url}/v1/jobs/${jobId}/events`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    assert.equal(stream.status, 200);
+    const reader = stream.body!.getReader();
+    let text = '';
+    const event = await waitFor(async () => {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the stream ended without an approval event:\n${text}`);
+      text += Buffer.from(value).toString('utf8');
+      const match = /event: approval\ndata: (.*)\n\n/.exec(text);
+      return match ? (JSON.parse(match[1]!) as Json) : null;
+    }, 30_000, 'an approval event');
+    await reader.cancel();
+    assert.equal(event.jobId, jobId);
+    assert.equal(event.toolName, 'Bash');
+    assert.deepEqual(event.input, { command: 'make deploy' });
+    assert.equal((await s.rest(`/jobs/${jobId}/approvals/${String(event.approvalId)}`, { body: { decision: 'deny', message: 'not today' } })).status, 200);
+    assert.equal((await ended(s, jobId)).status, 'completed');
   });
 
   it('a denial with a message reaches claude as the tool result', async (t) => {

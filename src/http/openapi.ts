@@ -178,7 +178,7 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
         parameters: [jobIdParam],
         get: {
           operationId: 'followJob', summary: 'Follow the log live (Server-Sent Events)', security: security('jobs:read'),
-          description: 'Events: `output` per log line (id = byte offset after the line; data = readable text, or the raw JSON line with format=jsonl; lines that render to nothing are skipped), then one `status` (data = the Job, as GET /jobs/{jobId}) when the job has ended, and the stream closes. `: ping` comments keep idle streams alive. Resume with Last-Event-ID (or offset). A reconnect to an ended job with nothing new gets 204, which stops EventSource from retrying.',
+          description: 'Events: `output` per log line (id = byte offset after the line; data = readable text, or the raw JSON line with format=jsonl; lines that render to nothing are skipped); `approval` once per open question of a job started with approvals (data = {jobId, approvalId, toolName, input, askedAt}; no id; answer it with POST /jobs/{jobId}/approvals/{approvalId}); then one `status` (data = the Job, as GET /jobs/{jobId}) when the job has ended, and the stream closes. `: ping` comments keep idle streams alive. Resume with Last-Event-ID (or offset). A reconnect to an ended job with nothing new gets 204, which stops EventSource from retrying.',
           parameters: [
             intParam('offset', 'Log byte offset to start from (Last-Event-ID wins).'),
             { name: 'format', in: 'query', required: false, schema: { type: 'string', enum: ['text', 'jsonl'] } },

@@ -160,7 +160,7 @@ export function createRestRouter(service: JobService, config: Config, options: R
     }
     const file = await service.outputFile({ jobId }, who);
     await followLog(res, {
-      file, from, resuming: lastEventId !== undefined && lastEventId !== '', format: format(req, 'text'),
+      file, jobId, from, resuming: lastEventId !== undefined && lastEventId !== '', format: format(req, 'text'),
       status: () => jobResource(service, jobId, who),
       heartbeatMs: options.heartbeatMs ?? 15_000,
       pollMs: options.pollMs ?? 250,

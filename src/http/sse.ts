@@ -1,6 +1,6 @@
 // Live log follow as Server-Sent Events. Each complete log line is one `output` event whose id is
 // the byte offset just after it, so Last-Event-ID resumes exactly; when the job has ended, one
-// `status` event and the stream closes. The log is polled (stat is cheap, and fs.watch is
+// `status` event and the stream closes. A question of a job with approvals is one `approval` event. The log is polled (stat is cheap, and fs.watch is
 // unreliable on network and overlay filesystems, where job folders often live).
 import { once } from 'node:events';
 import type { Response } from 'express';
@@ -14,6 +14,7 @@ const CHUNK_BYTES = 1024 * 1024;
 
 export interface FollowOptions {
   file: string;
+  jobId: string;
   /** Byte offset to start from; inside a line, the stream starts at the next whole line. */
   from: number;
   /** True when the client is reconnecting (Last-Event-ID): an ended, fully read job then gets 204. */
@@ -21,7 +22,7 @@ export interface FollowOptions {
   /** 'text': data is the rendered readable text; 'jsonl': data is the raw stream-json line. */
   format: 'text' | 'jsonl';
   /** The job as GET /v1/jobs/{jobId} answers it; throws if it has gone. */
-  status: () => Promise<{ status: JobStatus }>;
+  status: () => Promise<{ status: JobStatus; pendingApprovals?: { approvalId: string }[] }>;
   heartbeatMs: number;
   pollMs: number;
   onError?: (error: unknown) => void;
@@ -109,10 +110,18 @@ export async function followLog(res: Response, options: FollowOptions): Promise<
     return sent;
   };
 
+  const announced = new Set<string>();
   try {
     while (!closed) {
       if (await pump(false)) continue;
       const job = await options.status();
+      // Each open question once per stream (a reconnect hears of the open ones again); no id, so
+      // Last-Event-ID stays a log offset.
+      for (const approval of job.pendingApprovals ?? []) {
+        if (announced.has(approval.approvalId)) continue;
+        announced.add(approval.approvalId);
+        await write(eventText('approval', JSON.stringify({ jobId: options.jobId, ...approval })));
+      }
       if (ENDED_STATUSES.has(job.status)) {
         // The runner writes exit.json after claude's output is closed: what is in the log now is all.
         await pump(true);
