@@ -6,7 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CreateTaskResultSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import pino from 'pino';
+import { jobFingerprint } from '../src/mcp/subscriptions.js';
 import { TokenStore } from '../src/auth/token-store.js';
 import { tokensFile } from '../src/auth/options.js';
 import type { Config } from '../src/config.js';
@@ -189,6 +191,57 @@ describe('approvals', () => {
     const done = await client.callTool({ name: 'claude_wait', arguments: { jobId, timeoutSeconds: 30 } });
     assert.equal((done.structuredContent as Json).status, 'completed');
     assert.match(String((done.structuredContent as Json).tail), /Allowed Write: \{"file_path":"\/tmp\/x.txt"\}/);
+  });
+
+  it('a claude_run task reads input_required while its question is open and goes back to working once answered', async (t) => {
+    const s = await serverFor(t);
+    const client = await s.connect();
+    const { task } = await client.request(
+      { method: 'tools/call', params: { name: 'claude_run', arguments: { prompt: '#fake ask Bash git push\n#fake sleep 1500\nthen finish', approvals: true } } },
+      CreateTaskResultSchema,
+      { task: { ttl: 60_000 } },
+    );
+    const asking = await waitFor(async () => {
+      const got = await client.experimental.tasks.getTask(task.taskId);
+      return got.status === 'input_required' ? got : null;
+    }, 30_000, 'the task to need input');
+    assert.match(asking.statusMessage ?? '', /waiting for your answer to 1 question \(pendingApprovals in claude_check; answer with claude_approve\)/);
+    const check = await client.callTool({ name: 'claude_check', arguments: { jobId: task.taskId } });
+    const pending = ((check.structuredContent as Json).pendingApprovals as Pending[])[0]!;
+    await client.callTool({ name: 'claude_approve', arguments: { jobId: task.taskId, approvalId: pending.approvalId, decision: 'allow' } });
+    const seen = new Set<string>();
+    await waitFor(async () => {
+      const got = await client.experimental.tasks.getTask(task.taskId);
+      seen.add(got.status);
+      return got.status === 'completed';
+    }, 30_000, 'the task to complete');
+    assert.ok(seen.has('working'), `after the answer the task read ${[...seen].join(', ')}`);
+    assert.ok(!seen.has('input_required'), 'the task still needed input after the answer');
+  });
+
+  it('a subscriber of the job\'s resource is told when a question opens', async (t) => {
+    // The fingerprint the watcher compares changes with the number of open questions alone.
+    assert.notEqual(jobFingerprint({ status: 'running', outputBytes: 10 }), jobFingerprint({ status: 'running', outputBytes: 10, pendingApprovals: 1 }));
+    const s = await serverFor(t);
+    const client = await s.connect();
+    const started = await client.callTool({ name: 'claude_start', arguments: { prompt: '#fake sleep 1500\n#fake ask Bash git push', approvals: true } });
+    const jobId = String((started.structuredContent as Json).jobId);
+    const uri = `claude-async://jobs/${jobId}`;
+    const updates: number[] = [];
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      if (n.params.uri === uri) updates.push(Date.now());
+    });
+    await client.subscribeResource({ uri });
+    const { pending } = await waitFor(async () => {
+      const got = await s.rest(`/jobs/${jobId}`);
+      const list = got.body.pendingApprovals as Pending[] | undefined;
+      return list?.length ? { pending: list[0]! } : null;
+    }, 30_000, 'the question');
+    await waitFor(() => updates.some((at) => at >= pending.askedAt), 15_000, 'an update after the question opened');
+    const read = await client.readResource({ uri });
+    assert.match(JSON.stringify(read.contents), new RegExp(pending.approvalId));
+    await s.rest(`/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'allow' } });
+    assert.equal((await ended(s, jobId)).status, 'completed');
   });
 
   it('nobody answering within CLAUDE_ASYNC_APPROVAL_TIMEOUT denies, and the job goes on', async (t) => {

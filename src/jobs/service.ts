@@ -228,12 +228,17 @@ export class JobService {
     return jobPaths(this.config.jobsDir, (await this.find(jobId, viewer)).jobId).out;
   }
 
-  /** A job's status and log size without reading any output: cheap enough for watchers to poll. */
-  async peek(input: unknown, viewer: Viewer): Promise<IndexEntry & { outputBytes: number }> {
+  /**
+   * A job's status, log size and how many questions it waits on, without reading any output: cheap
+   * enough for watchers to poll.
+   */
+  async peek(input: unknown, viewer: Viewer): Promise<IndexEntry & { outputBytes: number; pendingApprovals?: number }> {
     const { jobId } = parseInput(z.object({ jobId: z.string() }), input);
     const live = await this.refresh(await this.find(jobId, viewer));
-    const outputBytes = await fs.promises.stat(jobPaths(this.config.jobsDir, live.jobId).out).then((s) => s.size, () => 0);
-    return { ...live, outputBytes };
+    const paths = jobPaths(this.config.jobsDir, live.jobId);
+    const outputBytes = await fs.promises.stat(paths.out).then((s) => s.size, () => 0);
+    const waiting = ENDED_STATUSES.has(live.status) ? 0 : (await pendingApprovals(paths.dir).catch(() => [])).length;
+    return { ...live, outputBytes, ...(waiting ? { pendingApprovals: waiting } : {}) };
   }
 
   async list(input: unknown, viewer: Viewer): Promise<ListOutput> {
