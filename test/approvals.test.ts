@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CreateTaskResultSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CreateTaskResultSchema, ElicitRequestSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import pino from 'pino';
 import { jobFingerprint } from '../src/mcp/subscriptions.js';
 import { TokenStore } from '../src/auth/token-store.js';
@@ -48,8 +48,8 @@ async function serverFor(t: Ctx, overrides: Partial<Config> = {}) {
     }
     return { status: res.status, body, text };
   };
-  const connect = async (token = TOKEN) => {
-    const client = new Client({ name: 'approvals-test', version: '1.0.0' });
+  const connect = async (token = TOKEN, capabilities: ConstructorParameters<typeof Client>[1] = {}) => {
+    const client = new Client({ name: 'approvals-test', version: '1.0.0' }, capabilities);
     await client.connect(new StreamableHTTPClientTransport(new URL(`${state.server.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
     clients.push(client);
     return client;
@@ -242,6 +242,25 @@ describe('approvals', () => {
     assert.match(JSON.stringify(read.contents), new RegExp(pending.approvalId));
     await s.rest(`/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'allow' } });
     assert.equal((await ended(s, jobId)).status, 'completed');
+  });
+
+  it('a client with the elicitation capability waiting in claude_wait is asked directly, and its answer decides', async (t) => {
+    const s = await serverFor(t);
+    const client = await s.connect(TOKEN, { capabilities: { elicitation: { form: {} } } });
+    const asked: string[] = [];
+    client.setRequestHandler(ElicitRequestSchema, (request) => {
+      asked.push(request.params.message);
+      return { action: 'accept', content: { decision: 'deny', message: 'ask me again after lunch' } };
+    });
+    const started = await client.callTool({ name: 'claude_start', arguments: { prompt: '#fake ask Bash git push --force', approvals: true } });
+    const jobId = String((started.structuredContent as Json).jobId);
+    const done = await client.callTool({ name: 'claude_wait', arguments: { jobId, timeoutSeconds: 45 } }, undefined, { timeout: 60_000 });
+    assert.equal((done.structuredContent as Json).status, 'completed', JSON.stringify(done.content));
+    assert.deepEqual(asked, [`Job ${jobId} asks: may Claude use Bash with {"command":"git push --force"}?`]);
+    assert.match(String((done.structuredContent as Json).tail), /Denied Bash: ask me again after lunch/);
+    const files = fs.readdirSync(path.join(s.config.jobsDir, jobId, 'approvals')).filter((f) => f.endsWith('.answer.json'));
+    const kept = JSON.parse(fs.readFileSync(path.join(s.config.jobsDir, jobId, 'approvals', files[0]!), 'utf8')) as Json;
+    assert.deepEqual([kept.decision, kept.answeredBy, kept.message], ['deny', 'default', 'ask me again after lunch']);
   });
 
   it('nobody answering within CLAUDE_ASYNC_APPROVAL_TIMEOUT denies, and the job goes on', async (t) => {

@@ -9,6 +9,7 @@ import {
 } from '../jobs/schemas.js';
 import type { JobService } from '../jobs/service.js';
 import { approveInputSchema, approveOutputSchema } from '../approvals/schemas.js';
+import { canElicit, elicitApprovalsWhileWaiting } from './approval-elicitation.js';
 import { toolError } from './errors.js';
 import type { RightsSource } from './rights.js';
 
@@ -144,6 +145,10 @@ export function registerJobTools(server: McpServer, ctx: ToolContext): void {
   }, (args, extra) => run(async () => {
     const timeoutMs = (args.timeoutSeconds ?? 30) * 1000;
     const progressToken = extra._meta?.progressToken;
+    // A person at a client that can be asked answers the job's questions right here.
+    const waitOver = new AbortController();
+    extra.signal.addEventListener('abort', () => waitOver.abort(), { once: true });
+    const asking = mayAskHere(server, ctx) ? elicitApprovalsWhileWaiting(server, service, args.jobId, viewer, extra.requestId, waitOver.signal) : Promise.resolve();
     const check = await service.wait({ jobId: args.jobId, ...(args.tailBytes !== undefined ? { tailBytes: args.tailBytes } : {}) }, timeoutMs, viewer(), {
       signal: extra.signal,
       onProgress: (elapsedMs, status) => {
@@ -153,7 +158,13 @@ export function registerJobTools(server: McpServer, ctx: ToolContext): void {
           params: { progressToken, progress: Math.round(elapsedMs / 1000), total: timeoutMs / 1000, message: `job ${args.jobId} is ${status}` },
         }).catch(() => {});
       },
-    });
+    }).finally(() => waitOver.abort());
+    await asking.catch(() => {});
     return answer(check, describeCheck(check));
   }));
+}
+
+/** Only a token that may write can answer a question, so only it is asked. */
+function mayAskHere(server: McpServer, ctx: ToolContext): boolean {
+  return ctx.rights().canWrite && canElicit(server);
 }
