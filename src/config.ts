@@ -27,6 +27,9 @@ export interface Config {
   grantableTools: string[];
   jobEnvNames: string[];
   maxStartsPerMinute: number;
+  /** Jobs may ask a person before a tool runs (start option `approvals`); off unless the operator says on. */
+  approvals: boolean;
+  approvalTimeoutMs: number;
   defaultTailBytes: number;
   maxTailBytes: number;
   host: string;
@@ -107,6 +110,8 @@ export const ENV_DEFAULTS = {
   CLAUDE_ASYNC_GRANTABLE_TOOLS: ['what the max permission mode allows anyway (never Bash)', 'comma list of tool rules a client may pre-approve in allowedTools ("Edit", "Bash(npm test:*)"; a bare name covers all its rules; * anything; none nothing)'],
   CLAUDE_ASYNC_JOB_ENV: ['', 'comma list of extra environment variable names passed to jobs'],
   CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE: ['30', 'job starts allowed per principal per minute'],
+  CLAUDE_ASYNC_APPROVALS: ['off', '"on" lets a job start with approvals: true (claude asks its owner before a tool the permission mode would refuse)'],
+  CLAUDE_ASYNC_APPROVAL_TIMEOUT: ['10m', 'an approval question nobody answers within this is denied'],
   CLAUDE_ASYNC_MAX_TAIL_BYTES: ['65536', 'hard maximum of tailBytes in a check'],
   CLAUDE_ASYNC_HOST: ['127.0.0.1', 'address the HTTP server binds'],
   CLAUDE_ASYNC_PORT: ['8787', 'port the HTTP server binds'],
@@ -206,6 +211,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       return name;
     }), () => []),
     maxStartsPerMinute: read(env, 'CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE', int(1, 1_000_000), () => 30),
+    approvals: read(env, 'CLAUDE_ASYNC_APPROVALS', (raw) => z.enum(['on', 'off']).parse(raw) === 'on', () => false),
+    approvalTimeoutMs: read(env, 'CLAUDE_ASYNC_APPROVAL_TIMEOUT', parseDuration, () => 10 * 60_000),
     defaultTailBytes: 8000,
     maxTailBytes: read(env, 'CLAUDE_ASYNC_MAX_TAIL_BYTES', parseBytes, () => 65536),
     host,

@@ -36,7 +36,7 @@ describe('MCP over Streamable HTTP with the SDK client', () => {
     const { client } = await connect(server.url);
     t.after(() => client.close());
     const { tools } = await client.listTools();
-    assert.deepEqual(tools.map((x) => x.name).sort(), ['claude_cancel', 'claude_check', 'claude_jobs', 'claude_run', 'claude_start', 'claude_wait']);
+    assert.deepEqual(tools.map((x) => x.name).sort(), ['claude_approve', 'claude_cancel', 'claude_check', 'claude_jobs', 'claude_run', 'claude_start', 'claude_wait']);
     const check = tools.find((x) => x.name === 'claude_check')!;
     assert.equal(check.annotations?.readOnlyHint, true);
     assert.ok(check.outputSchema);

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Ajv2020 from 'ajv/dist/2020.js';
 import { readEvents, runJob, startRestApp, type RestApp } from './rest-fixture.js';
+import { waitFor } from './helpers.js';
 
 type Json = Record<string, any>;
 
@@ -54,7 +55,7 @@ describe('REST: the OpenAPI document describes what the API really answers', () 
   });
 
   it('every route\'s actual responses, successes and problems, validate against the document', async (t) => {
-    const app = await startRestApp(t, { maxStartsPerMinute: 6, maxPromptBytes: 1000, maxBodyBytes: 20_000 });
+    const app = await startRestApp(t, { maxStartsPerMinute: 6, maxPromptBytes: 1000, maxBodyBytes: 20_000, approvals: true });
     const doc = (await (await app.call('/v1/openapi.json')).json()) as Json;
     const { check, covered } = responseChecker(doc);
     const job = '/jobs/{jobId}';
@@ -69,6 +70,15 @@ describe('REST: the OpenAPI document describes what the API really answers', () 
     await ex(job, `/v1/jobs/${jobId}`);
     await ex(job, `/v1/jobs/${jobId}`, { method: 'DELETE' }); // 409
     await ex(`${job}/cancel`, `/v1/jobs/${jobId}/cancel`, { method: 'POST' });
+    const asking = ((await (await app.call('/v1/jobs', { body: { prompt: '#fake ask Bash ls', approvals: true } })).json()) as { jobId: string }).jobId;
+    const pending = await waitFor(async () => ((await (await app.call(`/v1/jobs/${asking}`)).json()) as { pendingApprovals?: { approvalId: string }[] }).pendingApprovals?.[0], 30_000, 'a question');
+    await ex(job, `/v1/jobs/${asking}`); // a Job with pendingApprovals
+    const approval = `${job}/approvals/{approvalId}`;
+    await ex(approval, `/v1/jobs/${asking}/approvals/${pending.approvalId}`, { body: { decision: 'maybe' } }); // 400
+    await ex(approval, `/v1/jobs/${asking}/approvals/${pending.approvalId}`, { rawBody: 'allow', headers: { 'content-type': 'text/plain' } }); // 415
+    await ex(approval, `/v1/jobs/${asking}/approvals/ap-0000000000000000`, { body: { decision: 'allow' } }); // 404
+    await ex(approval, `/v1/jobs/${asking}/approvals/${pending.approvalId}`, { body: { decision: 'allow' } });
+    await ex(approval, `/v1/jobs/${asking}/approvals/${pending.approvalId}`, { body: { decision: 'deny' } }); // 409
     const done = await runJob(app, '#fake tool Read /etc/hosts\ndone');
     await ex(job, `/v1/jobs/${done}`);
     await ex('/jobs', '/v1/jobs');

@@ -12,7 +12,7 @@ import { STDIO_VIEWER } from '../src/stdio.js';
 import { REPO_ROOT, cleanupJobs, isAlive, testConfig, waitFor } from './helpers.js';
 
 const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
-const TOOL_NAMES = ['claude_cancel', 'claude_check', 'claude_jobs', 'claude_run', 'claude_start', 'claude_wait'];
+const TOOL_NAMES = ['claude_approve', 'claude_cancel', 'claude_check', 'claude_jobs', 'claude_run', 'claude_start', 'claude_wait'];
 type Structured = Record<string, unknown>;
 type TestContext = { after: (fn: () => unknown) => void };
 

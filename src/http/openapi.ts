@@ -6,6 +6,7 @@ import {
   cancelOutputSchema, checkOutputSchema, jobIdSchema, listInputSchema, listOutputSchema,
   startInputSchema, startOutputSchema,
 } from '../jobs/schemas.js';
+import { approvalDecisionSchema, approvalIdSchema, approveOutputSchema } from '../approvals/schemas.js';
 import { VERSION } from '../version.js';
 import { infoOutputSchema } from './info.js';
 import { DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES } from './output-pages.js';
@@ -96,6 +97,8 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
         Job: jsonSchema(jobResourceSchema),
         JobList: jsonSchema(listOutputSchema),
         CancelOutput: jsonSchema(cancelOutputSchema),
+        ApprovalDecision: jsonSchema(approvalDecisionSchema, 'input'),
+        ApproveOutput: jsonSchema(approveOutputSchema),
         RemoveOutput: jsonSchema(removeOutputSchema),
         Problem: jsonSchema(problemSchema),
         AuthError: jsonSchema(authErrorSchema),
@@ -143,6 +146,15 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
           responses: responses({ 200: { description: 'The job after the cancel (cancelled is false when it had already ended).', content: json('CancelOutput') } }, 400, 404),
         },
       },
+      '/jobs/{jobId}/approvals/{approvalId}': {
+        parameters: [jobIdParam, { name: 'approvalId', in: 'path', required: true, description: 'An approvalId from the job\'s pendingApprovals.', schema: jsonSchema(approvalIdSchema) }],
+        post: {
+          operationId: 'answerApproval', summary: 'Allow or deny what a job (started with approvals: true) asks', security: security('jobs:write'),
+          description: 'Answered once: a second answer is 409. Only the job\'s owner or an admin may answer; anyone else gets the 404 of an unknown job.',
+          requestBody: { required: true, content: json('ApprovalDecision') },
+          responses: responses({ 200: { description: 'The answer, recorded; claude reads it within a moment.', content: json('ApproveOutput') } }, 400, 404, 409, 415),
+        },
+      },
       '/jobs/{jobId}/output': {
         parameters: [jobIdParam],
         get: {
@@ -168,7 +180,7 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
         parameters: [jobIdParam],
         get: {
           operationId: 'followJob', summary: 'Follow the log live (Server-Sent Events)', security: security('jobs:read'),
-          description: 'Events: `output` per log line (id = byte offset after the line; data = readable text, or the raw JSON line with format=jsonl; lines that render to nothing are skipped), then one `status` (data = the Job, as GET /jobs/{jobId}) when the job has ended, and the stream closes. `: ping` comments keep idle streams alive. Resume with Last-Event-ID (or offset). A reconnect to an ended job with nothing new gets 204, which stops EventSource from retrying. Only whole lines are sent: a log that shrinks is resynced at a line boundary, and a line that is not JSON (torn by a truncation) or longer than 4 MB is skipped (/output has the raw bytes). Each principal may hold a limited number of streams open (429 past it); a stream whose token is revoked or expires ends with an `error` event (type token-revoked).',
+          description: 'Events: `output` per log line (id = byte offset after the line; data = readable text, or the raw JSON line with format=jsonl; lines that render to nothing are skipped); `approval` once per open question of a job started with approvals (data = {jobId, approvalId, toolName, input, askedAt}; no id; answer it with POST /jobs/{jobId}/approvals/{approvalId}); then one `status` (data = the Job, as GET /jobs/{jobId}) when the job has ended, and the stream closes. `: ping` comments keep idle streams alive. Resume with Last-Event-ID (or offset). A reconnect to an ended job with nothing new gets 204, which stops EventSource from retrying. Only whole lines are sent: a log that shrinks is resynced at a line boundary, and a line that is not JSON (torn by a truncation) or longer than 4 MB is skipped (/output has the raw bytes). Each principal may hold a limited number of streams open (429 past it); a stream whose token is revoked or expires ends with an `error` event (type token-revoked).',
           parameters: [
             intParam('offset', 'Log byte offset to start from (Last-Event-ID wins).'),
             { name: 'format', in: 'query', required: false, schema: { type: 'string', enum: ['text', 'jsonl'] } },

@@ -4,7 +4,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { InvalidInput, JobConflict, JobNotFound, LimitExceeded, StorageError } from '../jobs/errors.js';
+import { ApprovalNotFound, InvalidInput, JobConflict, JobNotFound, LimitExceeded, StorageError } from '../jobs/errors.js';
 
 export const PROBLEM_BASE = 'https://claude-async.dev/problems/';
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -59,6 +59,7 @@ export function problemFor(error: unknown): ProblemAnswer {
   if (error instanceof HttpProblem) return problem(error.status, error.slug, error.title, error.message, error.extra, error.headers);
   // The detail names the id either way, so another owner's job reads exactly like a missing one.
   if (error instanceof JobNotFound) return problem(404, 'job-not-found', 'Job not found', error.message);
+  if (error instanceof ApprovalNotFound) return problem(404, 'approval-not-found', 'Approval not found', error.message);
   if (error instanceof InvalidInput) {
     const field = error.field;
     return problem(400, 'invalid-input', 'Invalid input', error.message, field ? { field, errors: [{ field, message: error.message }] } : {});

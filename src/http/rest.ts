@@ -176,7 +176,7 @@ export function createRestRouter(service: JobService, config: Config, options: R
     const lease = options.streams?.open(req.principal!, req.headers.authorization, (reason) => stop.abort(reason));
     try {
       await followLog(res, {
-        file, from, resuming: lastEventId !== undefined && lastEventId !== '', format: format(req, 'text'),
+        file, jobId, from, resuming: lastEventId !== undefined && lastEventId !== '', format: format(req, 'text'),
         status: () => jobResource(service, jobId, who),
         heartbeatMs: options.heartbeatMs ?? 15_000,
         followers,
@@ -190,6 +190,15 @@ export function createRestRouter(service: JobService, config: Config, options: R
 
   router.post('/jobs/:jobId/cancel', canWrite, async (req, res) => {
     res.json(await service.cancel({ jobId: jobIdOf(req) }, viewer(req)));
+  });
+
+  router.post('/jobs/:jobId/approvals/:approvalId', canWrite, json, async (req, res) => {
+    if (!req.is(['application/json', 'application/*+json'])) {
+      throw new HttpProblem(415, 'unsupported-media-type', 'Unsupported media type', 'Send the answer as JSON with Content-Type: application/json.');
+    }
+    const body: unknown = req.body;
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new InvalidInput('the body must be a JSON object such as {"decision":"allow"}');
+    res.json(await service.approve({ ...body, jobId: jobIdOf(req), approvalId: String(req.params.approvalId) }, viewer(req)));
   });
 
   router.delete('/jobs/:jobId', canWrite, async (req, res) => {

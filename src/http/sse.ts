@@ -3,6 +3,8 @@
 // `status` event and the stream closes. The reading is shared: every stream of a job is one watcher
 // of the job's LogFollowers entry (src/jobs/follower.ts), so a thousand idle streams cost a
 // thousand sockets, not a thousand polls of the disk.
+// A question of a job with approvals is one `approval` event, announced from the status look-ups
+// the follower already makes.
 import { once } from 'node:events';
 import type { Response } from 'express';
 import type { LogFollowers, LogLine } from '../jobs/follower.js';
@@ -10,8 +12,12 @@ import { fileSize, readRange, renderLine } from '../jobs/output.js';
 import { ENDED_STATUSES, type JobStatus } from '../jobs/schemas.js';
 import { HttpProblem, problemFor } from './problem.js';
 
-export interface FollowOptions<S extends { status: JobStatus }> {
+/** What a follower needs of a job: its status, and the questions it has open (approvals). */
+export type FollowedJob = { status: JobStatus; pendingApprovals?: { approvalId: string }[] };
+
+export interface FollowOptions<S extends FollowedJob> {
   file: string;
+  jobId: string;
   /** Byte offset to start from; inside a line, the stream starts at the next whole line. */
   from: number;
   /** True when the client is reconnecting (Last-Event-ID): an ended, fully read job then gets 204. */
@@ -41,7 +47,7 @@ async function lineAligned(file: string, from: number, size: number): Promise<nu
   return newline >= 0 ? from + newline + 1 : from + ahead.length;
 }
 
-export async function followLog<S extends { status: JobStatus }>(res: Response, options: FollowOptions<S>): Promise<void> {
+export async function followLog<S extends FollowedJob>(res: Response, options: FollowOptions<S>): Promise<void> {
   // Listen before the first await: a client that hangs up early must not leave a watcher behind.
   let closed = false;
   const gone = new Promise<void>((resolve) => res.once('close', () => {
@@ -73,6 +79,7 @@ export async function followLog<S extends { status: JobStatus }>(res: Response, 
     return data === null ? '' : eventText('output', data, line.end);
   };
 
+  const announced = new Set<string>();
   await new Promise<void>((resolve) => {
     let done = false;
     const finish = (last?: string) => {
@@ -89,6 +96,15 @@ export async function followLog<S extends { status: JobStatus }>(res: Response, 
         if (text === '' || closed || res.write(text)) return undefined;
         // A slow reader must not make us buffer a 100 MB log in memory: wait for it to drain.
         return Promise.race([once(res, 'drain').then(() => undefined), gone]);
+      },
+      seen: (job) => {
+        // Each open question once per stream (a reconnect hears of the open ones again); no id, so
+        // Last-Event-ID stays a log offset.
+        for (const approval of job.pendingApprovals ?? []) {
+          if (announced.has(approval.approvalId) || closed) continue;
+          announced.add(approval.approvalId);
+          res.write(eventText('approval', JSON.stringify({ jobId: options.jobId, ...approval })));
+        }
       },
       ended: (job, end) => finish(eventText('status', JSON.stringify(job), end)),
       failed: (error) => {

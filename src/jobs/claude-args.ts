@@ -1,10 +1,13 @@
 // The claude argv for a job, built by the server from validated input. The prompt is never here:
 // it goes to stdin, so list options (--allowedTools …) cannot swallow it and `ps` cannot show it.
+import { approvalArgs } from '../approvals/mcp-config.js';
 import type { PermissionMode } from './permission.js';
 import type { StartInput } from './schemas.js';
 
-export type ClaudeOptions = Omit<StartInput, 'prompt' | 'cwd' | 'title' | 'timeoutSeconds' | 'permissionMode'> & {
+export type ClaudeOptions = Omit<StartInput, 'prompt' | 'cwd' | 'title' | 'timeoutSeconds' | 'permissionMode' | 'approvals'> & {
   permissionMode: PermissionMode;
+  /** Claude asks our approval server (writing into this job folder) instead of refusing. */
+  approvals?: { jobDir: string; timeoutMs: number };
 };
 
 export function claudeArgs(options: ClaudeOptions): string[] {
@@ -19,5 +22,6 @@ export function claudeArgs(options: ClaudeOptions): string[] {
   if (options.resumeSessionId) args.push('--resume', options.resumeSessionId);
   if (options.allowedTools?.length) args.push('--allowedTools', ...options.allowedTools);
   if (options.disallowedTools?.length) args.push('--disallowedTools', ...options.disallowedTools);
+  if (options.approvals) args.push(...approvalArgs(options.approvals.jobDir, options.approvals.timeoutMs));
   return args;
 }

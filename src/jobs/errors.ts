@@ -43,3 +43,10 @@ export class StorageError extends JobError {
     super(message, 'storage_error');
   }
 }
+
+/** A job the viewer may see has no such question: answered like a missing job, with the id named. */
+export class ApprovalNotFound extends JobError {
+  constructor(readonly jobId: string, readonly approvalId: string) {
+    super(`Job ${jobId} has no approval ${approvalId}. Its open questions are in pendingApprovals (claude_check).`, 'approval_not_found');
+  }
+}

@@ -26,6 +26,8 @@ export interface LogLine {
 export interface FollowSink<S> {
   /** Whole lines past the watcher's position, in order. A promise means "slow reader": the watcher is skipped until it settles. */
   deliver(lines: LogLine[]): void | Promise<void>;
+  /** The job's status as looked up while its log was quiet and it had not ended (one look-up per job, shared). */
+  seen?(job: S): void;
   /** The job has ended and every line (a last unterminated one too) was delivered; end is the watcher's final offset. */
   ended(job: S, end: number): void;
   /** The job vanished or could not be read; the watcher is dropped. */
@@ -125,6 +127,7 @@ class FollowedLog<S extends { status: JobStatus }> {
           await this.finish(job);
           return;
         }
+        for (const w of this.watchers) w.sink.seen?.(job);
       }
     } catch (error) {
       for (const w of [...this.watchers]) {

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { PERMISSION_MODES, TOOL_RULE_PATTERN } from './permission.js';
 import { JOB_ID_PATTERN } from './ids.js';
+import { pendingApprovalSchema } from '../approvals/schemas.js';
 
 export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out', 'orphaned', 'unknown'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -44,6 +45,7 @@ export const startInputSchema = z.strictObject({
     .describe('Continue the Claude session of an earlier job (its result.sessionId).'),
   timeoutSeconds: z.number().int().min(1).optional().describe('Stop the job after this many seconds (capped by the server\'s job timeout).'),
   title: oneLine().max(200).optional().describe('A short label shown in claude_jobs.'),
+  approvals: z.boolean().optional().describe('Ask the job\'s owner (claude_approve, REST, elicitation) before a tool the permission mode would refuse, instead of refusing it. Only when the server enables approvals.'),
 });
 export type StartInput = z.infer<typeof startInputSchema>;
 
@@ -96,6 +98,7 @@ export const checkOutputSchema = jobSummarySchema.extend({
   hasMore: z.boolean().describe('True when output beyond nextOffset was already written.'),
   logCapped: z.boolean(),
   result: resultSummarySchema.optional().describe('Present once the job has ended with a result.'),
+  pendingApprovals: z.array(pendingApprovalSchema).optional().describe('Questions the job waits on (approvals: true): answer each with claude_approve.'),
 });
 export type CheckOutput = z.infer<typeof checkOutputSchema>;
 

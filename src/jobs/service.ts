@@ -7,6 +7,8 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import { readJsonIfExists } from './atomic.js';
 import { exitWithoutClaude } from './claim.js';
+import { answerApproval, pendingApprovals } from '../approvals/answer.js';
+import { approveInputSchema, type ApproveOutput } from '../approvals/schemas.js';
 import { claudeArgs } from './claude-args.js';
 import { Dispatcher } from './dispatcher.js';
 import { jobEnvironment } from './environment.js';
@@ -146,6 +148,9 @@ export class JobService {
         throw new InvalidInput(`permissionMode: '${permissionMode}' is above this server's maximum '${this.config.maxPermissionMode}'`, 'permissionMode');
       }
     }
+    if (request.approvals && !this.config.approvals) {
+      throw new InvalidInput('approvals: this server does not take approvals (its operator turns them on with CLAUDE_ASYNC_APPROVALS=on); start without approvals', 'approvals');
+    }
     const effectiveMode = isWithinCap(permissionMode, this.config.maxPermissionMode) ? permissionMode : this.config.maxPermissionMode;
     const ungrantable = request.allowedTools?.find((rule) => !isGrantable(rule, this.config.grantableTools));
     if (ungrantable !== undefined) {
@@ -156,10 +161,14 @@ export class JobService {
     await this.assertWritable();
     const jobId = options.jobId === undefined ? newJobId() : assertJobId(options.jobId);
     const createdAt = Date.now();
+    const { approvals, ...claudeOptions } = request;
     const spec: JobSpecRecord = {
       version: 1, jobId, owner: viewer.id, createdAt, cwd, permissionMode: effectiveMode, promptBytes,
       claudeBin: this.config.claudeBin,
-      args: claudeArgs({ ...request, permissionMode: effectiveMode }),
+      args: claudeArgs({
+        ...claudeOptions, permissionMode: effectiveMode,
+        ...(approvals ? { approvals: { jobDir: jobPaths(this.config.jobsDir, jobId).dir, timeoutMs: this.config.approvalTimeoutMs } } : {}),
+      }),
       timeoutMs: Math.min(this.config.jobTimeoutMs, (request.timeoutSeconds ?? Infinity) * 1000),
       killGraceMs: this.config.killGraceMs,
       resultWatchdogMs: this.config.resultWatchdogMs,
@@ -203,7 +212,20 @@ export class JobService {
       logCapped: exit?.logCapped ?? false,
     };
     if (exit?.result) answer.result = exit.result;
+    if (!ENDED_STATUSES.has(live.status)) {
+      const pending = await pendingApprovals(jobPaths(this.config.jobsDir, live.jobId).dir);
+      if (pending.length) answer.pendingApprovals = pending;
+    }
     return answer;
+  }
+
+  /** Answers a job's approval question, once; only someone who may see the job may answer it. */
+  async approve(input: unknown, viewer: Viewer): Promise<ApproveOutput> {
+    const request = parseInput(approveInputSchema, input);
+    const live = await this.refresh(await this.find(request.jobId, viewer));
+    const answered = await answerApproval(jobPaths(this.config.jobsDir, live.jobId).dir, request, viewer.id, ENDED_STATUSES.has(live.status));
+    this.log.info({ jobId: live.jobId, approvalId: request.approvalId, decision: request.decision, by: viewer.id }, 'approval answered');
+    return answered;
   }
 
   /** The raw log of a job the viewer may see, for faces that page or stream it byte by byte. */
@@ -212,12 +234,17 @@ export class JobService {
     return jobPaths(this.config.jobsDir, (await this.find(jobId, viewer)).jobId).out;
   }
 
-  /** A job's status and log size without reading any output: cheap enough for watchers to poll. */
-  async peek(input: unknown, viewer: Viewer): Promise<IndexEntry & { outputBytes: number }> {
+  /**
+   * A job's status, log size and how many questions it waits on, without reading any output: cheap
+   * enough for watchers to poll.
+   */
+  async peek(input: unknown, viewer: Viewer): Promise<IndexEntry & { outputBytes: number; pendingApprovals?: number }> {
     const { jobId } = parseInput(z.object({ jobId: z.string() }), input);
     const live = await this.refresh(await this.find(jobId, viewer));
-    const outputBytes = await fs.promises.stat(jobPaths(this.config.jobsDir, live.jobId).out).then((s) => s.size, () => 0);
-    return { ...live, outputBytes };
+    const paths = jobPaths(this.config.jobsDir, live.jobId);
+    const outputBytes = await fs.promises.stat(paths.out).then((s) => s.size, () => 0);
+    const waiting = ENDED_STATUSES.has(live.status) ? 0 : (await pendingApprovals(paths.dir).catch(() => [])).length;
+    return { ...live, outputBytes, ...(waiting ? { pendingApprovals: waiting } : {}) };
   }
 
   async list(input: unknown, viewer: Viewer): Promise<ListOutput> {

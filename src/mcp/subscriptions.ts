@@ -40,8 +40,9 @@ const GONE = 'gone';
 const LIST_SIZE = 50;
 
 /** What makes a job resource different for a client: a new status or more output. */
-export function jobFingerprint(job: { status: string; statusReason?: string | undefined; outputBytes: number }): string {
-  return `${job.status}|${job.statusReason ?? ''}|${job.outputBytes}`;
+export function jobFingerprint(job: { status: string; statusReason?: string | undefined; outputBytes: number; pendingApprovals?: number }): string {
+  // A question opening (approvals) is news to a subscriber even when the log did not move.
+  return `${job.status}|${job.statusReason ?? ''}|${job.outputBytes}|${job.pendingApprovals ?? 0}`;
 }
 
 export class JobWatcher {

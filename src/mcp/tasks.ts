@@ -34,12 +34,17 @@ export function taskStatusOf(status: JobStatus): Task['status'] {
   }
 }
 
-export function taskOf(job: JobSummary, ttlMs: number | null): Task {
+/** @param job.pendingApprovals questions the job waits on (approvals): the task needs input meanwhile */
+export function taskOf(job: JobSummary & { pendingApprovals?: number }, ttlMs: number | null): Task {
   const iso = (ms: number) => new Date(ms).toISOString();
-  const reason = job.statusReason ? `: ${job.statusReason}` : '';
+  const status = taskStatusOf(job.status);
+  const asking = status === 'working' && (job.pendingApprovals ?? 0) > 0;
+  const reason = asking
+    ? `: waiting for your answer to ${job.pendingApprovals} question${job.pendingApprovals === 1 ? '' : 's'} (pendingApprovals in claude_check; answer with claude_approve)`
+    : job.statusReason ? `: ${job.statusReason}` : '';
   return {
     taskId: job.jobId,
-    status: taskStatusOf(job.status),
+    status: asking ? 'input_required' : status,
     ttl: ttlMs,
     createdAt: iso(job.createdAt),
     lastUpdatedAt: iso(job.endedAt ?? job.startedAt ?? job.createdAt),
@@ -61,7 +66,7 @@ export class JobTaskStore implements TaskStore {
     this.ttlMs = ctx.service.config.retentionMs > 0 ? ctx.service.config.retentionMs : null;
   }
 
-  task(job: JobSummary): Task {
+  task(job: JobSummary & { pendingApprovals?: number }): Task {
     return taskOf(job, this.ttlMs);
   }
 

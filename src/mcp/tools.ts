@@ -8,6 +8,8 @@ import {
   startInputSchema, startOutputSchema, type CheckOutput,
 } from '../jobs/schemas.js';
 import type { JobService } from '../jobs/service.js';
+import { approveInputSchema, approveOutputSchema } from '../approvals/schemas.js';
+import { canElicit, elicitApprovalsWhileWaiting } from './approval-elicitation.js';
 import { toolError } from './errors.js';
 import type { RightsSource } from './rights.js';
 
@@ -42,12 +44,13 @@ function answer<T extends Record<string, unknown>>(structured: T, text: string):
 
 export function describeCheck(check: CheckOutput): string {
   const head = `Job ${check.jobId} is ${check.status}${check.statusReason ? ` (${check.statusReason})` : ''}.`;
+  const asks = (check.pendingApprovals ?? []).map((a) => `\nWaiting for your answer (claude_approve, approvalId ${a.approvalId}): may it use ${a.toolName} with ${JSON.stringify(a.input)}?`).join('');
   const result = check.result ? `\nResult${check.result.isError ? ' (error)' : ''}: ${check.result.result}` : '';
   const tail = check.tail ? `\n--- output (bytes ${check.offset}-${check.nextOffset}) ---\n${check.tail}` : '';
   const next = check.result || ['completed', 'failed', 'cancelled', 'timed_out', 'orphaned'].includes(check.status)
     ? ''
     : `\nStill going: call claude_wait or claude_check again (pass offset ${check.nextOffset} for only new output).`;
-  return head + result + tail + next;
+  return head + asks + result + tail + next;
 }
 
 /** The claude_check answer for a check; also what a claude_run task resolves to. */
@@ -121,6 +124,18 @@ export function registerJobTools(server: McpServer, ctx: ToolContext): void {
     return answer(cancelled, cancelled.cancelled ? `Job ${cancelled.jobId} is ${cancelled.status}.` : `Job ${cancelled.jobId} was not cancelled: ${cancelled.detail ?? `it had already ended (${cancelled.status})`}.`);
   }));
 
+  server.registerTool('claude_approve', {
+    title: 'Answer a job\'s question',
+    description: 'Allow or deny a tool that a job started with approvals: true is waiting on (its pendingApprovals in claude_check). Ask the user first; never answer on their behalf. With deny, say in message what claude should do instead; with allow, updatedInput may replace the tool\'s input. Each question is answered once.',
+    inputSchema: approveInputSchema,
+    outputSchema: approveOutputSchema,
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+  }, (args) => run(async () => {
+    needWrite(ctx);
+    const answered = await service.approve(args, viewer());
+    return answer(answered, `Answered ${answered.approvalId} of job ${answered.jobId}: ${answered.decision}. The job goes on; poll it with claude_wait or claude_check.`);
+  }));
+
   server.registerTool('claude_wait', {
     title: 'Wait for a job',
     description: `Wait up to timeoutSeconds (max ${MAX_WAIT_SECONDS}) for a job to end, then answer like claude_check. Returns early when the job ends. If it is still running afterwards, call claude_wait again.`,
@@ -130,6 +145,10 @@ export function registerJobTools(server: McpServer, ctx: ToolContext): void {
   }, (args, extra) => run(async () => {
     const timeoutMs = (args.timeoutSeconds ?? 30) * 1000;
     const progressToken = extra._meta?.progressToken;
+    // A person at a client that can be asked answers the job's questions right here.
+    const waitOver = new AbortController();
+    extra.signal.addEventListener('abort', () => waitOver.abort(), { once: true });
+    const asking = mayAskHere(server, ctx) ? elicitApprovalsWhileWaiting(server, service, args.jobId, viewer, extra.requestId, waitOver.signal) : Promise.resolve();
     const check = await service.wait({ jobId: args.jobId, ...(args.tailBytes !== undefined ? { tailBytes: args.tailBytes } : {}) }, timeoutMs, viewer(), {
       signal: extra.signal,
       onProgress: (elapsedMs, status) => {
@@ -139,7 +158,13 @@ export function registerJobTools(server: McpServer, ctx: ToolContext): void {
           params: { progressToken, progress: Math.round(elapsedMs / 1000), total: timeoutMs / 1000, message: `job ${args.jobId} is ${status}` },
         }).catch(() => {});
       },
-    });
+    }).finally(() => waitOver.abort());
+    await asking.catch(() => {});
     return answer(check, describeCheck(check));
   }));
+}
+
+/** Only a token that may write can answer a question, so only it is asked. */
+function mayAskHere(server: McpServer, ctx: ToolContext): boolean {
+  return ctx.rights().canWrite && canElicit(server);
 }
