@@ -100,7 +100,7 @@ describe('approvals', () => {
     assert.equal(typeof pending.askedAt, 'number');
     const answered = await s.rest(`/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'allow', updatedInput: { command: 'git push --dry-run' } } });
     assert.equal(answered.status, 200, answered.text);
-    assert.equal(answered.body.answeredBy, 'default');
+    assert.equal(answered.body.answeredBy, 'token:default');
     const again = await s.rest(`/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'deny', message: 'changed my mind' } });
     assert.equal(again.status, 409);
     assert.match(String(again.body.detail), /already answered \(allow by default at/);
@@ -109,7 +109,7 @@ describe('approvals', () => {
     assert.equal(job.pendingApprovals, undefined);
     assert.match(await readableOutput(s, jobId), /Allowed Bash: \{"command":"git push --dry-run"\}/);
     const kept = JSON.parse(fs.readFileSync(path.join(s.config.jobsDir, jobId, 'approvals', `${pending.approvalId}.answer.json`), 'utf8')) as Json;
-    assert.deepEqual([kept.decision, kept.answeredBy, typeof kept.answeredAt], ['allow', 'default', 'number']);
+    assert.deepEqual([kept.decision, kept.answeredBy, typeof kept.answeredAt], ['allow', 'token:default', 'number']);
   });
 
   it('the /v1/jobs/{id}/events stream carries an approval event for the open question', async (t) => {
@@ -166,7 +166,7 @@ describe('approvals', () => {
     assert.equal(bad.status, 400);
     const byAdmin = await s.rest(`/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'allow' }, token: s.root });
     assert.equal(byAdmin.status, 200, byAdmin.text);
-    assert.equal(byAdmin.body.answeredBy, 'root');
+    assert.equal(byAdmin.body.answeredBy, 'token:root');
     assert.equal((await ended(s, jobId)).status, 'completed');
   });
 
@@ -260,7 +260,7 @@ describe('approvals', () => {
     assert.match(String((done.structuredContent as Json).tail), /Denied Bash: ask me again after lunch/);
     const files = fs.readdirSync(path.join(s.config.jobsDir, jobId, 'approvals')).filter((f) => f.endsWith('.answer.json'));
     const kept = JSON.parse(fs.readFileSync(path.join(s.config.jobsDir, jobId, 'approvals', files[0]!), 'utf8')) as Json;
-    assert.deepEqual([kept.decision, kept.answeredBy, kept.message], ['deny', 'default', 'ask me again after lunch']);
+    assert.deepEqual([kept.decision, kept.answeredBy, kept.message], ['deny', 'token:default', 'ask me again after lunch']);
   });
 
   it('nobody answering within CLAUDE_ASYNC_APPROVAL_TIMEOUT denies, and the job goes on', async (t) => {
