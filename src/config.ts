@@ -46,6 +46,8 @@ export interface Config {
   jwtAudience: string | undefined;
   authFailuresPerMinute: number;
   logLevel: string;
+  glamaMaintainers: string[];
+  glamaClaim: string | undefined;
 }
 
 /** "4h", "30m", "90s", "500ms", "7d" or a plain number of seconds → milliseconds. */
@@ -108,6 +110,8 @@ export const ENV_DEFAULTS = {
   CLAUDE_ASYNC_JWT_AUDIENCE: ['$CLAUDE_ASYNC_PUBLIC_URL/mcp', 'expected aud of JWTs'],
   CLAUDE_ASYNC_AUTH_FAILURES_PER_MINUTE: ['20', 'failed authentications per client IP per minute before 429'],
   CLAUDE_ASYNC_LOG_LEVEL: ['info', 'pino log level (trace, debug, info, warn, error, silent)'],
+  CLAUDE_ASYNC_GLAMA_MAINTAINERS: ['', 'comma list of Glama account emails served at /.well-known/glama.json (claims a remote listing)'],
+  CLAUDE_ASYNC_GLAMA_CLAIM: ['', 'the glama_claim_… token from Glama\'s claim panel, served at /.well-known/glama.json'],
 } as const;
 
 type EnvName = keyof typeof ENV_DEFAULTS;
@@ -187,6 +191,14 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     jwtAudience: read(env, 'CLAUDE_ASYNC_JWT_AUDIENCE', String, () => `${publicUrl}/mcp`),
     authFailuresPerMinute: read(env, 'CLAUDE_ASYNC_AUTH_FAILURES_PER_MINUTE', int(1, 1_000_000), () => 20),
     logLevel: read(env, 'CLAUDE_ASYNC_LOG_LEVEL', (raw) => z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).parse(raw), () => 'info'),
+    glamaMaintainers: read(env, 'CLAUDE_ASYNC_GLAMA_MAINTAINERS', (raw) => list(raw).map((email) => {
+      if (!z.email().safeParse(email).success) throw new Error(`'${email.slice(0, 100)}' is not an email address`);
+      return email;
+    }), () => []),
+    glamaClaim: read(env, 'CLAUDE_ASYNC_GLAMA_CLAIM', (raw) => {
+      if (!/^glama_claim_[A-Za-z0-9_-]{32}$/.test(raw)) throw new Error('must be the glama_claim_… token Glama shows (glama_claim_ and 32 letters, digits, _ or -)');
+      return raw;
+    }, () => undefined),
   };
   if (config.maxTailBytes < config.defaultTailBytes) config.defaultTailBytes = config.maxTailBytes;
   if (config.jwksUrl && !config.jwtIssuer) throw new ConfigError('CLAUDE_ASYNC_JWT_ISSUER: required when CLAUDE_ASYNC_JWKS_URL is set');

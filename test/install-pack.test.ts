@@ -54,9 +54,26 @@ describe('the npm package, packed and installed into an empty folder', { timeout
     for (const entry of ['dist/index.js', 'dist/stdio.js', 'dist/jobs/runner.js', 'dist/jobs/spawner.js', 'package.json', 'README.md', 'LICENSE']) {
       assert.ok(paths.includes(entry), `${entry} is missing from the tarball`);
     }
-    const stray = paths.filter((p) => !p.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(p));
-    assert.deepEqual(stray, [], 'only dist/ and the package metadata belong in the tarball');
-    assert.ok(!paths.some((p) => /^(src|test|\.test-build)\//.test(p) || p.includes('.env')));
+    const pointedAt = ['.env.example', 'deploy/claude-async.service', 'deploy/Caddyfile', 'deploy/nginx.conf'];
+    const stray = paths.filter((p) => !/^(dist|docs)\//.test(p) && !['package.json', 'README.md', 'LICENSE', ...pointedAt].includes(p));
+    assert.deepEqual(stray, [], 'only dist/, docs/, the files the CLI points at and the package metadata belong in the tarball');
+    assert.ok(!paths.some((p) => /^(src|test|\.test-build)\//.test(p) || (p.includes('.env') && p !== '.env.example')));
+  });
+
+  it('carries every file its own output and README point at (--help, doctor, README links)', () => {
+    const paths = new Set(pack.files.map((f) => f.path));
+    const installed = path.join(tmp, 'app', 'node_modules', 'claude-async');
+    const mentioned = new Set<string>();
+    const walk = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+    for (const file of walk(path.join(installed, 'dist')).filter((f) => f.endsWith('.js'))) {
+      for (const match of fs.readFileSync(file, 'utf8').matchAll(/(?<![\w/.-])((?:deploy|docs)\/[\w.-]+\.?[\w-]*|\.env\.example)/g)) mentioned.add(match[1]!);
+    }
+    for (const match of fs.readFileSync(path.join(installed, 'README.md'), 'utf8').matchAll(/\]\((?!https?:|#)([^)#\s]+)/g)) mentioned.add(match[1]!);
+    assert.ok(mentioned.has('.env.example') && mentioned.has('deploy/claude-async.service'), `the scan found too little: ${[...mentioned].join(', ')}`);
+    for (const file of mentioned) {
+      assert.ok(paths.has(file), `${file} is mentioned by the package but not in it`);
+      assert.ok(fs.existsSync(path.join(installed, file)), `${file} is not in the installed package`);
+    }
   });
 
   it('installs a bin with a node shebang that prints the version', async () => {

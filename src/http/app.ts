@@ -13,6 +13,7 @@ import { createMcpRoute, type McpRoute } from './mcp-route.js';
 import { createRestRouter } from './rest.js';
 import { problemErrorHandler } from './problem.js';
 import { hostCheck, originCheck, requestLogger } from './security.js';
+import { glamaRouter } from './glama.js';
 
 export interface AppDeps {
   config: Config;
@@ -52,6 +53,7 @@ export function createApp({ config, service, authenticator, log }: AppDeps): App
     else res.json({ ready: true });
   });
 
+  app.use(glamaRouter(config));
   mountProtectedResourceMetadata(app, { publicUrl: config.publicUrl, ...(config.jwtIssuer ? { jwtIssuer: config.jwtIssuer } : {}) });
 
   const metadataUrl = resourceMetadataUrl(config.publicUrl);

@@ -49,7 +49,11 @@ export function requestLogger(log: Logger): RequestHandler {
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const sessionId = req.header('mcp-session-id') ?? res.getHeader('mcp-session-id');
-      req.log?.info({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10, principal: req.principal?.id, sessionId }, 'request');
+      // originalUrl, not req.path: inside a mounted router req.path is relative ('/' for /mcp,
+      // '/jobs' for /v1/jobs), and a response can finish there. The query string is never logged.
+      // req.ip is the client as `trust proxy` (CLAUDE_ASYNC_TRUST_PROXY) sees it, not the proxy.
+      const path = req.originalUrl.split('?')[0];
+      req.log?.info({ method: req.method, path, ip: req.ip, status: res.statusCode, ms: Math.round(ms * 10) / 10, principal: req.principal?.id, sessionId }, 'request');
     });
     next();
   };

@@ -6,6 +6,7 @@ import type { ExitRecord, RunnerRecord } from './records.js';
 import type { JobStatus, ResultSummary } from './schemas.js';
 import { isSameProcessAlive } from './process-info.js';
 import { fileSize, parseResultLine, readRange } from './output.js';
+import { withLoginHint } from './login-hint.js';
 
 export interface JobFacts {
   spec: 'ok' | 'missing' | 'unreadable';
@@ -78,7 +79,7 @@ function statusFromExitAlone(exit: ExitRecord): DerivedStatus {
   return { status: 'failed', reason: `claude exited with code ${exit.exitCode}${said}` };
 }
 
-const clip = (text: string) => (text.length > 300 ? `${text.slice(0, 300)}…` : text);
+const clip = (text: string) => withLoginHint(text.length > 300 ? `${text.slice(0, 300)}…` : text);
 
 async function readRecord<T>(file: string): Promise<T | null | 'unreadable'> {
   try {
