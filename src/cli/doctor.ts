@@ -8,7 +8,7 @@ import { ConfigError, isLoopbackHost, isWildcardHost, loadConfig, type Config } 
 import { jobEnvironment } from '../jobs/environment.js';
 import { TokenStore } from '../auth/token-store.js';
 import { tokensFile } from '../auth/options.js';
-import { findExecutable } from './executable.js';
+import { findExecutable } from '../jobs/process/executable.js';
 
 export type CheckLevel = 'ok' | 'warn' | 'fail';
 

@@ -14,10 +14,9 @@ import { InvalidInput, JobConflict, JobNotFound, LimitExceeded, StorageError } f
 import { assertJobId, newJobId } from './ids.js';
 import { ProcessLauncher, type Launcher } from './launcher.js';
 import { jobPaths, type JobPaths } from './layout.js';
-import { canFindJobProcesses, findJobProcesses, processState } from './job-processes.js';
 import { readTail } from './output.js';
 import { isWithinCap } from './permission.js';
-import { isSameProcessAlive, signalGroup, signalProcess } from './process-info.js';
+import { processHost } from './process/index.js';
 import type { ExitRecord, JobSpecRecord, RunnerRecord, Viewer } from './records.js';
 import {
   ENDED_STATUSES, checkInputSchema, listInputSchema, startInputSchema,
@@ -252,12 +251,18 @@ export class JobService {
     if (!targets) {
       throw new JobConflict(`job ${jobId}: runner.json is unreadable and this host cannot list processes, so its runner and claude cannot be found; nothing was cancelled. End them by hand, then remove the job.`);
     }
-    if (targets.runnerPid) {
-      signalProcess(targets.runnerPid, 'SIGTERM'); // the runner stops claude's group and records `cancelled`
+    if (targets.runnerPid && !processHost.canAskToStop) {
+      // Windows: a runner cannot be asked to stop, only ended with everything it started; then we record the cancel.
+      await this.endTree(targets.runnerPid);
+      if (!fs.existsSync(paths.exit)) {
+        await writeFileAtomic(paths.exit, JSON.stringify(exitWithoutClaude('cancelled', { startedAt: recorded !== 'unreadable' ? recorded?.startedAt ?? null : null })));
+      }
+    } else if (targets.runnerPid) {
+      processHost.stopProcess(targets.runnerPid, 'graceful'); // the runner stops claude's group and records `cancelled`
       const deadline = Date.now() + Math.max(CANCEL_SETTLE_MS, Math.min(this.config.killGraceMs + 2000, 15_000));
       while (Date.now() < deadline && !fs.existsSync(paths.exit)) await sleep(50);
       if (!fs.existsSync(paths.exit)) {
-        const stopped = processState(targets.runnerPid) === 'T';
+        const stopped = processHost.isStopped(targets.runnerPid);
         const live = await this.refresh(entry);
         return {
           jobId, status: live.status, cancelled: false,
@@ -268,8 +273,8 @@ export class JobService {
       }
     } else {
       // Orphaned: no runner will record anything. End claude if it outlived its runner, then record it.
-      for (const pid of targets.claudePids) signalGroup(pid, 'SIGKILL');
-      for (const pid of targets.claudePids) signalProcess(pid, 'SIGKILL');
+      for (const pid of targets.claudePids) processHost.stopTree(pid, 'force');
+      for (const pid of targets.claudePids) processHost.stopProcess(pid, 'force');
       await writeFileAtomic(paths.exit, JSON.stringify(exitWithoutClaude('cancelled', { startedAt: recorded !== 'unreadable' ? recorded?.startedAt ?? null : null })));
     }
     this.dispatcher.kick();
@@ -280,13 +285,21 @@ export class JobService {
   /** Which processes a cancel must reach: from runner.json, or found by their job folder when it is unreadable. */
   private cancelTargets(paths: JobPaths, recorded: RunnerRecord | null | 'unreadable'): { runnerPid?: number; claudePids: number[] } | null {
     if (recorded && recorded !== 'unreadable') {
-      if (isSameProcessAlive(recorded.runnerPid, recorded.runnerStartTime) && !recorded.claimedBy) return { runnerPid: recorded.runnerPid, claudePids: [] };
-      return { claudePids: recorded.claudePid && isSameProcessAlive(recorded.claudePid, recorded.claudeStartTime) ? [recorded.claudePid] : [] };
+      if (processHost.isSameProcessAlive(recorded.runnerPid, recorded.runnerStartTime) && !recorded.claimedBy) return { runnerPid: recorded.runnerPid, claudePids: [] };
+      return { claudePids: recorded.claudePid && processHost.isSameProcessAlive(recorded.claudePid, recorded.claudeStartTime) ? [recorded.claudePid] : [] };
     }
-    if (!canFindJobProcesses()) return null;
-    const found = findJobProcesses(paths);
+    const found = processHost.findJobProcesses(paths);
+    if (!found) return null;
     const runner = found.runners[0];
     return runner ? { runnerPid: runner.pid, claudePids: [] } : { claudePids: found.claude.map((p) => p.pid) };
+  }
+
+  /** Stops a process tree: asked first, forced once the grace period is over and it still runs. */
+  private async endTree(pid: number): Promise<void> {
+    if (!processHost.stopTree(pid, 'graceful')) return;
+    const deadline = Date.now() + this.config.killGraceMs;
+    while (Date.now() < deadline && processHost.treeAlive(pid)) await sleep(100);
+    if (processHost.treeAlive(pid)) processHost.stopTree(pid, 'force');
   }
 
   async wait(input: unknown, timeoutMs: number, viewer: Viewer, options: WaitOptions = {}): Promise<CheckOutput> {
@@ -424,9 +437,9 @@ export class JobService {
     if (!pid || this.endingClaude.has(jobId)) return;
     this.endingClaude.add(jobId);
     this.log.warn({ jobId, claudePid: pid }, 'the runner is gone but claude still runs; ending claude');
-    signalGroup(pid, 'SIGTERM');
+    processHost.stopTree(pid, 'graceful');
     const timer = setTimeout(() => {
-      if (isSameProcessAlive(pid, runner.claudeStartTime)) signalGroup(pid, 'SIGKILL');
+      if (processHost.isSameProcessAlive(pid, runner.claudeStartTime)) processHost.stopTree(pid, 'force');
       this.endingClaude.delete(jobId);
     }, this.config.killGraceMs);
     timer.unref();
