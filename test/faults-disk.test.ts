@@ -11,6 +11,7 @@ import { newJobId } from '../src/jobs/ids.js';
 import type { ExitRecord, JobSpecRecord } from '../src/jobs/records.js';
 import { FAKE_CLAUDE, REPO_ROOT, tempDir, waitFor } from './helpers.js';
 import { cleanupAll, isAlive, mountTmpfs, runnerOf, serverEnv, spawnServer, type RealServer } from './support/real-server.js';
+import { needsLinux } from './support/platform.js';
 
 type Job = { jobId: string; status: string; statusReason?: string; result?: { result: string; isError: boolean }; tail?: string };
 
@@ -29,7 +30,7 @@ function writeFinished(jobsDir: string, jobId: string, cwd: string, createdAt: n
   fs.writeFileSync(path.join(dir, 'exit.json'), JSON.stringify(exit));
 }
 
-describe('a full disk', () => {
+describe('a full disk', { skip: needsLinux('fills a tmpfs of its own') }, () => {
   it('running jobs stay running (never orphaned), logs stop at a whole line with the reason, starts get 503, and exit.json is written once there is space', async (t) => {
     const fs2 = mountTmpfs(4 * 1024 * 1024);
     if ('skip' in fs2) {

@@ -15,6 +15,7 @@ import { startServer } from '../src/server.js';
 import { newJobId } from '../src/jobs/ids.js';
 import type { ExitRecord, JobSpecRecord } from '../src/jobs/records.js';
 import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, tempDir, testConfig, waitFor } from './helpers.js';
+import { needsPosix } from './support/platform.js';
 
 const TOKEN = `cas_faults_${randomUUID().replace(/-/g, '')}`;
 const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
@@ -111,7 +112,7 @@ function cleanupAll(servers: RealServer[], dataDir: string, extraDirs: string[] 
   };
 }
 
-describe('a kill -9 of the server loses nothing and runs nothing twice', () => {
+describe('a kill -9 of the server loses nothing and runs nothing twice', { skip: needsPosix('kill -9 of the server, process groups and chmod') }, () => {
   it('20 running + 20 queued jobs all finish exactly once after a restart, and the index agrees with the folders', async (t) => {
     const dataDir = tempDir('ca-kill9-');
     const work = path.join(dataDir, 'work');
@@ -180,7 +181,7 @@ describe('a kill -9 of the server loses nothing and runs nothing twice', () => {
   });
 });
 
-describe('a damaged index or half-made job folders never stop the server', () => {
+describe('a damaged index or half-made job folders never stop the server', { skip: needsPosix('kill -9 of the server, process groups and chmod') }, () => {
   /** Five finished jobs, one queued job, and four kinds of damage; returns what each should become. */
   function seedDamage(jobsDir: string, work: string) {
     fs.mkdirSync(jobsDir, { recursive: true, mode: 0o700 });
@@ -300,7 +301,7 @@ describe('a damaged index or half-made job folders never stop the server', () =>
   }
 });
 
-describe('a jobs folder the server may not write', () => {
+describe('a jobs folder the server may not write', { skip: needsPosix('kill -9 of the server, process groups and chmod') }, () => {
   it('claude_start answers a clear storage error, leaves nothing half-made, and works again once writable', async (t) => {
     const dataDir = tempDir('ca-readonly-');
     const work = path.join(dataDir, 'work');

@@ -18,6 +18,7 @@ import { posixHost } from '../src/jobs/process/posix.js';
 import { jobEnvironment } from '../src/jobs/environment.js';
 import { jobPaths } from '../src/jobs/layout.js';
 import type { CommandResult } from '../src/jobs/process/run-command.js';
+import { checkProcessLayer } from '../src/cli/doctor-os.js';
 
 const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures', 'os');
 const fixture = (name: string) => fs.readFileSync(path.join(FIXTURES, name), 'utf8');
@@ -327,5 +328,29 @@ describe('Windows: claude resolved through PATHEXT and started safely', () => {
     assert.deepEqual(Object.keys(windows).sort(), ['APPDATA', 'ComSpec', 'PATHEXT', 'Path', 'SystemRoot', 'USERPROFILE']);
     const linux = jobEnvironment(server, [], 'linux');
     assert.deepEqual(Object.keys(linux), [], 'Linux jobs get exactly what they got before');
+  });
+});
+
+describe('doctor checks the OS-specific pieces', () => {
+  it('Windows: start times through PowerShell, taskkill present, claude.cmd found through PATHEXT', () => {
+    const run = (file: string, args: string[]): CommandResult => {
+      if (file === 'powershell.exe') return { status: 0, stdout: fixture('windows/get-process-ps7.json') };
+      if (file === 'tasklist') return { status: 0, stdout: args.includes('PID eq 12345') ? fixture('windows/tasklist-found.csv') : fixture('windows/tasklist-none.txt') };
+      return { status: null, stdout: '' };
+    };
+    const checks = checkProcessLayer('C:\\Users\\alice\\AppData\\Roaming\\npm\\claude.cmd', { host: win32Host(run, liveKill(new Set([12345]))), run, pid: 12345 });
+    assert.deepEqual(checks.map((c) => [c.name, c.level]), [['process start times', 'ok'], ['tasklist/taskkill', 'ok'], ['claude launch', 'ok']]);
+    assert.match(checks[2]!.detail, /cmd\.exe with every argument quoted/);
+    const broken = checkProcessLayer(null, { host: win32Host(() => ({ status: null, stdout: '' }), liveKill(new Set([12345]))), run: () => ({ status: 0, stdout: fixture('windows/tasklist-none.txt') }), pid: 12345 });
+    assert.deepEqual(broken.map((c) => [c.name, c.level]), [['process start times', 'fail'], ['tasklist/taskkill', 'fail']]);
+    assert.match(broken[0]!.fix!, /powershell\.exe/);
+  });
+
+  it('macOS: a missing or failing ps is a failure that names ps', () => {
+    const ok = checkProcessLayer('/usr/local/bin/claude', { host: darwinHost(() => ({ status: 0, stdout: fixture('darwin/ps-stat-lstart-running.txt') })), pid: 4242 });
+    assert.deepEqual(ok.map((c) => [c.name, c.level]), [['process start times', 'ok']]);
+    const missing = checkProcessLayer('/usr/local/bin/claude', { host: darwinHost(() => ({ status: null, stdout: '' })), pid: 4242 });
+    assert.equal(missing[0]!.level, 'fail');
+    assert.match(missing[0]!.fix!, /ps\(1\)/);
   });
 });

@@ -9,6 +9,7 @@ import { jobEnvironment } from '../jobs/environment.js';
 import { TokenStore } from '../auth/token-store.js';
 import { tokensFile } from '../auth/options.js';
 import { findExecutable } from '../jobs/process/executable.js';
+import { checkProcessLayer, type OsProbes } from './doctor-os.js';
 
 export type CheckLevel = 'ok' | 'warn' | 'fail';
 
@@ -32,6 +33,8 @@ export interface DoctorProbes {
    * or rejects when the CLI gives none (an older CLI without the command, a hang).
    */
   claudeAuthStatus?(bin: string, env: Record<string, string>, timeoutMs: number): Promise<{ loggedIn?: unknown; authMethod?: unknown }>;
+  /** The process layer and command runner the OS checks use; this host's when absent. */
+  os?: OsProbes;
 }
 
 const CLAUDE_VERSION_TIMEOUT_MS = 15_000;
@@ -225,6 +228,7 @@ export async function runDoctor(probes: DoctorProbes = defaultProbes()): Promise
   }
   results.push(ok('config', 'environment parsed'));
   results.push(...await checkClaude(config, probes));
+  results.push(...checkProcessLayer(findExecutable(config.claudeBin, probes.env), probes.os));
   results.push(checkDir('data dir', config.dataDir));
   if (config.jobsDir !== path.join(config.dataDir, 'jobs')) results.push(checkDir('jobs dir', config.jobsDir));
   results.push(...checkRoots(config));
