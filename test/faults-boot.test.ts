@@ -6,25 +6,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { newJobId } from '../src/jobs/ids.js';
-import type { ExitRecord, JobSpecRecord } from '../src/jobs/records.js';
-import { FAKE_CLAUDE, tempDir, waitFor } from './helpers.js';
-import { cleanupAll, serverEnv, spawnServer, type RealServer } from './support/real-server.js';
+import { tempDir, waitFor } from './helpers.js';
+import { cleanupAll, serverEnv, spawnServer, type RealServer, writeFinished } from './support/real-server.js';
 import { needsPosix } from './support/platform.js';
 
 type Job = { jobId: string; status: string };
 
-/** The two files a finished job needs to be listed: spec.json and exit.json. */
-function seedFinished(jobsDir: string, jobId: string, cwd: string, createdAt: number): void {
-  const dir = path.join(jobsDir, jobId);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const spec: JobSpecRecord = {
-    version: 1, jobId, owner: 'default', createdAt, cwd, permissionMode: 'acceptEdits', promptBytes: 6, claudeBin: FAKE_CLAUDE,
-    args: [], timeoutMs: 60_000, killGraceMs: 1000, resultWatchdogMs: 1500, maxLogBytes: 1 << 20,
-  };
-  fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify(spec));
-  const exit: ExitRecord = { reason: 'exited', exitCode: 0, signal: null, startedAt: createdAt, endedAt: createdAt + 10, logCapped: false, watchdog: false, result: null };
-  fs.writeFileSync(path.join(dir, 'exit.json'), JSON.stringify(exit));
-}
 
 describe('boot over many job folders', { skip: needsPosix('umask and POSIX file modes; SIGTERM to the server') }, () => {
   it('listens before reading 8,000 folders and before sweeping 6,000 expired ones; lists answer from the folders meanwhile', async (t) => {
@@ -35,8 +22,8 @@ describe('boot over many job folders', { skip: needsPosix('umask and POSIX file 
     const now = Date.now();
     const expired = Array.from({ length: 6000 }, (_, i) => newJobId(now - 30 * 86_400_000 + i * 1000));
     const recent = Array.from({ length: 2000 }, (_, i) => newJobId(now - 3_600_000 + i * 1000));
-    for (const [i, id] of expired.entries()) seedFinished(jobsDir, id, work, now - 30 * 86_400_000 + i * 1000);
-    for (const [i, id] of recent.entries()) seedFinished(jobsDir, id, work, now - 3_600_000 + i * 1000);
+    for (const [i, id] of expired.entries()) writeFinished(jobsDir, id, work, now - 30 * 86_400_000 + i * 1000);
+    for (const [i, id] of recent.entries()) writeFinished(jobsDir, id, work, now - 3_600_000 + i * 1000);
     const servers: RealServer[] = [];
     t.after(cleanupAll(servers, dataDir));
 

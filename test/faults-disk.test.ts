@@ -8,27 +8,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { newJobId } from '../src/jobs/ids.js';
-import type { ExitRecord, JobSpecRecord } from '../src/jobs/records.js';
-import { FAKE_CLAUDE, REPO_ROOT, tempDir, waitFor } from './helpers.js';
-import { cleanupAll, isAlive, mountTmpfs, runnerOf, serverEnv, spawnServer, type RealServer } from './support/real-server.js';
+import type { ExitRecord } from '../src/jobs/records.js';
+import { REPO_ROOT, tempDir, waitFor } from './helpers.js';
+import { cleanupAll, isAlive, mountTmpfs, runnerOf, serverEnv, spawnServer, type RealServer, writeFinished } from './support/real-server.js';
 import { needsLinux } from './support/platform.js';
 
 type Job = { jobId: string; status: string; statusReason?: string; result?: { result: string; isError: boolean }; tail?: string };
 
-/** A finished job as the runner would have left it. */
-function writeFinished(jobsDir: string, jobId: string, cwd: string, createdAt: number): void {
-  const dir = path.join(jobsDir, jobId);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const spec: JobSpecRecord = {
-    version: 1, jobId, owner: 'default', createdAt, cwd, permissionMode: 'acceptEdits', promptBytes: 6, claudeBin: FAKE_CLAUDE,
-    args: ['-p', '--output-format', 'stream-json', '--verbose'], timeoutMs: 60_000, killGraceMs: 1000, resultWatchdogMs: 1500, maxLogBytes: 1 << 20,
-  };
-  fs.writeFileSync(path.join(dir, 'prompt.txt'), 'seeded');
-  fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify(spec));
-  fs.writeFileSync(path.join(dir, 'out.jsonl'), `${JSON.stringify({ type: 'result', subtype: 'success', is_error: false, result: 'ok', session_id: 's' })}\n`);
-  const exit: ExitRecord = { reason: 'exited', exitCode: 0, signal: null, startedAt: createdAt, endedAt: createdAt + 10, logCapped: false, watchdog: false, result: { result: 'ok', sessionId: 's', isError: false, subtype: 'success', costUsd: 0, numTurns: 1, durationMs: 10 } };
-  fs.writeFileSync(path.join(dir, 'exit.json'), JSON.stringify(exit));
-}
 
 describe('a full disk', { skip: needsLinux('fills a tmpfs of its own') }, () => {
   it('running jobs stay running (never orphaned), logs stop at a whole line with the reason, starts get 503, and exit.json is written once there is space', async (t) => {

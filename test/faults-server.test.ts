@@ -5,56 +5,20 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import pino from 'pino';
-import { configFor } from '../src/config.js';
 import { startServer } from '../src/server.js';
 import { newJobId } from '../src/jobs/ids.js';
-import type { ExitRecord, JobSpecRecord } from '../src/jobs/records.js';
+import type { ExitRecord } from '../src/jobs/records.js';
 import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, tempDir, testConfig, waitFor } from './helpers.js';
+import { TOKEN, cleanupAll, spawnServer, specFor, writeFinished, type RealServer } from './support/real-server.js';
 import { needsPosix } from './support/platform.js';
 
-const TOKEN = `cas_faults_${randomUUID().replace(/-/g, '')}`;
 const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
 type Structured = Record<string, unknown>;
 type Job = { jobId: string; status: string; statusReason?: string };
-
-interface RealServer {
-  child: ChildProcess;
-  url: string;
-  logs: () => string;
-  /** SIGTERM (graceful: the index is flushed) or SIGKILL; resolves once the process is gone. */
-  stop: (signal?: NodeJS.Signals) => Promise<void>;
-}
-
-/** Starts `node .test-build/src/index.js serve` and waits for its "listening" log line. */
-async function spawnServer(env: Record<string, string>, options: { uid?: number; gid?: number; cwd?: string } = {}): Promise<RealServer> {
-  const child = spawn(process.execPath, [BIN, 'serve'], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', CLAUDE_ASYNC_PORT: '0', CLAUDE_ASYNC_LOG_LEVEL: 'info', CLAUDE_ASYNC_TOKEN: TOKEN, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    ...options,
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = await waitFor(() => {
-    if (child.exitCode !== null) throw new Error(`the server exited during start-up:\n${out}`);
-    return /"url":"(http:[^"]+)"/.exec(out)?.[1];
-  }, 30_000, 'the server to listen');
-  return {
-    child, url, logs: () => out,
-    stop: async (signal = 'SIGKILL') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
 
 async function connect(url: string, token = TOKEN) {
   const client = new Client({ name: 'faults', version: '1.0.0' });
@@ -82,35 +46,6 @@ async function listAll(client: Client): Promise<Job[]> {
 
 const countLines = (text: string, needle: string) => text.split('\n').filter((l) => l.includes(needle)).length;
 const idFolders = (jobsDir: string) => fs.readdirSync(jobsDir).filter((n) => /^[0-9a-z]{26}$/.test(n)).sort();
-
-function specFor(jobId: string, cwd: string, createdAt: number): JobSpecRecord {
-  return {
-    version: 1, jobId, owner: 'default', createdAt, cwd, permissionMode: 'acceptEdits', promptBytes: 10, claudeBin: FAKE_CLAUDE,
-    args: ['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'acceptEdits'],
-    timeoutMs: 60_000, killGraceMs: 1000, resultWatchdogMs: 1500, maxLogBytes: 10 * 1024 * 1024, title: `seeded ${jobId.slice(-4)}`,
-  };
-}
-
-/** A finished job, written the way the server and runner would have written it. */
-function writeFinished(jobsDir: string, jobId: string, cwd: string, createdAt: number): void {
-  const dir = path.join(jobsDir, jobId);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  fs.writeFileSync(path.join(dir, 'prompt.txt'), 'seeded');
-  fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify(specFor(jobId, cwd, createdAt)));
-  fs.writeFileSync(path.join(dir, 'runner.json'), JSON.stringify({ runnerPid: 999_999, runnerStartTime: null, startedAt: createdAt + 10 }));
-  fs.writeFileSync(path.join(dir, 'out.jsonl'), `${JSON.stringify({ type: 'system', subtype: 'init', session_id: 's' })}\n${JSON.stringify({ type: 'result', subtype: 'success', is_error: false, result: 'ok', session_id: 's' })}\n`);
-  const exit: ExitRecord = { reason: 'exited', exitCode: 0, signal: null, startedAt: createdAt + 10, endedAt: createdAt + 20, logCapped: false, watchdog: false, result: { result: 'ok', sessionId: 's', isError: false, subtype: 'success', costUsd: 0, numTurns: 1, durationMs: 10 } };
-  fs.writeFileSync(path.join(dir, 'exit.json'), JSON.stringify(exit));
-}
-
-/** Ends the server, then every runner and claude group recorded under the data dir, then removes it. */
-function cleanupAll(servers: RealServer[], dataDir: string, extraDirs: string[] = []): () => Promise<void> {
-  return async () => {
-    for (const s of servers) await s.stop('SIGKILL').catch(() => {});
-    cleanupJobs(configFor({ dataDir }));
-    for (const dir of extraDirs) fs.rmSync(dir, { recursive: true, force: true });
-  };
-}
 
 describe('a kill -9 of the server loses nothing and runs nothing twice', { skip: needsPosix('kill -9 of the server, process groups and chmod') }, () => {
   it('20 running + 20 queued jobs all finish exactly once after a restart, and the index agrees with the folders', async (t) => {

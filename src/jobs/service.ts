@@ -5,15 +5,16 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { z } from 'zod';
 import type { Config } from '../config.js';
-import { readJsonIfExists, writeFileAtomic } from './atomic.js';
-import { claimForServer, exitWithoutClaude } from './claim.js';
+import { readJsonIfExists } from './atomic.js';
+import { exitWithoutClaude } from './claim.js';
 import { claudeArgs } from './claude-args.js';
 import { Dispatcher } from './dispatcher.js';
 import { jobEnvironment } from './environment.js';
 import { InvalidInput, JobConflict, JobNotFound, LimitExceeded, StorageError } from './errors.js';
 import { assertJobId, newJobId } from './ids.js';
 import { ProcessLauncher, type Launcher } from './launcher.js';
-import { jobPaths, type JobPaths } from './layout.js';
+import { jobPaths } from './layout.js';
+import { cancelJob } from './canceller.js';
 import { readTail } from './output.js';
 import { isWithinCap } from './permission.js';
 import { processHost } from './process/index.js';
@@ -234,72 +235,12 @@ export class JobService {
   async cancel(input: unknown, viewer: Viewer): Promise<CancelOutput> {
     const { jobId } = parseInput(z.object({ jobId: z.string() }), input);
     const entry = await this.find(jobId, viewer);
-    const paths = jobPaths(this.config.jobsDir, entry.jobId);
-    const facts = await readJobFacts(paths);
-    const current = deriveStatus(facts).status;
-    if (facts.exit) return { jobId, status: current, cancelled: false };
-
-    if (!facts.runner) {
-      // Queued: claim the job the way a runner would, so none can start it after us.
-      if (claimForServer(paths, 'cancel')) {
-        await writeFileAtomic(paths.exit, JSON.stringify(exitWithoutClaude('cancelled')));
-        return { jobId, status: (await this.refresh(entry)).status, cancelled: true };
-      }
-    }
-    const recorded = facts.runner === 'unreadable' ? 'unreadable' : facts.runner ?? (await readJsonIfExists<RunnerRecord>(paths.runner).catch(() => 'unreadable' as const));
-    const targets = this.cancelTargets(paths, recorded);
-    if (!targets) {
-      throw new JobConflict(`job ${jobId}: runner.json is unreadable and this host cannot list processes, so its runner and claude cannot be found; nothing was cancelled. End them by hand, then remove the job.`);
-    }
-    if (targets.runnerPid && !processHost.canAskToStop) {
-      // Windows: a runner cannot be asked to stop, only ended with everything it started; then we record the cancel.
-      await this.endTree(targets.runnerPid);
-      if (!fs.existsSync(paths.exit)) {
-        await writeFileAtomic(paths.exit, JSON.stringify(exitWithoutClaude('cancelled', { startedAt: recorded !== 'unreadable' ? recorded?.startedAt ?? null : null })));
-      }
-    } else if (targets.runnerPid) {
-      processHost.stopProcess(targets.runnerPid, 'graceful'); // the runner stops claude's group and records `cancelled`
-      const deadline = Date.now() + Math.max(CANCEL_SETTLE_MS, Math.min(this.config.killGraceMs + 2000, 15_000));
-      while (Date.now() < deadline && !fs.existsSync(paths.exit)) await sleep(50);
-      if (!fs.existsSync(paths.exit)) {
-        const stopped = processHost.isStopped(targets.runnerPid);
-        const live = await this.refresh(entry);
-        return {
-          jobId, status: live.status, cancelled: false,
-          detail: stopped
-            ? 'asked the job\'s runner to stop (SIGTERM), but the runner is itself stopped (SIGSTOP): it will end claude and record the cancel when it is continued (SIGCONT); the job still runs'
-            : 'asked the job\'s runner to stop (SIGTERM); it has not finished ending claude yet; check again',
-        };
-      }
-    } else {
-      // Orphaned: no runner will record anything. End claude if it outlived its runner, then record it.
-      for (const pid of targets.claudePids) processHost.stopTree(pid, 'force');
-      for (const pid of targets.claudePids) processHost.stopProcess(pid, 'force');
-      await writeFileAtomic(paths.exit, JSON.stringify(exitWithoutClaude('cancelled', { startedAt: recorded !== 'unreadable' ? recorded?.startedAt ?? null : null })));
-    }
-    this.dispatcher.kick();
-    const status = (await this.refresh(entry)).status;
-    return status === 'cancelled' ? { jobId, status, cancelled: true } : { jobId, status, cancelled: false, detail: `the job ended as ${status} before the cancel took effect` };
-  }
-
-  /** Which processes a cancel must reach: from runner.json, or found by their job folder when it is unreadable. */
-  private cancelTargets(paths: JobPaths, recorded: RunnerRecord | null | 'unreadable'): { runnerPid?: number; claudePids: number[] } | null {
-    if (recorded && recorded !== 'unreadable') {
-      if (processHost.isSameProcessAlive(recorded.runnerPid, recorded.runnerStartTime) && !recorded.claimedBy) return { runnerPid: recorded.runnerPid, claudePids: [] };
-      return { claudePids: recorded.claudePid && processHost.isSameProcessAlive(recorded.claudePid, recorded.claudeStartTime) ? [recorded.claudePid] : [] };
-    }
-    const found = processHost.findJobProcesses(paths);
-    if (!found) return null;
-    const runner = found.runners[0];
-    return runner ? { runnerPid: runner.pid, claudePids: [] } : { claudePids: found.claude.map((p) => p.pid) };
-  }
-
-  /** Stops a process tree: asked first, forced once the grace period is over and it still runs. */
-  private async endTree(pid: number): Promise<void> {
-    if (!processHost.stopTree(pid, 'graceful')) return;
-    const deadline = Date.now() + this.config.killGraceMs;
-    while (Date.now() < deadline && processHost.treeAlive(pid)) await sleep(100);
-    if (processHost.treeAlive(pid)) processHost.stopTree(pid, 'force');
+    const answer = await cancelJob(jobPaths(this.config.jobsDir, entry.jobId), {
+      settleMs: Math.max(CANCEL_SETTLE_MS, Math.min(this.config.killGraceMs + 2000, 15_000)),
+      status: async () => (await this.refresh(entry)).status,
+    });
+    if (answer.cancelled) this.dispatcher.kick();
+    return answer;
   }
 
   async wait(input: unknown, timeoutMs: number, viewer: Viewer, options: WaitOptions = {}): Promise<CheckOutput> {
@@ -413,8 +354,10 @@ export class JobService {
     const derived = launching ? { status: 'running' as const, reason: 'starting' } : deriveStatus(facts);
     const runner = facts.runner && facts.runner !== 'unreadable' ? facts.runner : null;
     // A runner killed after claude's result: the result in the log stands in for the exit record.
+    // It ended when its log was last written.
+    const logEndedAt = async () => (await fs.promises.stat(paths.out).catch(() => null))?.mtimeMs ?? Date.now();
     const exit = facts.exit && facts.exit !== 'unreadable' ? facts.exit
-      : facts.logResult ? { ...exitWithoutClaude('exited'), result: facts.logResult, endedAt: runner?.startedAt ?? entry.createdAt, ...(runner?.startedAt ? { startedAt: runner.startedAt } : {}) } : null;
+      : facts.logResult ? { ...exitWithoutClaude('exited'), result: facts.logResult, endedAt: Math.round(await logEndedAt()), ...(runner?.startedAt ? { startedAt: runner.startedAt } : {}) } : null;
     const next: IndexEntry = { ...entry, status: derived.status };
     delete next.statusReason;
     if (derived.reason) next.statusReason = derived.reason;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { configFor } from '../../src/config.js';
+import type { ExitRecord, JobSpecRecord } from '../../src/jobs/records.js';
 import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, waitFor } from '../helpers.js';
 
 export const TOKEN = `cas_faults_${randomUUID().replace(/-/g, '')}`;
@@ -167,4 +168,24 @@ export function mountTmpfs(sizeBytes: number): Tmpfs | { skip: string } {
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+export function specFor(jobId: string, cwd: string, createdAt: number): JobSpecRecord {
+  return {
+    version: 1, jobId, owner: 'default', createdAt, cwd, permissionMode: 'acceptEdits', promptBytes: 10, claudeBin: FAKE_CLAUDE,
+    args: ['-p', '--output-format', 'stream-json', '--verbose', '--permission-mode', 'acceptEdits'],
+    timeoutMs: 60_000, killGraceMs: 1000, resultWatchdogMs: 1500, maxLogBytes: 10 * 1024 * 1024, title: `seeded ${jobId.slice(-4)}`,
+  };
+}
+
+/** A finished job, written the way the server and runner would have written it. */
+export function writeFinished(jobsDir: string, jobId: string, cwd: string, createdAt: number): void {
+  const dir = path.join(jobsDir, jobId);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(dir, 'prompt.txt'), 'seeded');
+  fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify(specFor(jobId, cwd, createdAt)));
+  fs.writeFileSync(path.join(dir, 'runner.json'), JSON.stringify({ runnerPid: 999_999, runnerStartTime: null, startedAt: createdAt + 10 }));
+  fs.writeFileSync(path.join(dir, 'out.jsonl'), `${JSON.stringify({ type: 'system', subtype: 'init', session_id: 's' })}\n${JSON.stringify({ type: 'result', subtype: 'success', is_error: false, result: 'ok', session_id: 's' })}\n`);
+  const exit: ExitRecord = { reason: 'exited', exitCode: 0, signal: null, startedAt: createdAt + 10, endedAt: createdAt + 20, logCapped: false, watchdog: false, result: { result: 'ok', sessionId: 's', isError: false, subtype: 'success', costUsd: 0, numTurns: 1, durationMs: 10 } };
+  fs.writeFileSync(path.join(dir, 'exit.json'), JSON.stringify(exit));
 }
