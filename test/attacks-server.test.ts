@@ -15,6 +15,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { SignJWT, generateKeyPair } from 'jose';
 import { configFor } from '../src/config.js';
 import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, tempDir, waitFor } from './helpers.js';
+import { needsLinux } from './support/platform.js';
 
 const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
 const TOKEN = `cas_admin_${randomUUID().replace(/-/g, '')}`;
@@ -167,7 +168,7 @@ function rng(seed: number) {
   return { next, int, pick, value };
 }
 
-describe('attacks on the real server', () => {
+describe('attacks on the real server', { skip: needsLinux('reads the server\'s children, environ and memory from /proc') }, () => {
   let server: RealServer;
   let admin: Client;
   const clients: Client[] = [];
@@ -508,7 +509,7 @@ describe('attacks on the real server', () => {
   });
 });
 
-describe('a thousand MCP sessions opened and abandoned', () => {
+describe('a thousand MCP sessions opened and abandoned', { skip: needsLinux('reads the server\'s children, environ and memory from /proc') }, () => {
   it('the session count stays bounded by CLAUDE_ASYNC_MAX_SESSIONS, idle ones are reaped, memory stays bounded', async (t) => {
     const server = await spawnServer({ CLAUDE_ASYNC_MAX_SESSIONS: '50', CLAUDE_ASYNC_SESSION_IDLE: '2s', CLAUDE_ASYNC_LOG_LEVEL: 'warn' });
     t.after(async () => {

@@ -11,6 +11,7 @@ import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { REPO_ROOT, tempDir } from './helpers.js';
 import { SERVER_BIN } from './real-server.js';
 import { DEPLOY, findCommand, missing, nginxTest, readRepoFile, selfSignedCert, stockNginxTree, withCertificates } from './deploy-support.js';
+import { needsLinux } from './support/platform.js';
 
 const UNIT = path.join(DEPLOY, 'claude-async.service');
 const SECCOMP_EXEC = path.join(REPO_ROOT, 'test', 'fixtures', 'seccomp-exec.py');
@@ -24,7 +25,7 @@ let tmp = '';
 before(() => { tmp = tempDir('ca-deploy-'); });
 after(() => { if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); });
 
-describe('deploy/nginx.conf', () => {
+describe('deploy/nginx.conf', { skip: needsLinux('the nginx, Caddy, systemd, seccomp and Docker deploy paths are Linux') }, () => {
   it('passes nginx -t dropped into conf.d/ of the stock Debian nginx.conf (default site included)', { skip: missing('nginx', 'nginx') }, () => {
     const root = path.join(tmp, 'nginx-t');
     const cert = selfSignedCert(path.join(root, 'certs'));
@@ -60,7 +61,7 @@ describe('deploy/nginx.conf', () => {
   });
 });
 
-describe('deploy/Caddyfile', () => {
+describe('deploy/Caddyfile', { skip: needsLinux('the nginx, Caddy, systemd, seccomp and Docker deploy paths are Linux') }, () => {
   it('passes caddy validate', { skip: missing('caddy', 'caddy') }, () => {
     // Caddy wants a writable home for its storage even when it only validates.
     const home = path.join(tmp, 'caddy-home');
@@ -73,7 +74,7 @@ describe('deploy/Caddyfile', () => {
   });
 });
 
-describe('deploy/claude-async.service', () => {
+describe('deploy/claude-async.service', { skip: needsLinux('the nginx, Caddy, systemd, seccomp and Docker deploy paths are Linux') }, () => {
   const unitText = () => readRepoFile('deploy/claude-async.service');
   const directive = (name: string) => [...unitText().matchAll(new RegExp(`^${name}=(.*)$`, 'gm'))].map((m) => m[1]!.trim());
 
@@ -206,7 +207,7 @@ describe('deploy/claude-async.service', () => {
   });
 });
 
-describe('the Dockerfiles (deploy/Dockerfile and the root stdio one)', () => {
+describe('the Dockerfiles (deploy/Dockerfile and the root stdio one)', { skip: needsLinux('the nginx, Caddy, systemd, seccomp and Docker deploy paths are Linux') }, () => {
   const files = { deploy: readRepoFile('deploy/Dockerfile'), root: readRepoFile('Dockerfile') };
   const arg = (text: string, name: string) => new RegExp(`^ARG ${name}=(\\S+)$`, 'm').exec(text)?.[1];
 
@@ -251,7 +252,7 @@ function debianBookworm(): string | false {
   return missing('apt-get', 'apt');
 }
 
-describe('deploy/compose.yaml', () => {
+describe('deploy/compose.yaml', { skip: needsLinux('the nginx, Caddy, systemd, seccomp and Docker deploy paths are Linux') }, () => {
   const compose = readRepoFile('deploy/compose.yaml');
 
   it('says it needs Compose v2 and starts without a hand-made .env', () => {
@@ -264,7 +265,7 @@ describe('deploy/compose.yaml', () => {
   });
 });
 
-describe('glama.json', () => {
+describe('glama.json', { skip: needsLinux('the nginx, Caddy, systemd, seccomp and Docker deploy paths are Linux') }, () => {
   it('carries no placeholder maintainer', () => {
     const glama = JSON.parse(readRepoFile('glama.json')) as { $schema: string; maintainers: unknown[] };
     assert.equal(glama.$schema, 'https://glama.ai/mcp/schemas/server.json');

@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { tempDir, waitFor } from './helpers.js';
 import { freePort, startRealServer, type RealServer } from './real-server.js';
 import { PUBLIC_NAME, missing, selfSignedCert, startNginx, stockNginxTree, withCertificates, type LiveNginx } from './deploy-support.js';
+import { needsLinux } from './support/platform.js';
 
 const TOKEN = `cas_nginx_${randomUUID().replace(/-/g, '')}`;
 const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'nginx-test', version: '1' } } };
@@ -32,7 +33,7 @@ function rpcResult(answer: Answer): { result?: Record<string, unknown>; error?: 
   return JSON.parse(answer.body) as { result?: Record<string, unknown> };
 }
 
-describe('deploy/nginx.conf live in front of the real server', { skip: missing('nginx', 'nginx') || missing('openssl', 'openssl'), timeout: 180_000 }, () => {
+describe('deploy/nginx.conf live in front of the real server', { skip: needsLinux('the nginx deploy path is Linux') || missing('nginx', 'nginx') || missing('openssl', 'openssl'), timeout: 180_000 }, () => {
   let tmp = '';
   let server: RealServer;
   let nginx: LiveNginx | undefined;

@@ -8,11 +8,12 @@ import { JobService } from '../src/jobs/service.js';
 import { InvalidInput, JobConflict, JobNotFound, LimitExceeded } from '../src/jobs/errors.js';
 import { jobPaths } from '../src/jobs/layout.js';
 import type { RunnerRecord } from '../src/jobs/records.js';
+import { needsPosix } from './support/platform.js';
 
 const readRunner = (jobsDir: string, jobId: string) =>
   JSON.parse(fs.readFileSync(jobPaths(jobsDir, jobId).runner, 'utf8')) as RunnerRecord;
 
-describe('bad input is refused before it touches anything', () => {
+describe('bad input is refused before it touches anything', { skip: needsPosix('signals process groups (kill -pgid) and checks POSIX file modes') }, () => {
   it('an unknown job id is a clear "no such job" error', async (t) => {
     const { service } = await openService(t);
     await assert.rejects(service.check({ jobId: '01jabcdefghjkmnpqrstvwxyz0' }, ALICE), (e: unknown) => e instanceof JobNotFound && /No such job/.test((e as Error).message));
@@ -67,7 +68,7 @@ describe('bad input is refused before it touches anything', () => {
   });
 });
 
-describe('faults', () => {
+describe('faults', { skip: needsPosix('signals process groups (kill -pgid) and checks POSIX file modes') }, () => {
   it('a missing claude binary makes the job failed with a reason, not a crash', async (t) => {
     const { service } = await openService(t, { claudeBin: '/nonexistent/claude' });
     const { jobId } = await service.start({ prompt: 'hi' }, ALICE);
@@ -197,7 +198,7 @@ describe('faults', () => {
   });
 });
 
-describe('ownership, cancel, remove, queue', () => {
+describe('ownership, cancel, remove, queue', { skip: needsPosix('signals process groups (kill -pgid) and checks POSIX file modes') }, () => {
   it('a principal sees only its own jobs; another owner\'s id reads as unknown; admin sees all', async (t) => {
     const { service } = await openService(t);
     const a = await service.start({ prompt: 'a' }, ALICE);
@@ -257,7 +258,7 @@ describe('ownership, cancel, remove, queue', () => {
   });
 });
 
-describe('what a job gets', () => {
+describe('what a job gets', { skip: needsPosix('signals process groups (kill -pgid) and checks POSIX file modes') }, () => {
   it('server secrets never reach a job; allowlisted and named variables do', async (t) => {
     const env = { ...process.env, CLAUDE_ASYNC_TOKEN: 'cas_supersecret_value', MY_DB_PASSWORD: 'hunter2', ANTHROPIC_BASE_URL: 'http://anthropic.test', TEAM_FLAG: 'on' };
     const { service } = await openService(t, { jobEnvNames: ['TEAM_FLAG'] }, env);

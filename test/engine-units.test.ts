@@ -5,7 +5,7 @@ import path from 'node:path';
 import { deriveStatus, type JobFacts } from '../src/jobs/status.js';
 import { isJobId, jobIdTime, newJobId } from '../src/jobs/ids.js';
 import { parseResultLine, readTail, renderLine } from '../src/jobs/output.js';
-import { isSameProcessAlive, processStartTime } from '../src/jobs/process-info.js';
+import { processHost } from '../src/jobs/process/index.js';
 import { claudeArgs } from '../src/jobs/claude-args.js';
 import { LineSplitter } from '../src/jobs/line-splitter.js';
 import { jobEnvironment } from '../src/jobs/environment.js';
@@ -36,11 +36,11 @@ describe('status derivation (pure)', () => {
   });
 
   it('a live pid with another start time is not our runner (pid reuse)', () => {
-    const mine = processStartTime(process.pid);
+    const mine = processHost.startTime(process.pid);
     assert.ok(mine);
-    assert.equal(isSameProcessAlive(process.pid, mine), true);
-    assert.equal(isSameProcessAlive(process.pid, `${mine}0`), false);
-    assert.equal(isSameProcessAlive(2 ** 22 + 7, mine), false);
+    assert.equal(processHost.isSameProcessAlive(process.pid, mine), true);
+    assert.equal(processHost.isSameProcessAlive(process.pid, `${mine}0`), false);
+    assert.equal(processHost.isSameProcessAlive(2 ** 22 + 7, mine), false);
   });
 });
 

@@ -8,11 +8,12 @@ import path from 'node:path';
 import { newJobId } from '../src/jobs/ids.js';
 import { tempDir, waitFor } from './helpers.js';
 import { cleanupAll, serverEnv, spawnServer, type RealServer, writeFinished } from './support/real-server.js';
+import { needsPosix } from './support/platform.js';
 
 type Job = { jobId: string; status: string };
 
 
-describe('boot over many job folders', () => {
+describe('boot over many job folders', { skip: needsPosix('umask and POSIX file modes; SIGTERM to the server') }, () => {
   it('listens before reading 8,000 folders and before sweeping 6,000 expired ones; lists answer from the folders meanwhile', async (t) => {
     const dataDir = tempDir('ca-boot-');
     const work = path.join(dataDir, 'work');
@@ -52,7 +53,7 @@ describe('boot over many job folders', () => {
   });
 });
 
-describe('private files whatever the umask', () => {
+describe('private files whatever the umask', { skip: needsPosix('umask and POSIX file modes; SIGTERM to the server') }, () => {
   it('under umask 000, with a data dir made 0755 beforehand, every state file is 0600 and every folder 0700', async (t) => {
     if (process.platform === 'win32') {
       t.skip('POSIX modes');

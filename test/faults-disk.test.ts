@@ -11,11 +11,12 @@ import { newJobId } from '../src/jobs/ids.js';
 import type { ExitRecord } from '../src/jobs/records.js';
 import { REPO_ROOT, tempDir, waitFor } from './helpers.js';
 import { cleanupAll, isAlive, mountTmpfs, runnerOf, serverEnv, spawnServer, type RealServer, writeFinished } from './support/real-server.js';
+import { needsLinux } from './support/platform.js';
 
 type Job = { jobId: string; status: string; statusReason?: string; result?: { result: string; isError: boolean }; tail?: string };
 
 
-describe('a full disk', () => {
+describe('a full disk', { skip: needsLinux('fills a tmpfs of its own') }, () => {
   it('running jobs stay running (never orphaned), logs stop at a whole line with the reason, starts get 503, and exit.json is written once there is space', async (t) => {
     const fs2 = mountTmpfs(4 * 1024 * 1024);
     if ('skip' in fs2) {

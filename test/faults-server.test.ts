@@ -14,6 +14,7 @@ import { newJobId } from '../src/jobs/ids.js';
 import type { ExitRecord } from '../src/jobs/records.js';
 import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, tempDir, testConfig, waitFor } from './helpers.js';
 import { TOKEN, cleanupAll, spawnServer, specFor, writeFinished, type RealServer } from './support/real-server.js';
+import { needsPosix } from './support/platform.js';
 
 const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
 type Structured = Record<string, unknown>;
@@ -46,7 +47,7 @@ async function listAll(client: Client): Promise<Job[]> {
 const countLines = (text: string, needle: string) => text.split('\n').filter((l) => l.includes(needle)).length;
 const idFolders = (jobsDir: string) => fs.readdirSync(jobsDir).filter((n) => /^[0-9a-z]{26}$/.test(n)).sort();
 
-describe('a kill -9 of the server loses nothing and runs nothing twice', () => {
+describe('a kill -9 of the server loses nothing and runs nothing twice', { skip: needsPosix('kill -9 of the server, process groups and chmod') }, () => {
   it('20 running + 20 queued jobs all finish exactly once after a restart, and the index agrees with the folders', async (t) => {
     const dataDir = tempDir('ca-kill9-');
     const work = path.join(dataDir, 'work');
@@ -112,7 +113,7 @@ describe('a kill -9 of the server loses nothing and runs nothing twice', () => {
   });
 });
 
-describe('a damaged index or half-made job folders never stop the server', () => {
+describe('a damaged index or half-made job folders never stop the server', { skip: needsPosix('kill -9 of the server, process groups and chmod') }, () => {
   /** Five finished jobs, one queued job, and four kinds of damage; returns what each should become. */
   function seedDamage(jobsDir: string, work: string) {
     fs.mkdirSync(jobsDir, { recursive: true, mode: 0o700 });
@@ -232,7 +233,7 @@ describe('a damaged index or half-made job folders never stop the server', () =>
   }
 });
 
-describe('a jobs folder the server may not write', () => {
+describe('a jobs folder the server may not write', { skip: needsPosix('kill -9 of the server, process groups and chmod') }, () => {
   it('claude_start answers a clear storage error, leaves nothing half-made, and works again once writable', async (t) => {
     const dataDir = tempDir('ca-readonly-');
     const work = path.join(dataDir, 'work');

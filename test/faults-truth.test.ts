@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tempDir, waitFor } from './helpers.js';
 import { cleanupAll, isAlive, runnerOf, serverEnv, spawnServer, type RealServer } from './support/real-server.js';
+import { needsLinux, needsPosix } from './support/platform.js';
 
 type Job = { jobId: string; status: string; statusReason?: string; result?: { result: string; isError: boolean } | null; tail?: string };
 
@@ -54,7 +55,7 @@ function liveClaudes(jobsDir: string): number {
   return n;
 }
 
-describe('a runner killed while claude runs', () => {
+describe('a runner killed while claude runs', { skip: needsPosix('SIGSTOP and SIGKILL of runners and claude') }, () => {
   it('the job stays running and holds its slot while claude lives; the server ends claude; then orphaned with the output whole', async (t) => {
     const { jobsDir, start } = setup(t);
     const server = await start({ CLAUDE_ASYNC_MAX_CONCURRENT: '2' });
@@ -113,8 +114,8 @@ describe('a runner killed while claude runs', () => {
   });
 });
 
-describe('cancel says what it did', () => {
-  it('with runner.json unreadable, cancel finds the runner and claude by their job folder and ends them', async (t) => {
+describe('cancel says what it did', { skip: needsPosix('SIGSTOP and SIGKILL of runners and claude') }, () => {
+  it('with runner.json unreadable, cancel finds the runner and claude by their job folder and ends them', { skip: needsLinux('claude is found by the prompt file on its stdin through /proc') }, async (t) => {
     const { jobsDir, start } = setup(t);
     const server = await start();
     const jobId = await startJob(server, '#fake sleep 600000\nstubborn');
@@ -156,7 +157,7 @@ describe('cancel says what it did', () => {
   });
 });
 
-describe('two servers on one data dir', () => {
+describe('two servers on one data dir', { skip: needsPosix('SIGSTOP and SIGKILL of runners and claude') }, () => {
   it('a job removed through the other server is a 404 at once: its stream ends, the list and the dispatcher drop it', async (t) => {
     const { jobsDir, start } = setup(t);
     const one = await start({ CLAUDE_ASYNC_MAX_CONCURRENT: '1' });
@@ -206,7 +207,7 @@ describe('two servers on one data dir', () => {
   });
 });
 
-describe('a retried start after a crash', () => {
+describe('a retried start after a crash', { skip: needsPosix('SIGSTOP and SIGKILL of runners and claude') }, () => {
   it('a POST retried with its Idempotency-Key after kill -9 of the server returns the first job', async (t) => {
     const { jobsDir, start } = setup(t);
     const first = await start();

@@ -9,7 +9,8 @@ import { JobService } from '../src/jobs/service.js';
 import type { Viewer } from '../src/jobs/records.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const FAKE_CLAUDE = path.join(REPO_ROOT, 'test', 'fixtures', 'fake-claude.mjs');
+// On Windows a .mjs cannot be started by itself: the tests go through a cmd-shim, as claude.cmd does.
+export const FAKE_CLAUDE = path.join(REPO_ROOT, 'test', 'fixtures', process.platform === 'win32' ? 'fake-claude.cmd' : 'fake-claude.mjs');
 export const ALICE: Viewer = { id: 'alice', admin: false };
 export const BOB: Viewer = { id: 'bob', admin: false };
 export const ADMIN: Viewer = { id: 'root', admin: true };

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { defaultProbes, runDoctor, type CheckResult, type DoctorProbes } from '../src/cli/doctor.js';
 import { FAKE_CLAUDE, REPO_ROOT, tempDir } from './helpers.js';
+import { needsPosix } from './support/platform.js';
 
 const run = promisify(execFile);
 const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
@@ -33,7 +34,7 @@ function probes(env: Record<string, string>, overrides: Partial<DoctorProbes> = 
 const levelOf = (results: CheckResult[], name: string) => results.filter((r) => r.name === name).map((r) => r.level);
 const failed = (results: CheckResult[]) => results.filter((r) => r.level === 'fail').map((r) => r.name);
 
-describe('doctor', () => {
+describe('doctor', { skip: needsPosix('checks POSIX folder modes and runs the fake CLI by its shebang') }, () => {
   it('passes a good set-up, naming the claude version it found', async (t) => {
     const results = await runDoctor(probes(goodEnv(t)));
     assert.deepEqual(failed(results), []);

@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { REPO_ROOT, cleanupJobs, testConfig, waitFor } from './helpers.js';
+import { needsPosix } from './support/platform.js';
 
 const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
 
-describe('the first serve', () => {
+describe('the first serve', { skip: needsPosix('stops the server with SIGTERM and expects a graceful exit') }, () => {
   it('makes one token, prints it once with client commands, and never again; the token works', async (t) => {
     const config = testConfig();
     const children: ChildProcess[] = [];

@@ -8,7 +8,8 @@ import { ConfigError, isLoopbackHost, isWildcardHost, loadConfig, type Config } 
 import { jobEnvironment } from '../jobs/environment.js';
 import { TokenStore } from '../auth/token-store.js';
 import { tokensFile } from '../auth/options.js';
-import { findExecutable } from './executable.js';
+import { findExecutable } from '../jobs/process/executable.js';
+import { checkProcessLayer, type OsProbes } from './doctor-os.js';
 import { builtInServerStatus } from '../auth/oauth/authorization-server.js';
 
 export type CheckLevel = 'ok' | 'warn' | 'fail';
@@ -33,6 +34,8 @@ export interface DoctorProbes {
    * or rejects when the CLI gives none (an older CLI without the command, a hang).
    */
   claudeAuthStatus?(bin: string, env: Record<string, string>, timeoutMs: number): Promise<{ loggedIn?: unknown; authMethod?: unknown }>;
+  /** The process layer and command runner the OS checks use; this host's when absent. */
+  os?: OsProbes;
 }
 
 const CLAUDE_VERSION_TIMEOUT_MS = 15_000;
@@ -235,6 +238,7 @@ export async function runDoctor(probes: DoctorProbes = defaultProbes()): Promise
   }
   results.push(ok('config', 'environment parsed'));
   results.push(...await checkClaude(config, probes));
+  results.push(...checkProcessLayer(findExecutable(config.claudeBin, probes.env), probes.os));
   results.push(checkDir('data dir', config.dataDir));
   if (config.jobsDir !== path.join(config.dataDir, 'jobs')) results.push(checkDir('jobs dir', config.jobsDir));
   results.push(...checkRoots(config));

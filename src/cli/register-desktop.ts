@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.js';
-import { findExecutable } from './executable.js';
+import { findExecutable } from '../jobs/process/executable.js';
 
 export const CONFIG_FILE_NAME = 'claude_desktop_config.json';
 

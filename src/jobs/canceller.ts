@@ -7,9 +7,8 @@ import path from 'node:path';
 import { readJsonIfExists, writeFileAtomic } from './atomic.js';
 import { claimForServer, exitWithoutClaude } from './claim.js';
 import { JobConflict } from './errors.js';
-import { canFindJobProcesses, findJobProcesses, processState } from './job-processes.js';
 import type { JobPaths } from './layout.js';
-import { isSameProcessAlive, signalGroup, signalProcess } from './process-info.js';
+import { processHost } from './process/index.js';
 import type { RunnerRecord } from './records.js';
 import type { CancelOutput, JobStatus } from './schemas.js';
 import { deriveStatus, readJobFacts } from './status.js';
@@ -38,12 +37,19 @@ export async function cancelJob(paths: JobPaths, deps: CancelDeps): Promise<Canc
   if (!targets) {
     throw new JobConflict(`job ${jobId}: runner.json is unreadable and this host cannot list processes, so its runner and claude cannot be found; nothing was cancelled. End them by hand, then remove the job.`);
   }
-  if (targets.runnerPid) {
-    signalProcess(targets.runnerPid, 'SIGTERM'); // the runner stops claude's group and records `cancelled`
+  if (targets.runnerPid && !processHost.canAskToStop) {
+    // Windows: a runner cannot be asked to stop, only ended with everything it started; then we record the cancel.
+    await endTree(targets.runnerPid, deps.settleMs);
+    if (!fs.existsSync(paths.exit)) {
+      const startedAt = recorded !== 'unreadable' ? recorded?.startedAt ?? null : null;
+      await writeFileAtomic(paths.exit, JSON.stringify(exitWithoutClaude('cancelled', { startedAt })));
+    }
+  } else if (targets.runnerPid) {
+    processHost.stopProcess(targets.runnerPid, 'graceful'); // the runner stops claude's group and records `cancelled`
     const deadline = Date.now() + deps.settleMs;
     while (Date.now() < deadline && !fs.existsSync(paths.exit)) await new Promise((r) => setTimeout(r, 50));
     if (!fs.existsSync(paths.exit)) {
-      const stopped = processState(targets.runnerPid) === 'T';
+      const stopped = processHost.isStopped(targets.runnerPid);
       return {
         jobId, status: await deps.status(), cancelled: false,
         detail: stopped
@@ -53,8 +59,8 @@ export async function cancelJob(paths: JobPaths, deps: CancelDeps): Promise<Canc
     }
   } else {
     // No runner will record anything. End claude if it outlived its runner, then record the cancel.
-    for (const pid of targets.claudePids) signalGroup(pid, 'SIGKILL');
-    for (const pid of targets.claudePids) signalProcess(pid, 'SIGKILL');
+    for (const pid of targets.claudePids) processHost.stopTree(pid, 'force');
+    for (const pid of targets.claudePids) processHost.stopProcess(pid, 'force');
     const startedAt = recorded !== 'unreadable' ? recorded?.startedAt ?? null : null;
     await writeFileAtomic(paths.exit, JSON.stringify(exitWithoutClaude('cancelled', { startedAt })));
   }
@@ -65,11 +71,19 @@ export async function cancelJob(paths: JobPaths, deps: CancelDeps): Promise<Canc
 /** Which processes a cancel must reach: from runner.json, or found by their job folder when it is unreadable. */
 function cancelTargets(paths: JobPaths, recorded: RunnerRecord | null | 'unreadable'): { runnerPid?: number; claudePids: number[] } | null {
   if (recorded && recorded !== 'unreadable') {
-    if (isSameProcessAlive(recorded.runnerPid, recorded.runnerStartTime) && !recorded.claimedBy) return { runnerPid: recorded.runnerPid, claudePids: [] };
-    return { claudePids: recorded.claudePid && isSameProcessAlive(recorded.claudePid, recorded.claudeStartTime) ? [recorded.claudePid] : [] };
+    if (processHost.isSameProcessAlive(recorded.runnerPid, recorded.runnerStartTime) && !recorded.claimedBy) return { runnerPid: recorded.runnerPid, claudePids: [] };
+    return { claudePids: recorded.claudePid && processHost.isSameProcessAlive(recorded.claudePid, recorded.claudeStartTime) ? [recorded.claudePid] : [] };
   }
-  if (!canFindJobProcesses()) return null;
-  const found = findJobProcesses(paths);
+  const found = processHost.findJobProcesses(paths);
+  if (!found) return null;
   const runner = found.runners[0];
   return runner ? { runnerPid: runner.pid, claudePids: [] } : { claudePids: found.claude.map((p) => p.pid) };
+}
+
+/** Stops a process tree: asked first, forced once `graceMs` is over and it still runs. */
+async function endTree(pid: number, graceMs: number): Promise<void> {
+  if (!processHost.stopTree(pid, 'graceful')) return;
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline && processHost.treeAlive(pid)) await new Promise((r) => setTimeout(r, 100));
+  if (processHost.treeAlive(pid)) processHost.stopTree(pid, 'force');
 }

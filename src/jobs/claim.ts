@@ -2,7 +2,7 @@
 // it will not run (a cancel before start, a runner that never came) and the exit.json that says so.
 import { createFileExclusiveSync } from './atomic.js';
 import type { JobPaths } from './layout.js';
-import { processStartTime } from './process-info.js';
+import { processHost } from './process/index.js';
 import type { EndReason, ExitRecord, RunnerRecord } from './records.js';
 
 /**
@@ -10,7 +10,7 @@ import type { EndReason, ExitRecord, RunnerRecord } from './records.js';
  * runner can start it afterwards. False when a runner got there first.
  */
 export function claimForServer(paths: JobPaths, claimedBy: NonNullable<RunnerRecord['claimedBy']>): boolean {
-  const claim: RunnerRecord = { runnerPid: process.pid, runnerStartTime: processStartTime(process.pid), startedAt: Date.now(), claimedBy };
+  const claim: RunnerRecord = { runnerPid: process.pid, runnerStartTime: processHost.startTime(process.pid), startedAt: Date.now(), claimedBy };
   return createFileExclusiveSync(paths.runner, JSON.stringify(claim));
 }
 

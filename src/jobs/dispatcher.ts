@@ -10,7 +10,7 @@ import type { IndexEntry, JobIndexStore } from './store.js';
 import { JobNotFound } from './errors.js';
 import { SlotClaims, type SlotHolder } from './slots.js';
 import { readJobFacts, type JobFacts } from './status.js';
-import { isSameProcessAlive } from './process-info.js';
+import { processHost } from './process/index.js';
 
 /** A runner that has not claimed its job by then is taken as failed to start. */
 const LAUNCH_TIMEOUT_MS = 30_000;
@@ -168,7 +168,7 @@ export class Dispatcher {
     if (facts.runner === null) {
       // A launch under way, unless the process launching it is gone (or is us, and forgot it).
       const by = holder.takenBy;
-      const launcherAlive = by ? by.pid !== process.pid && isSameProcessAlive(by.pid, by.startTime) : true;
+      const launcherAlive = by ? by.pid !== process.pid && processHost.isSameProcessAlive(by.pid, by.startTime) : true;
       return launcherAlive && Date.now() - holder.claimedAt < LAUNCH_TIMEOUT_MS;
     }
     if (facts.runner === 'unreadable') return true; // cannot tell: keep the limit safe

@@ -4,7 +4,7 @@
 // watchdog, and writes exit.json last, atomically.
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { createFileExclusiveSync, writeFileAtomicSync } from './atomic.js';
 import { exitWithoutClaude } from './claim.js';
@@ -13,9 +13,8 @@ import { jobPaths } from './layout.js';
 import { DEFAULT_MAX_LINE_BYTES, LOG_CAPPED_TYPE, parseResultLine } from './output.js';
 import { LineSplitter } from './line-splitter.js';
 import { LogFile } from './log-file.js';
-import { RUNNER_TITLE } from './job-processes.js';
 import { releaseSlot } from './slots.js';
-import { processStartTime, signalGroup } from './process-info.js';
+import { processHost, RUNNER_TITLE } from './process/index.js';
 import type { EndReason, ExitRecord, JobSpecRecord, RunnerRecord } from './records.js';
 import type { ResultSummary } from './schemas.js';
 
@@ -35,7 +34,7 @@ export async function runJob(jobDir: string): Promise<void> {
   const paths = jobPaths(path.dirname(jobDir), jobId);
   const spec = JSON.parse(fs.readFileSync(paths.spec, 'utf8')) as JobSpecRecord;
   const startedAt = Date.now();
-  const claim: RunnerRecord = { runnerPid: process.pid, runnerStartTime: processStartTime(process.pid), startedAt };
+  const claim: RunnerRecord = { runnerPid: process.pid, runnerStartTime: processHost.startTime(process.pid), startedAt };
   // Exactly one runner per job: a second one (a re-dispatch after a server crash) or a cancel that
   // got here first makes this claim fail, and we leave quietly.
   if (!createFileExclusiveSync(paths.runner, JSON.stringify(claim))) return;
@@ -66,8 +65,8 @@ export async function runJob(jobDir: string): Promise<void> {
   const stopGroup = () => {
     if (!child?.pid) return;
     const pgid = child.pid;
-    signalGroup(pgid, 'SIGTERM');
-    timers.push(setTimeout(() => signalGroup(pgid, 'SIGKILL'), spec.killGraceMs));
+    processHost.stopTree(pgid, 'graceful');
+    timers.push(setTimeout(() => processHost.stopTree(pgid, 'force'), spec.killGraceMs));
   };
   const stop = (reason: EndReason) => {
     if (stopping) return;
@@ -146,13 +145,7 @@ export async function runJob(jobDir: string): Promise<void> {
   });
 
   try {
-    child = spawn(spec.claudeBin, spec.args, {
-      cwd: cwd.path,
-      stdio: [stdin, 'pipe', 'pipe'],
-      // Its own process group, so a stop reaches every process claude started.
-      detached: true,
-      env: process.env,
-    });
+    child = processHost.startGroupLeader(spec.claudeBin, spec.args, { cwd: cwd.path, stdio: [stdin, 'pipe', 'pipe'], env: process.env });
   } catch (error) {
     await finish({ exitCode: null, signal: null, error: spawnErrorText(spec.claudeBin, error) });
     return;
@@ -165,7 +158,7 @@ export async function runJob(jobDir: string): Promise<void> {
   });
 
   if (child.pid) {
-    const record: RunnerRecord = { ...claim, claudePid: child.pid, claudeStartTime: processStartTime(child.pid) };
+    const record: RunnerRecord = { ...claim, claudePid: child.pid, claudeStartTime: processHost.startTime(child.pid) };
     // On a full disk this waits for space; claude runs meanwhile and the output is still copied.
     void recordClaude(paths.runner, JSON.stringify(record), () => child!.exitCode !== null || child!.signalCode !== null);
     timers.push(setTimeout(() => stop('timed_out'), spec.timeoutMs));
@@ -274,13 +267,13 @@ function spawnErrorText(bin: string, error: unknown): string {
 
 /** The job is over: processes it left in its group (servers, watchers) end with it. */
 async function endStragglers(pgid: number, graceMs: number): Promise<void> {
-  if (!signalGroup(pgid, 'SIGTERM')) return;
+  if (!processHost.stopTree(pgid, 'graceful')) return;
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
-    if (!signalGroup(pgid, 0 as unknown as NodeJS.Signals)) return;
+    if (!processHost.treeAlive(pgid)) return;
   }
-  signalGroup(pgid, 'SIGKILL');
+  processHost.stopTree(pgid, 'force');
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;

@@ -19,7 +19,7 @@ import { jobPaths } from './layout.js';
 import { cancelJob } from './canceller.js';
 import { readTail } from './output.js';
 import { isGrantable, isWithinCap } from './permission.js';
-import { isSameProcessAlive, signalGroup } from './process-info.js';
+import { processHost } from './process/index.js';
 import { mayAccess, type ExitRecord, type JobSpecRecord, type RunnerRecord, type Viewer } from './records.js';
 import {
   ENDED_STATUSES, checkInputSchema, listInputSchema, startInputSchema,
@@ -413,9 +413,9 @@ export class JobService {
     if (!pid || this.endingClaude.has(jobId)) return;
     this.endingClaude.add(jobId);
     this.log.warn({ jobId, claudePid: pid }, 'the runner is gone but claude still runs; ending claude');
-    signalGroup(pid, 'SIGTERM');
+    processHost.stopTree(pid, 'graceful');
     const timer = setTimeout(() => {
-      if (isSameProcessAlive(pid, runner.claudeStartTime)) signalGroup(pid, 'SIGKILL');
+      if (processHost.isSameProcessAlive(pid, runner.claudeStartTime)) processHost.stopTree(pid, 'force');
       this.endingClaude.delete(jobId);
     }, this.config.killGraceMs);
     timer.unref();

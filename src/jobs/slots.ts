@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isJobId } from './ids.js';
-import { processStartTime } from './process-info.js';
+import { processHost } from './process/index.js';
 
 /** A lock older than this was left by a process that died holding it (holds last milliseconds). */
 const STALE_LOCK_MS = 10_000;
@@ -83,7 +83,7 @@ export class SlotClaims {
   take(jobId: string): boolean {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     try {
-      fs.writeFileSync(path.join(this.dir, jobId), JSON.stringify({ pid: process.pid, startTime: processStartTime(process.pid) }), { flag: 'wx', mode: 0o600 });
+      fs.writeFileSync(path.join(this.dir, jobId), JSON.stringify({ pid: process.pid, startTime: processHost.startTime(process.pid) }), { flag: 'wx', mode: 0o600 });
       return true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;

@@ -1,8 +1,8 @@
 // A long-lived helper process that spawns runners for the server. spawn(2) blocks the calling
 // event loop for ~10-20 ms on a small box; doing it here keeps every HTTP request off that cost.
 // It exits when the server goes (IPC disconnect); the runners it started are detached and stay.
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { processHost } from './process/index.js';
 
 export interface SpawnRequest { jobId: string; jobDir: string }
 export type SpawnReply = { jobId: string; pid: number } | { jobId: string; error: string };
@@ -10,16 +10,8 @@ export type SpawnReply = { jobId: string; pid: number } | { jobId: string; error
 const runnerPath = fileURLToPath(new URL('./runner.js', import.meta.url));
 
 export function spawnRunner(jobDir: string, env: NodeJS.ProcessEnv = process.env): number {
-  const child = spawn(process.execPath, [runnerPath, jobDir], {
-    detached: true, // own process group and session: survives the server and its signals
-    stdio: 'ignore',
-    cwd: jobDir,
-    env,
-  });
-  child.on('error', () => {}); // reported through the missing claim; never crash the spawner
-  child.unref();
-  if (!child.pid) throw new Error('the runner could not be started');
-  return child.pid;
+  // Detached: its own process group (and session on POSIX), so it survives the server and its signals.
+  return processHost.startDetached(process.execPath, [runnerPath, jobDir], { cwd: jobDir, env });
 }
 
 if (process.send && process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import type { JobPaths } from './layout.js';
 import type { ExitRecord, RunnerRecord } from './records.js';
 import type { JobStatus, ResultSummary } from './schemas.js';
-import { isSameProcessAlive } from './process-info.js';
+import { processHost } from './process/index.js';
 import { fileSize, parseResultLine, readRange } from './output.js';
 import { withLoginHint } from './login-hint.js';
 
@@ -108,13 +108,13 @@ export async function readJobFacts(paths: JobPaths, specKnownGood = false): Prom
   ]);
   // No runner yet looks queued; make sure the job is still there (another process may have removed it).
   if (runner === null && specKnownGood) spec = await specState(paths.spec);
-  const runnerAlive = runner !== null && runner !== 'unreadable' && isSameProcessAlive(runner.runnerPid, runner.runnerStartTime);
+  const runnerAlive = runner !== null && runner !== 'unreadable' && processHost.isSameProcessAlive(runner.runnerPid, runner.runnerStartTime);
   // The runner may have written exit.json between our two reads; look once more before calling it orphaned.
   if (runner && runner !== 'unreadable' && !runnerAlive) {
     const late = await readRecord<ExitRecord>(paths.exit);
     if (late) return { spec, runner, exit: late, runnerAlive: false };
     if (runner.claimedBy) return { spec, runner, exit, runnerAlive };
-    const claudeAlive = isSameProcessAlive(runner.claudePid, runner.claudeStartTime);
+    const claudeAlive = processHost.isSameProcessAlive(runner.claudePid, runner.claudeStartTime);
     if (claudeAlive) return { spec, runner, exit, runnerAlive, claudeAlive };
     return { spec, runner, exit, runnerAlive, claudeAlive, logResult: await lastResultLine(paths.out) };
   }
