@@ -82,7 +82,7 @@ describe('the SDK client signs in with the built-in OAuth server', () => {
     const claims = decodeJwt(provider.saved!.access_token);
     assert.equal(claims.iss, server.url);
     assert.equal(claims.aud, `${server.url}/mcp`);
-    assert.equal(claims.sub, 'alice');
+    assert.equal(claims.sub, 'token:alice');
     assert.equal(claims.scope, 'jobs:read jobs:write');
     assert.equal(claims.client_id, (provider.info as { client_id: string }).client_id);
     assert.equal((claims.exp as number) - (claims.iat as number), 3600);

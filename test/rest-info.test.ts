@@ -11,7 +11,7 @@ describe('REST: GET /v1/info tells a client what this server allows it', () => {
     const info = (await res.json()) as Record<string, any>;
     assert.deepEqual(info.permissionModes, ['plan', 'dontAsk', 'default']);
     assert.equal(info.defaultPermissionMode, 'default');
-    assert.deepEqual(info.principal, { id: 'alice', scopes: ['jobs:read', 'jobs:write'], admin: false });
+    assert.deepEqual(info.principal, { id: 'token:alice', scopes: ['jobs:read', 'jobs:write'], admin: false });
     // Where jobs may run is not told to a non-admin (a refused cwd names no root either).
     assert.equal(info.defaultCwd, undefined);
     assert.equal(info.allowedRoots, undefined);
@@ -25,7 +25,7 @@ describe('REST: GET /v1/info tells a client what this server allows it', () => {
   it('says admin and where jobs may run for an admin token, and wants a token like every /v1 route', async (t) => {
     const app = await startRestApp(t);
     const root = (await (await app.call('/v1/info', { token: app.tokens.root })).json()) as Record<string, any>;
-    assert.deepEqual(root.principal, { id: 'root', scopes: ['admin'], admin: true });
+    assert.deepEqual(root.principal, { id: 'token:root', scopes: ['admin'], admin: true });
     assert.deepEqual(root.permissionModes, ['plan', 'dontAsk', 'default', 'acceptEdits']);
     assert.equal(root.defaultCwd, app.config.defaultCwd);
     assert.deepEqual(root.allowedRoots, app.config.allowedRoots);

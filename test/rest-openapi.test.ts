@@ -63,7 +63,7 @@ describe('REST: the OpenAPI document describes what the API really answers', () 
 
     check('/openapi.json', 'get', 200, 'application/json', doc);
     const info = await ex('/info', '/v1/info');
-    assert.deepEqual(((await info.json()) as Json).principal, { id: 'alice', scopes: ['jobs:read', 'jobs:write'], admin: false });
+    assert.deepEqual(((await info.json()) as Json).principal, { id: 'token:alice', scopes: ['jobs:read', 'jobs:write'], admin: false });
     const started = await ex('/jobs', '/v1/jobs', { body: { prompt: '#fake sleep 20000\nslow', title: 't', model: 'sonnet' }, headers: { 'idempotency-key': 'doc' } });
     const { jobId } = (await started.json()) as { jobId: string };
     await ex('/jobs', '/v1/jobs', { body: { prompt: '#fake sleep 20000\nslow', title: 't', model: 'sonnet' }, headers: { 'idempotency-key': 'doc' } });

@@ -53,7 +53,7 @@ describe('the jobs page signs in with the built-in OAuth server', { skip: chromi
     assert.match(session.accessToken, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'an access token (JWT), not the cas_ token');
     assert.ok(!JSON.stringify(session).includes(server.tokens.alice), 'the cas_ token never reaches the page\'s storage');
     const info = await (await fetch(`${server.base}/v1/info`, { headers: { authorization: `Bearer ${session.accessToken}` } })).json() as Json;
-    assert.equal(info.principal.id, 'alice');
+    assert.equal(info.principal.id, 'token:alice');
 
     // A job started with the OAuth sign-in belongs to alice.
     await page.getByRole('link', { name: 'New job' }).click();
@@ -61,7 +61,7 @@ describe('the jobs page signs in with the built-in OAuth server', { skip: chromi
     await page.getByRole('button', { name: 'Start job' }).click();
     await page.locator('section.result').waitFor({ timeout: 20_000 });
     const jobId = /#\/jobs\/([0-9a-z]{26})$/.exec(page.url())![1]!;
-    assert.equal(((await (await server.call(`/v1/jobs/${jobId}`)).json()) as Json).owner, 'alice');
+    assert.equal(((await (await server.call(`/v1/jobs/${jobId}`)).json()) as Json).owner, 'token:alice');
 
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('API token').waitFor();
@@ -103,7 +103,7 @@ describe('the jobs page signs in with the built-in OAuth server', { skip: chromi
     assert.notEqual(second.refreshToken, first.refreshToken, 'the refresh token rotated');
     const refreshes = requests.filter((r) => r.method() === 'POST' && r.postData()?.includes('grant_type=refresh_token'));
     assert.ok(refreshes.length >= 1, 'the page used its refresh token');
-    assert.equal(await page.locator('#who').innerText(), 'bob');
+    assert.equal(await page.locator('#who').innerText(), 'token:bob');
     assert.deepEqual(consoleErrors.filter((e) => !/401 \(Unauthorized\)/.test(e)), [], 'only the expected 401 before the refresh');
   });
 
