@@ -35,7 +35,7 @@ describe('the jobs page in a real browser', { skip: chromiumMissing }, () => {
     await page.keyboard.type(server.tokens.alice);
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Jobs' }).waitFor();
-    assert.equal(await page.locator('#who').innerText(), 'alice');
+    assert.equal(await page.locator('#who').innerText(), 'token:alice');
     assert.deepEqual(await page.context().cookies(), [], 'no cookie is ever set');
 
     await page.getByRole('link', { name: 'New job' }).click();
@@ -165,9 +165,9 @@ describe('the jobs page in a real browser', { skip: chromiumMissing }, () => {
       '<script>window.__pwned = 1; alert("script")</script>',
       '<img src="/ui/pwned-img" onerror="window.__pwned = 2; alert(\'img\')">',
       '<a href="javascript:alert(\'link\')">click me</a> [md](javascript:alert(1))',
-      '\u001b[31mRED\u001b[0m \u001b]8;;javascript:alert(2)\u001b\\osc link\u001b]8;;\u001b\\',
     ];
-    const jobId = await server.startJob(`#fake tool Bash <img src=/ui/pwned-tool onerror=alert('tool')>\n${payloads.join('\n')}`, server.tokens.alice, {
+    // ANSI and OSC escapes come from claude's output (#fake ansi): a prompt may not carry control characters.
+    const jobId = await server.startJob(`#fake tool Bash <img src=/ui/pwned-tool onerror=alert('tool')>\n#fake ansi\n${payloads.join('\n')}`, server.tokens.alice, {
       title: '<img src=/ui/pwned-title onerror=alert("title")>',
     });
     await server.waitStatus(jobId, (s) => s === 'completed');
