@@ -103,7 +103,7 @@ describe('approvals', () => {
     assert.equal(answered.body.answeredBy, 'token:default');
     const again = await s.rest(`/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'deny', message: 'changed my mind' } });
     assert.equal(again.status, 409);
-    assert.match(String(again.body.detail), /already answered \(allow by default at/);
+    assert.match(String(again.body.detail), /already answered \(allow by token:default at/);
     const job = await ended(s, jobId);
     assert.equal(job.status, 'completed');
     assert.equal(job.pendingApprovals, undefined);
