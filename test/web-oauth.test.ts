@@ -43,7 +43,7 @@ describe('the jobs page signs in with the built-in OAuth server', { skip: chromi
     await page.locator('button[name="decision"][value="approve"]').click();
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
     await page.getByRole('heading', { name: 'Jobs', exact: true }).waitFor();
-    assert.equal(await page.locator('#who').innerText(), 'alice');
+    assert.equal(await page.locator('#who').innerText(), 'token:alice');
     const landed = new URL(page.url());
     assert.equal(landed.search, '', 'the code and state are gone from the address bar');
     assert.equal(landed.hash, '#/jobs', 'back where the sign-in started');
