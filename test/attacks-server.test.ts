@@ -14,7 +14,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { SignJWT, generateKeyPair } from 'jose';
 import { configFor } from '../src/config.js';
-import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, tempDir, waitFor } from './helpers.js';
+import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, freePort, tempDir, waitFor } from './helpers.js';
 import { needsLinux } from './support/platform.js';
 
 const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
@@ -33,17 +33,6 @@ interface RealServer {
   work: string;
   logs: () => string;
   stop: () => Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** The real server on a known port (so its public URL, JWT audience and Origin are right). */

@@ -1,6 +1,7 @@
 // Shared test scaffolding: a temp data dir per test, a Config pointing at the fake CLI, polling
 // helpers, and cleanup that ends every process a test's jobs started (by pid and process group).
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,4 +93,16 @@ export async function openService(t: { after: (fn: () => unknown) => void }, ove
     cleanupJobs(config);
   });
   return { config, service };
+}
+
+/** A port free on 127.0.0.1 right now, for a server that must know its port before it starts (its public URL). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { configFor } from '../src/config.js';
-import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, tempDir, waitFor } from './helpers.js';
+import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, freePort, tempDir, waitFor } from './helpers.js';
 
 export const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
 
@@ -24,16 +24,7 @@ export interface OAuthServer {
   stop: () => Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './helpers.js';
 
 function baseEnv(dataDir: string, port: number, extra: Record<string, string>): Record<string, string> {
   const work = path.join(dataDir, 'work');

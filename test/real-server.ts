@@ -2,11 +2,10 @@
 // fake CLI, its own temp data dir and every line it logs kept for assertions. stop() ends it by
 // pid and ends the jobs it started.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { configFor } from '../src/config.js';
-import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, tempDir, waitFor } from './helpers.js';
+import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, freePort, tempDir, waitFor } from './helpers.js';
 
 export const SERVER_BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
 
@@ -23,16 +22,7 @@ export interface RealServer {
   stop(): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './helpers.js';
 
 export async function startRealServer(env: Record<string, string> = {}): Promise<RealServer> {
   const dataDir = tempDir('ca-real-');

@@ -11,7 +11,7 @@ import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import { TokenStore } from '../src/auth/token-store.js';
 import type { Config } from '../src/config.js';
 import { startServer, StartupError, type RunningServer } from '../src/server.js';
-import { cleanupJobs, REPO_ROOT, testConfig, waitFor } from './helpers.js';
+import { cleanupJobs, freePort, REPO_ROOT, testConfig, waitFor } from './helpers.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts');
@@ -30,17 +30,6 @@ export interface WebServer {
   waitStatus(jobId: string, wanted: (status: string) => boolean, token?: string): Promise<Record<string, any>>;
   /** Ends the server side of every /events stream open right now (a dropped connection). */
   dropEventStreams(): number;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startWebServer(t: After, overrides: Partial<Config> = {}): Promise<WebServer> {

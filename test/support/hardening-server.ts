@@ -3,13 +3,12 @@
 // exactly as written. Every process started here is ended by pid in stop().
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { configFor } from '../../src/config.js';
-import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, tempDir, waitFor } from '../helpers.js';
+import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, freePort, tempDir, waitFor } from '../helpers.js';
 
 export const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
 
@@ -25,16 +24,7 @@ export interface RealServer {
   stop: () => Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../helpers.js';
 
 /** The real server on a known port (so its public URL, JWT audience and Origin are right). */
 export async function spawnServer(env: Record<string, string>, dataDir = tempDir('ca-harden-')): Promise<RealServer> {

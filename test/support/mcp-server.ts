@@ -1,10 +1,9 @@
 // The real server process (node .test-build/src/index.js serve) for tests that speak raw HTTP to it,
 // and a small raw MCP client, so a test sends exactly the request the spec text is about.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, tempDir, waitFor } from '../helpers.js';
+import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, freePort, tempDir, waitFor } from '../helpers.js';
 import { configFor } from '../../src/config.js';
 
 const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
@@ -19,16 +18,7 @@ export interface RealServer {
   stop: () => Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../helpers.js';
 
 /**
  * Starts the server on a free port of 127.0.0.1 (so its public URL and Origin are known) with the
