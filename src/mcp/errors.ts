@@ -6,7 +6,6 @@ import { InvalidInput, JobError, JobNotFound } from '../jobs/errors.js';
 export function toolError(error: unknown, log?: (error: unknown) => void): CallToolResult {
   let text: string;
   if (error instanceof JobError) text = error.message;
-  else if (error instanceof Error && (error as { expose?: boolean }).expose) text = error.message;
   else {
     log?.(error);
     text = 'Internal error while handling this tool call; the server log has details.';
@@ -26,7 +25,6 @@ export function protocolError(error: unknown, log?: (error: unknown) => void): M
   if (error instanceof JobNotFound) return new McpError(RESOURCE_NOT_FOUND, error.message, { jobId: error.jobId });
   if (error instanceof InvalidInput) return new McpError(ErrorCode.InvalidParams, error.message);
   if (error instanceof JobError) return new McpError(ErrorCode.InvalidRequest, error.message);
-  if (error instanceof Error && (error as { expose?: boolean }).expose) return new McpError(ErrorCode.InvalidRequest, error.message);
   log?.(error);
   return new McpError(ErrorCode.InternalError, 'Internal error; the server log has details.');
 }
