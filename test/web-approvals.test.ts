@@ -26,12 +26,18 @@ describe('approvals on the jobs page', { skip: chromiumMissing }, () => {
     t.after(() => fs.rmSync(gate, { recursive: true, force: true }));
     // Three questions one after another; the job waits at the gate before the third, so the page
     // is known to be showing nothing between them.
-    const jobId = await server.startJob(
-      `#fake ask Bash rm -rf dist\n#fake ask Write /srv/app/config.json\n#fake wait-file ${gate}/go\n#fake ask Bash git push\nthe end`,
-      server.tokens.alice, { approvals: true, title: 'asks three times' });
     const { page, requests, dialogs, consoleErrors } = await openPage(browser);
     await signIn(page, server.base, server.tokens.alice);
-    await page.goto(`${server.base}/ui/#/jobs/${jobId}`);
+    await page.getByRole('link', { name: 'New job' }).click();
+    await page.getByLabel('Prompt').fill(`#fake ask Bash rm -rf dist\n#fake ask Write /srv/app/config.json\n#fake wait-file ${gate}/go\n#fake ask Bash git push\nthe end`);
+    await page.getByLabel('Title').fill('asks three times');
+    await page.getByLabel('Ask me first (approvals)').check();
+    await screenshot(page, 'start-approvals-desktop');
+    await page.getByRole('button', { name: 'Start job' }).click();
+    await page.waitForURL(/#\/jobs\/[0-9a-z]{26}$/);
+    const jobId = /#\/jobs\/([0-9a-z]{26})$/.exec(page.url())![1]!;
+    const startBody = JSON.parse(requests.find((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/v1/jobs')!.postData() ?? '{}') as Json;
+    assert.equal(startBody.approvals, true);
 
     const panel = page.getByRole('region', { name: 'Waiting for your answer' });
     const first = panel.getByRole('article', { name: 'Claude wants to use Bash' });
@@ -85,6 +91,16 @@ describe('approvals on the jobs page', { skip: chromiumMissing }, () => {
     assert.deepEqual(dialogs, []);
     assert.deepEqual(consoleErrors, []);
     await assertDocumentedRequests(server, requests, server.tokens.alice);
+  });
+
+  it('offers approvals on the start form only when the operator turned them on', async (t) => {
+    const server = await startWebServer(t);
+    const { page, consoleErrors } = await openPage(browser);
+    await signIn(page, server.base, server.tokens.alice);
+    await page.getByRole('link', { name: 'New job' }).click();
+    await page.getByLabel('Permission mode').waitFor();
+    assert.equal(await page.getByLabel('Ask me first (approvals)').count(), 0);
+    assert.deepEqual(consoleErrors, []);
   });
 
   it('shows a question answered first elsewhere as settled when the page answers late, and shows tool input as inert text', async (t) => {

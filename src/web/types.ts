@@ -76,6 +76,7 @@ export interface StartInput {
   permissionMode?: string;
   title?: string;
   resumeSessionId?: string;
+  approvals?: boolean;
 }
 
 export interface StartOutput {
@@ -96,6 +97,8 @@ export interface Info {
   principal: { id: string; scopes: string[]; admin: boolean };
   permissionModes: string[];
   defaultPermissionMode: string;
+  /** Jobs may start with approvals: true. */
+  approvals: boolean;
   /** Admin tokens only. */
   defaultCwd?: string;
   /** Admin tokens only. */
