@@ -3,10 +3,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CreateTaskResultSchema, ElicitRequestSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CallToolResultSchema, CreateTaskResultSchema, ElicitRequestSchema, RELATED_TASK_META_KEY, ResourceUpdatedNotificationSchema, TaskStatusNotificationSchema, type Task,
+} from '@modelcontextprotocol/sdk/types.js';
 import pino from 'pino';
 import { jobFingerprint } from '../src/mcp/subscriptions.js';
 import { TokenStore } from '../src/auth/token-store.js';
@@ -217,6 +220,90 @@ describe('approvals', () => {
     }, 30_000, 'the task to complete');
     assert.ok(seen.has('working'), `after the answer the task read ${[...seen].join(', ')}`);
     assert.ok(!seen.has('input_required'), 'the task still needed input after the answer');
+  });
+
+  it('a claude_run task sends notifications/tasks/status when it needs input and when it goes back to working', async (t) => {
+    const s = await serverFor(t);
+    const gate = fs.mkdtempSync(path.join(os.tmpdir(), 'approvals-gate-'));
+    t.after(() => fs.rmSync(gate, { recursive: true, force: true }));
+    const client = await s.connect();
+    const heard: Task[] = [];
+    client.setNotificationHandler(TaskStatusNotificationSchema, (n) => {
+      heard.push(n.params as Task);
+    });
+    // After the answer the job waits for the gate file, so `working` lasts until the test has seen it.
+    const { task } = await client.request(
+      { method: 'tools/call', params: { name: 'claude_run', arguments: { prompt: `#fake ask Bash git push\n#fake wait-file ${gate}/go\nthen finish`, approvals: true } } },
+      CreateTaskResultSchema,
+      { task: { ttl: 60_000 } },
+    );
+    const mine = () => heard.filter((n) => n.taskId === task.taskId).map((n) => n.status);
+    await waitFor(() => mine().includes('input_required'), 30_000, 'an input_required notification');
+    const asking = heard.find((n) => n.taskId === task.taskId && n.status === 'input_required')!;
+    assert.match(asking.statusMessage ?? '', /waiting for your answer to 1 question/);
+    const pending = ((await s.rest(`/jobs/${task.taskId}`)).body.pendingApprovals as Pending[])[0]!;
+    assert.equal((await s.rest(`/jobs/${task.taskId}/approvals/${pending.approvalId}`, { body: { decision: 'allow' } })).status, 200);
+    await waitFor(() => mine().at(-1) === 'working', 30_000, 'a working notification after the answer');
+    fs.writeFileSync(path.join(gate, 'go'), '');
+    await waitFor(() => mine().at(-1) === 'completed', 30_000, 'a completed notification');
+    assert.deepEqual(mine(), ['input_required', 'working', 'completed']);
+  });
+
+  it('a client with the elicitation capability blocked in tasks/result on a claude_run task is asked, tagged with the task, and its answer lets the job go on', async (t) => {
+    const s = await serverFor(t);
+    const client = await s.connect(TOKEN, { capabilities: { elicitation: { form: {} } } });
+    const asked: { message: string; related: unknown }[] = [];
+    client.setRequestHandler(ElicitRequestSchema, (request) => {
+      asked.push({ message: request.params.message, related: request.params._meta?.[RELATED_TASK_META_KEY] });
+      return { action: 'accept', content: { decision: 'allow' } };
+    });
+    const { task } = await client.request(
+      { method: 'tools/call', params: { name: 'claude_run', arguments: { prompt: '#fake ask Bash git push --tags\nthen finish', approvals: true } } },
+      CreateTaskResultSchema,
+      { task: { ttl: 60_000 } },
+    );
+    const result = await client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema, { timeout: 60_000 });
+    const job = result.structuredContent as Json;
+    assert.equal(job.status, 'completed', JSON.stringify(result.content));
+    assert.deepEqual(asked, [{ message: `Job ${task.taskId} asks: may Claude use Bash with {"command":"git push --tags"}?`, related: { taskId: task.taskId } }]);
+    assert.match(String(job.tail), /Allowed Bash: \{"command":"git push --tags"\}/);
+    const answers = fs.readdirSync(path.join(s.config.jobsDir, task.taskId, 'approvals')).filter((f) => f.endsWith('.answer.json'));
+    const kept = JSON.parse(fs.readFileSync(path.join(s.config.jobsDir, task.taskId, 'approvals', answers[0]!), 'utf8')) as Json;
+    assert.deepEqual([kept.decision, kept.answeredBy], ['allow', 'token:default']);
+  });
+
+  it('in tasks/result, a denial with a message from the elicitation reaches claude; a client that declines leaves the question open for claude_approve', async (t) => {
+    const s = await serverFor(t);
+    const denier = await s.connect(TOKEN, { capabilities: { elicitation: { form: {} } } });
+    denier.setRequestHandler(ElicitRequestSchema, () => ({ action: 'accept', content: { decision: 'deny', message: 'push to a branch first' } }));
+    const denied = await denier.request(
+      { method: 'tools/call', params: { name: 'claude_run', arguments: { prompt: '#fake ask Bash git push origin main', approvals: true } } },
+      CreateTaskResultSchema,
+      { task: { ttl: 60_000 } },
+    );
+    const deniedResult = await denier.experimental.tasks.getTaskResult(denied.task.taskId, CallToolResultSchema, { timeout: 60_000 });
+    assert.match(String((deniedResult.structuredContent as Json).tail), /Denied Bash: push to a branch first/);
+
+    const decliner = await s.connect(TOKEN, { capabilities: { elicitation: { form: {} } } });
+    let declined = 0;
+    decliner.setRequestHandler(ElicitRequestSchema, () => {
+      declined += 1;
+      return { action: 'decline' };
+    });
+    const open = await decliner.request(
+      { method: 'tools/call', params: { name: 'claude_run', arguments: { prompt: '#fake ask Bash npm publish', approvals: true } } },
+      CreateTaskResultSchema,
+      { task: { ttl: 60_000 } },
+    );
+    const waiting = decliner.experimental.tasks.getTaskResult(open.task.taskId, CallToolResultSchema, { timeout: 60_000 });
+    await waitFor(() => declined === 1, 30_000, 'the question to be put and declined');
+    const pending = ((await s.rest(`/jobs/${open.task.taskId}`)).body.pendingApprovals as Pending[] | undefined) ?? [];
+    assert.equal(pending.length, 1, 'a declined question stays open');
+    await decliner.callTool({ name: 'claude_approve', arguments: { jobId: open.task.taskId, approvalId: pending[0]!.approvalId, decision: 'allow' } });
+    const result = await waiting;
+    assert.equal((result.structuredContent as Json).status, 'completed');
+    assert.match(String((result.structuredContent as Json).tail), /Allowed Bash: \{"command":"npm publish"\}/);
+    assert.equal(declined, 1, 'a question is put once per tasks/result call');
   });
 
   it('a subscriber of the job\'s resource is told when a question opens', async (t) => {

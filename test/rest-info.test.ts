@@ -11,6 +11,7 @@ describe('REST: GET /v1/info tells a client what this server allows it', () => {
     const info = (await res.json()) as Record<string, any>;
     assert.deepEqual(info.permissionModes, ['plan', 'dontAsk', 'default']);
     assert.equal(info.defaultPermissionMode, 'default');
+    assert.equal(info.approvals, false, 'approvals are off unless the operator turns them on');
     assert.deepEqual(info.principal, { id: 'token:alice', scopes: ['jobs:read', 'jobs:write'], admin: false });
     // Where jobs may run is not told to a non-admin (a refused cwd names no root either).
     assert.equal(info.defaultCwd, undefined);

@@ -19,6 +19,7 @@ export const infoOutputSchema = z.object({
   defaultPermissionMode: z.enum(PERMISSION_MODES).describe('The mode of a job that names none.'),
   defaultCwd: z.string().optional().describe('The cwd of a job that names none (admin tokens only).'),
   allowedRoots: z.array(z.string()).optional().describe('A job\'s cwd must resolve inside one of these (admin tokens only).'),
+  approvals: z.boolean().describe('True when a job may start with approvals: true (the operator set CLAUDE_ASYNC_APPROVALS=on).'),
 });
 export type Info = z.infer<typeof infoOutputSchema>;
 
@@ -31,6 +32,7 @@ export function serverInfo(config: Config, principal: Principal): Info {
     permissionModes: PERMISSION_MODES.filter((mode) => isWithinCap(mode, cap)),
     // The engine caps a default above the maximum the same way (service.start).
     defaultPermissionMode: isWithinCap(fallback, cap) ? fallback : cap,
+    approvals: config.approvals,
     // Where jobs may run is the operator's business: a refused cwd names no root either (one message
     // for missing and outside), so only admins read the layout here.
     ...(viewerOf(principal).admin ? { defaultCwd: config.defaultCwd, allowedRoots: [...config.allowedRoots] } : {}),

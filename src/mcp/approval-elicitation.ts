@@ -1,9 +1,10 @@
-// While a client that can be asked (the elicitation capability) waits on a job (claude_wait), each
+// While a client that can be asked (the elicitation capability) waits on a job (claude_wait, or
+// tasks/result on the job's task), each
 // question the job opens is put to the person directly with elicitation/create: allow or deny, and
 // a message. Their answer goes through the engine like claude_approve's (once, the owner's). A
 // client that declines, cancels or cannot be asked leaves the question open for the tool loop.
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { RELATED_TASK_META_KEY, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { JobService } from '../jobs/service.js';
 import type { Viewer } from '../jobs/records.js';
 
@@ -22,8 +23,14 @@ export function canElicit(server: McpServer): boolean {
   return server.server.getClientCapabilities()?.elicitation !== undefined;
 }
 
-/** Asks about each open question of the job until `signal` aborts (the wait is over). */
-export async function elicitApprovalsWhileWaiting(server: McpServer, service: JobService, jobId: string, viewer: () => Viewer, requestId: RequestId, signal: AbortSignal): Promise<void> {
+/**
+ * Asks about each open question of the job until `signal` aborts (the wait is over). The question
+ * goes out on the stream of the waiting request (`requestId`); with `relatedTaskId` (tasks/result)
+ * it also carries the task's related-task metadata, which the spec asks of every request a task
+ * sends while it is input_required.
+ */
+export async function elicitApprovalsWhileWaiting(server: McpServer, service: JobService, jobId: string, viewer: () => Viewer, requestId: RequestId, signal: AbortSignal, relatedTaskId?: string): Promise<void> {
+  const related = relatedTaskId === undefined ? {} : { _meta: { [RELATED_TASK_META_KEY]: { taskId: relatedTaskId } } };
   const asked = new Set<string>();
   while (!signal.aborted) {
     const job = await service.job(jobId, viewer()).catch(() => null);
@@ -34,6 +41,7 @@ export async function elicitApprovalsWhileWaiting(server: McpServer, service: Jo
         mode: 'form',
         message: `Job ${jobId} asks: may Claude use ${question.toolName} with ${JSON.stringify(question.input)}?`,
         requestedSchema,
+        ...related,
       }, { relatedRequestId: requestId, signal }).catch(() => null);
       const content = reply?.action === 'accept' ? reply.content : undefined;
       if (!content || (content.decision !== 'allow' && content.decision !== 'deny')) continue;

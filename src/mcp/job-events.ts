@@ -1,7 +1,8 @@
 // Tells a session's client how the jobs it started are doing, as the capabilities it was promised
 // say: `notifications/message` (logging) when a job is created, starts and ends — info, or warning
 // when it did not complete, with the reason — and `notifications/tasks/status` for jobs started as
-// tasks. It polls the disk like the resource watcher (other processes run the jobs), only while it
+// tasks, also when a question of the job (approvals) opens or is answered: the task goes to
+// input_required and back to working while the job's own status stays `running`. It polls the disk like the resource watcher (other processes run the jobs), only while it
 // follows something, and stops following a job once it has ended.
 import { JobNotFound } from '../jobs/errors.js';
 import type { Viewer } from '../jobs/records.js';
@@ -10,11 +11,20 @@ import type { JobService } from '../jobs/service.js';
 
 export type LogLevel = 'info' | 'warning';
 
+/** A job as the watcher sees it: its summary and how many questions it has open (JobService.job). */
+export type WatchedJob = JobSummary & { pendingApprovals?: readonly unknown[] };
+
+/** What was last seen of a followed job. */
+export interface SeenState {
+  status: JobStatus;
+  pendingApprovals: number;
+}
+
 export interface LifecycleNotifier {
   /** A log line for the client; the SDK drops it below the session's logging/setLevel. */
   log(level: LogLevel, data: Record<string, unknown>): Promise<void>;
   /** The job (a task) moved on from `previous`: send notifications/tasks/status if its task status changed. */
-  taskStatus(job: JobSummary, previous: JobStatus): Promise<void>;
+  taskStatus(job: WatchedJob, previous: SeenState): Promise<void>;
 }
 
 export interface LifecycleOptions {
@@ -24,10 +34,11 @@ export interface LifecycleOptions {
   log?: (error: unknown) => void;
 }
 
-interface Followed {
+interface Followed extends SeenState {
   asTask: boolean;
-  status: JobStatus;
 }
+
+const seenOf = (job: WatchedJob): SeenState => ({ status: job.status, pendingApprovals: job.pendingApprovals?.length ?? 0 });
 
 /** The log line for a job that reached `status`; pure, so tests read it without a server. */
 export function lifecycleEntry(job: Pick<JobSummary, 'jobId' | 'status' | 'statusReason'>, previous: JobStatus | undefined): { level: LogLevel; data: Record<string, unknown> } {
@@ -65,7 +76,7 @@ export class JobLifecycle {
         const oldest = this.followed.keys().next().value;
         if (oldest !== undefined) this.followed.delete(oldest);
       }
-      this.followed.set(jobId, { asTask, status: job.status });
+      this.followed.set(jobId, { asTask, ...seenOf(job) });
       await this.tell(job, undefined, asTask);
       if (isEnded(job.status)) this.followed.delete(jobId);
       this.schedule();
@@ -82,7 +93,7 @@ export class JobLifecycle {
   /** One look at every followed job; exposed for tests. */
   async poll(): Promise<void> {
     for (const [jobId, entry] of [...this.followed]) {
-      let job: JobSummary;
+      let job: WatchedJob;
       try {
         job = await this.service.job(jobId, this.viewer());
       } catch (error) {
@@ -91,17 +102,21 @@ export class JobLifecycle {
         continue;
       }
       if (this.closed) return;
-      if (job.status === entry.status) continue;
-      const previous = entry.status;
-      entry.status = job.status;
+      const seen = seenOf(job);
+      if (seen.status === entry.status && seen.pendingApprovals === entry.pendingApprovals) continue;
+      const previous: SeenState = { status: entry.status, pendingApprovals: entry.pendingApprovals };
+      Object.assign(entry, seen);
       if (isEnded(job.status)) this.followed.delete(jobId);
       await this.tell(job, previous, entry.asTask);
     }
   }
 
-  private async tell(job: JobSummary, previous: JobStatus | undefined, asTask: boolean): Promise<void> {
-    const { level, data } = lifecycleEntry(job, previous);
-    await this.notify.log(level, data).catch((error: unknown) => this.options.log?.(error));
+  private async tell(job: WatchedJob, previous: SeenState | undefined, asTask: boolean): Promise<void> {
+    // The log tells job status changes; a question opening or closing is for the task status alone.
+    if (previous === undefined || previous.status !== job.status) {
+      const { level, data } = lifecycleEntry(job, previous?.status);
+      await this.notify.log(level, data).catch((error: unknown) => this.options.log?.(error));
+    }
     if (asTask && previous !== undefined) await this.notify.taskStatus(job, previous).catch((error: unknown) => this.options.log?.(error));
   }
 

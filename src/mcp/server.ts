@@ -7,8 +7,9 @@ import { registerPrompts } from './prompts.js';
 import { registerJobResources } from './resources.js';
 import type { RightsSource } from './rights.js';
 import { installStrictHandlers } from './strict-handlers.js';
+import { installTaskResultElicitation } from './task-result-elicitation.js';
 import { JobWatcher, type WatcherOptions } from './subscriptions.js';
-import { JobTaskStore, TASKS_CAPABILITY, registerRunTool, taskStatusOf } from './tasks.js';
+import { JobTaskStore, TASKS_CAPABILITY, registerRunTool } from './tasks.js';
 import { registerJobTools, type ToolContext } from './tools.js';
 import { VERSION } from '../version.js';
 
@@ -64,8 +65,11 @@ export function createMcpServer(options: McpServerOptions): McpServer {
     // The session id keys the level the client chose with logging/setLevel.
     log: (level, data) => (connected() ? server.server.sendLoggingMessage({ level, logger: 'claude-async.jobs', data }, server.server.transport?.sessionId) : Promise.resolve()),
     taskStatus: async (job, previous) => {
-      if (!connected() || taskStatusOf(job.status) === taskStatusOf(previous)) return;
-      await server.server.notification({ method: 'notifications/tasks/status', params: { ...taskStore.task(job) } });
+      const task = taskStore.task(job);
+      // input_required ⇄ working counts as a change, though the job stays `running` throughout.
+      const before = taskStore.task({ ...job, status: previous.status, pendingApprovals: Array.from({ length: previous.pendingApprovals }) });
+      if (!connected() || task.status === before.status) return;
+      await server.server.notification({ method: 'notifications/tasks/status', params: { ...task } });
     },
   }, { log, ...options.lifecycle });
   const tools: ToolContext = {
@@ -80,6 +84,7 @@ export function createMcpServer(options: McpServerOptions): McpServer {
   registerJobResources(server, { service, viewer, watcher, log });
   registerPrompts(server);
   installStrictHandlers(server, { tools, taskStore });
+  installTaskResultElicitation(server, tools);
   // McpServer marks tools and prompts listChanged: true when it installs their handlers; we never
   // change either list, so say so.
   server.server.registerCapabilities({ tools: { listChanged: false }, prompts: { listChanged: false } });

@@ -20,13 +20,13 @@ import { withoutTypeArrays } from './json-schema.js';
 import { createRunTask, type JobTaskStore } from './tasks.js';
 import type { ToolContext } from './tools.js';
 
-type RawHandler = (request: unknown, extra: unknown) => Promise<unknown>;
+export type RawHandler = (request: unknown, extra: unknown) => Promise<unknown>;
 
 /**
  * McpServer installs its handlers on the Server underneath; Protocol keeps them in a private map.
  * Reading it is the one way to wrap a handler rather than rewrite it (SDK 1.32.2, shared/protocol.js).
  */
-function installedHandler(server: McpServer, method: string): RawHandler {
+export function installedHandler(server: McpServer, method: string): RawHandler {
   const handlers = (server.server as unknown as { _requestHandlers: Map<string, RawHandler> })._requestHandlers;
   const handler = handlers.get(method);
   if (!handler) throw new Error(`no ${method} handler installed yet`);

@@ -175,6 +175,6 @@ export function registerJobTools(server: McpServer, ctx: ToolContext): void {
 }
 
 /** Only a token that may write can answer a question, so only it is asked. */
-function mayAskHere(server: McpServer, ctx: ToolContext): boolean {
+export function mayAskHere(server: McpServer, ctx: Pick<ToolContext, 'rights'>): boolean {
   return ctx.rights().canWrite && canElicit(server);
 }

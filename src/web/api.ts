@@ -2,7 +2,7 @@
 // ApiError with the server's own words (RFC 9457 detail or RFC 6750 description).
 import { refreshSession } from './oauth.js';
 import { loadSession, saveSession, type Session } from './session.js';
-import type { CancelOutput, Info, Job, JobList, JobStatus, Problem, StartInput, StartOutput } from './types.js';
+import type { ApprovalDecision, ApproveOutput, CancelOutput, Info, Job, JobList, JobStatus, Problem, StartInput, StartOutput } from './types.js';
 
 export class ApiError extends Error {
   constructor(readonly status: number, message: string, readonly problem: Problem = {}) {
@@ -92,6 +92,15 @@ export class Api {
 
   cancel(jobId: string): Promise<CancelOutput> {
     return this.json<CancelOutput>(`/v1/jobs/${enc(jobId)}/cancel`, { method: 'POST' });
+  }
+
+  /** Answers one of the job's open questions; a 409 means it was answered already (elsewhere). */
+  approve(jobId: string, approvalId: string, answer: ApprovalDecision): Promise<ApproveOutput> {
+    return this.json<ApproveOutput>(`/v1/jobs/${enc(jobId)}/approvals/${enc(approvalId)}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(answer),
+    });
   }
 
   /** The raw log (stream-json lines), read page by page until the end the server reports. */

@@ -3,7 +3,7 @@
 // of the log; after a dropped connection the next request sends it as Last-Event-ID and the server
 // goes on from exactly there, so no line is shown twice and none is lost.
 import { ApiError, type Api } from './api.js';
-import type { Job } from './types.js';
+import type { Job, PendingApproval } from './types.js';
 
 export interface SseEvent {
   event: string;
@@ -50,6 +50,8 @@ export class SseParser {
 export interface FollowHandlers {
   /** One raw stream-json line of the log. */
   onLine(line: string): void;
+  /** The job asks a question (approvals): announced once per stream while it is open. */
+  onApproval?(question: PendingApproval): void;
   /** The job has ended; this is its final state. */
   onEnd(job: Job | null): void;
   /** Connected (true) or waiting to reconnect (false). */
@@ -86,6 +88,7 @@ export async function followJob(api: Api, jobId: string, handlers: FollowHandler
           failures = 0;
           if (event.id !== undefined) lastEventId = event.id;
           if (event.event === 'output') handlers.onLine(event.data);
+          else if (event.event === 'approval') handlers.onApproval?.(JSON.parse(event.data) as PendingApproval);
           else if (event.event === 'status') {
             handlers.onEnd(JSON.parse(event.data) as Job);
             return;

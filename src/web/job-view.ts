@@ -1,6 +1,7 @@
-// One job: its status and times, its output drawn live from /events, and what can be done with it
-// (cancel, continue the session, download the raw log).
+// One job: its status and times, the questions it waits on (approvals), its output drawn live from
+// /events, and what can be done with it (cancel, continue the session, download the raw log).
 import { ApiError } from './api.js';
+import { ApprovalsPanel } from './approvals-view.js';
 import { canWrite, every, type ViewContext } from './context.js';
 import { h, replaceChildren } from './dom.js';
 import { followJob } from './events.js';
@@ -35,8 +36,10 @@ export async function renderJob(ctx: ViewContext, jobId: string): Promise<void> 
   const cancel = h('button', { type: 'button', class: 'danger', hidden: true }, 'Cancel job');
   const resume = h('a', { class: 'button', href: `#/new?resume=${encodeURIComponent(jobId)}`, hidden: true }, 'Continue');
   const download = h('button', { type: 'button' }, 'Download raw log');
+  const approvals = new ApprovalsPanel({ api: ctx.api, jobId, canAnswer: canWrite(ctx.info), announce: ctx.announce });
 
-  const show = (next: Job) => {
+  /** @param fresh next was just read from the server (not the ticking redraw of the last read) */
+  const show = (next: Job, fresh = true) => {
     job = next;
     heading.textContent = inert(job.title?.trim() || `Job ${job.jobId}`);
     replaceChildren(badge, statusBadge(job.status));
@@ -54,6 +57,7 @@ export async function renderJob(ctx: ViewContext, jobId: string): Promise<void> 
       job.signal ? fact('Signal', job.signal) : null,
       job.statusReason ? fact('Why', job.statusReason) : null);
     const ended = ENDED.has(job.status);
+    if (fresh) approvals.show(ended ? [] : job.pendingApprovals ?? []);
     cancel.hidden = ended || !canWrite(ctx.info);
     resume.hidden = !(ended && job.result?.sessionId && canWrite(ctx.info));
     if (ended) live.textContent = '';
@@ -97,6 +101,7 @@ export async function renderJob(ctx: ViewContext, jobId: string): Promise<void> 
     facts,
     h('div', { class: 'actions' }, cancel, resume, download),
     actionError,
+    approvals.element,
     h('h2', {}, 'Output'),
     transcript.element);
   show(job);
@@ -105,7 +110,7 @@ export async function renderJob(ctx: ViewContext, jobId: string): Promise<void> 
   // Duration ticks while the job runs; queued → running shows within a few seconds; the final
   // status arrives with the stream's end (a late answer must not turn an ended job back).
   every(1000, ctx.signal, () => {
-    if (!ENDED.has(job.status)) show(job);
+    if (!ENDED.has(job.status)) show(job, false);
   });
   every(3000, ctx.signal, () => {
     if (ENDED.has(job.status) || document.visibilityState !== 'visible') return;
@@ -120,6 +125,9 @@ export async function renderJob(ctx: ViewContext, jobId: string): Promise<void> 
       const atBottom = stick();
       transcript.add(line);
       if (atBottom && !ENDED.has(job.status)) window.scrollTo({ top: document.body.scrollHeight });
+    },
+    onApproval: (question) => {
+      if (!ENDED.has(job.status)) approvals.add(question);
     },
     onEnd: async (final) => {
       show(final ?? (await ctx.api.job(jobId)));

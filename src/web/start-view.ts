@@ -1,4 +1,5 @@
-// The start form: prompt, title, cwd, model and the permission modes this server allows. With
+// The start form: prompt, title, cwd, model, the permission modes this server allows and, when the
+// operator turned them on, approvals (the job asks before what its mode would refuse). With
 // ?resume=<jobId> it continues that job's Claude session (resumeSessionId) in the same directory.
 import { ApiError } from './api.js';
 import { canWrite, type ViewContext } from './context.js';
@@ -7,6 +8,13 @@ import { inert } from './format.js';
 import type { Job, StartInput } from './types.js';
 
 const MODEL_SUGGESTIONS = ['sonnet', 'opus', 'haiku'];
+
+/** A checkbox reads best with its label beside it. */
+function checkboxField(label: string, box: HTMLInputElement, hint: string): HTMLElement {
+  const wrapper = field(label, box, hint);
+  wrapper.classList.add('check');
+  return wrapper;
+}
 
 export async function renderStart(ctx: ViewContext, query: URLSearchParams): Promise<void> {
   const { info } = ctx;
@@ -33,9 +41,10 @@ export async function renderStart(ctx: ViewContext, query: URLSearchParams): Pro
   const model = h('input', { name: 'model', type: 'text', autocomplete: 'off', placeholder: 'server default', list: 'model-names', value: from?.model ?? '' });
   const mode = h('select', { name: 'permissionMode' },
     ...info.permissionModes.map((m) => h('option', { value: m, selected: m === info.defaultPermissionMode }, m)));
+  const approvals = h('input', { name: 'approvals', type: 'checkbox' });
   const error = h('p', { class: 'error', role: 'alert', hidden: true });
   const submit = h('button', { type: 'submit', class: 'primary' }, from ? 'Continue session' : 'Start job');
-  const controls: Record<string, HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement> = { prompt, title, cwd, model, permissionMode: mode };
+  const controls: Record<string, HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement> = { prompt, title, cwd, model, permissionMode: mode, approvals };
   // One key per filled-in form: a double click or a retried request starts one job, not two.
   let idempotencyKey = crypto.randomUUID();
   for (const control of Object.values(controls)) control.addEventListener('input', () => { idempotencyKey = crypto.randomUUID(); });
@@ -47,6 +56,7 @@ export async function renderStart(ctx: ViewContext, query: URLSearchParams): Pro
     field('Working directory', cwd, info.allowedRoots ? `Inside ${info.allowedRoots.join(', ')}. Empty: ${info.defaultCwd ?? 'the server default'}.` : 'An absolute path inside the folders the operator allows (optional; empty: the server default).'),
     field('Model', model, 'An alias such as sonnet or opus, or a full model name (optional).'),
     field('Permission mode', mode, 'Only the modes this server allows are listed.'),
+    info.approvals ? checkboxField('Ask me first (approvals)', approvals, 'When Claude wants a tool the mode would refuse, the job waits for your Allow or Deny here or in any MCP client.') : null,
     h('datalist', { id: 'cwd-roots' }, ...(info.allowedRoots ?? []).map((root) => h('option', { value: root }))),
     h('datalist', { id: 'model-names' }, ...MODEL_SUGGESTIONS.map((name) => h('option', { value: name }))),
     error,
@@ -60,6 +70,7 @@ export async function renderStart(ctx: ViewContext, query: URLSearchParams): Pro
     if (cwd.value.trim()) input.cwd = cwd.value.trim();
     if (model.value.trim()) input.model = model.value.trim();
     if (sessionId) input.resumeSessionId = sessionId;
+    if (info.approvals && approvals.checked) input.approvals = true;
     submit.disabled = true;
     try {
       const started = await ctx.api.start(input, idempotencyKey);

@@ -30,6 +30,14 @@ export interface ResultSummary {
   durationMs: number | null;
 }
 
+/** A question a job started with approvals waits on: may claude use this tool with this input? */
+export interface PendingApproval {
+  approvalId: string;
+  toolName: string;
+  input: Record<string, unknown>;
+  askedAt: number;
+}
+
 /** GET /v1/jobs/{jobId} */
 export interface Job extends JobSummary {
   exitCode: number | null;
@@ -37,6 +45,21 @@ export interface Job extends JobSummary {
   outputBytes: number;
   logCapped: boolean;
   result?: ResultSummary | undefined;
+  pendingApprovals?: PendingApproval[] | undefined;
+}
+
+/** POST /v1/jobs/{jobId}/approvals/{approvalId} body (the fields the page sends). */
+export interface ApprovalDecision {
+  decision: 'allow' | 'deny';
+  message?: string;
+}
+
+export interface ApproveOutput {
+  jobId: string;
+  approvalId: string;
+  decision: 'allow' | 'deny';
+  answeredBy: string;
+  answeredAt: number;
 }
 
 /** GET /v1/jobs */
@@ -53,6 +76,7 @@ export interface StartInput {
   permissionMode?: string;
   title?: string;
   resumeSessionId?: string;
+  approvals?: boolean;
 }
 
 export interface StartOutput {
@@ -73,6 +97,8 @@ export interface Info {
   principal: { id: string; scopes: string[]; admin: boolean };
   permissionModes: string[];
   defaultPermissionMode: string;
+  /** Jobs may start with approvals: true. */
+  approvals: boolean;
   /** Admin tokens only. */
   defaultCwd?: string;
   /** Admin tokens only. */
