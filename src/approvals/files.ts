@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { createFileExclusiveSync, writeFileAtomic } from '../jobs/atomic.js';
+import { createFileExclusiveSync, writeFileAtomic } from '../files/atomic.js';
 
 export const APPROVALS_DIR = 'approvals';
 export const APPROVAL_ID_PATTERN = /^ap-[0-9a-f]{16}$/;

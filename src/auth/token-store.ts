@@ -3,10 +3,12 @@
 // (inode, size, mtime), checked at most once per reloadCheckMs so a request costs no more than a
 // cached stat.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import { z } from 'zod';
+import { writeFileAtomic } from '../files/atomic.js';
+import { withFileLock } from '../files/lock.js';
 import { legacyOwnerOf, principalId } from './principal-id.js';
 import { isScope, SCOPES, type Principal, type Scope } from './types.js';
 
@@ -61,7 +63,7 @@ function sha256(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
 
-/** lowdb adapter that writes atomically (tmp + fsync + rename) with mode 0600 from the first byte. */
+/** lowdb adapter that writes atomically with mode 0600 from the first byte (lowdb's own uses 0644). */
 class PrivateJsonFile implements Adapter<TokenFile> {
   constructor(private readonly file: string) {}
 
@@ -83,19 +85,7 @@ class PrivateJsonFile implements Adapter<TokenFile> {
 
   async write(data: TokenFile): Promise<void> {
     await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
-    // A unique tmp name: two CLI processes never write into each other's half-written file.
-    const tmp = `${this.file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-    const handle = await open(tmp, 'wx', 0o600);
-    try {
-      await handle.writeFile(`${JSON.stringify(data, null, 2)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, this.file).catch(async (err: unknown) => {
-      await rm(tmp, { force: true });
-      throw err;
-    });
+    await writeFileAtomic(this.file, `${JSON.stringify(data, null, 2)}\n`, 0o600);
   }
 }
 
@@ -117,8 +107,6 @@ async function fileSignature(file: string): Promise<string> {
     throw err;
   }
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class TokenStore {
   private readonly db: Low<TokenFile>;
@@ -255,26 +243,10 @@ export class TokenStore {
   // Two `token create` runs at once would otherwise both read the old file and one token would be
   // lost while its plaintext was already printed.
   private async withLock<T>(fn: () => Promise<T>): Promise<T> {
-    const lockFile = `${this.file}.lock`;
     await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const handle = await open(lockFile, 'wx', 0o600);
-        await handle.close();
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const age = Date.now() - (await stat(lockFile).then((s) => s.mtimeMs, () => Date.now()));
-        if (age > 10_000) await rm(lockFile, { force: true }); // left by a crashed writer
-        else if (attempt > 200) throw new TokenStoreError('locked', `${lockFile} is held by another process; retry, or remove it if no claude-async token command is running`);
-        else await sleep(25);
-      }
-    }
-    try {
-      return await fn();
-    } finally {
-      await rm(lockFile, { force: true });
-    }
+    return withFileLock(`${this.file}.lock`, fn, {
+      busy: (lockFile) => new TokenStoreError('locked', `${lockFile} is held by another process; retry, or remove it if no claude-async token command is running`),
+    });
   }
 }
 

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { writeFileAtomicSync } from '../files/atomic.js';
 import type { Config } from '../config.js';
 import { findExecutable } from '../jobs/process/executable.js';
 
@@ -117,20 +118,11 @@ export function registerServer(file: string, name: string, entry: McpServerEntry
   config.mcpServers = merged;
 
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  // Write, fsync, rename: Desktop (or a crash) never sees a half-written file. 0600 because the
-  // entry may hold a bearer token.
-  const tmp = `${file}.${process.pid}.tmp`;
+  // Atomic: Desktop (or a crash) never sees a half-written file. 0600 because the entry may hold a
+  // bearer token.
   try {
-    const fd = fs.openSync(tmp, 'w', 0o600);
-    try {
-      fs.writeSync(fd, `${JSON.stringify(config, null, 2)}\n`);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
+    writeFileAtomicSync(file, `${JSON.stringify(config, null, 2)}\n`, 0o600);
   } catch (error) {
-    fs.rmSync(tmp, { force: true });
     throw new RegisterError(`could not write ${file}: ${(error as Error).message}`);
   }
   return { file, backup, replaced };

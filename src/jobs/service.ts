@@ -5,7 +5,7 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { z } from 'zod';
 import type { Config } from '../config.js';
-import { readJsonIfExists } from './atomic.js';
+import { readJsonIfExists } from '../files/atomic.js';
 import { exitWithoutClaude } from './claim.js';
 import { answerApproval, pendingApprovals } from '../approvals/answer.js';
 import { approveInputSchema, type ApproveOutput } from '../approvals/schemas.js';

@@ -3,16 +3,15 @@
 // content under a lock file, written atomically with mode 0600; readers reload when the file's
 // identity (inode, size, mtime) changed, checked at most once per reloadCheckMs so the token-checking
 // path costs a cached stat.
-import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { z } from 'zod';
-import { writeFileAtomic } from '../../jobs/atomic.js';
+import { writeFileAtomic } from '../../files/atomic.js';
+import { withFileLock } from '../../files/lock.js';
 
 export class StateFileError extends Error {
   override name = 'StateFileError';
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function signatureOf(file: string): Promise<string> {
   try {
@@ -34,7 +33,6 @@ export class StateFile<T> {
   private signature: string | undefined;
   private lastCheckAt = Number.NEGATIVE_INFINITY;
   private pending: Promise<void> | undefined;
-  private queue: Promise<void> = Promise.resolve();
   private readonly reloadCheckMs: number;
   private readonly now: () => number;
 
@@ -104,32 +102,10 @@ export class StateFile<T> {
 
   // The server and a CLI command may change the same file at once; without the lock one change
   // would be lost (a revoke undone by a concurrent refresh).
-  private withLock<R>(fn: () => Promise<R>): Promise<R> {
-    // Writers in this process queue up here rather than polling the lock file against each other.
-    const run = this.queue.then(() => this.withFileLock(fn));
-    this.queue = run.then(() => undefined, () => undefined);
-    return run;
-  }
-
-  private async withFileLock<R>(fn: () => Promise<R>): Promise<R> {
-    const lockFile = `${this.file}.lock`;
+  private async withLock<R>(fn: () => Promise<R>): Promise<R> {
     await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await (await open(lockFile, 'wx', 0o600)).close();
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const age = Date.now() - (await stat(lockFile).then((s) => s.mtimeMs, () => Date.now()));
-        if (age > 10_000) await rm(lockFile, { force: true }); // left by a crashed writer
-        else if (attempt > 400) throw new StateFileError(`${lockFile} is held by another process; retry, or remove it if no claude-async process is writing`);
-        else await sleep(10);
-      }
-    }
-    try {
-      return await fn();
-    } finally {
-      await rm(lockFile, { force: true });
-    }
+    return withFileLock(`${this.file}.lock`, fn, {
+      busy: (lockFile) => new StateFileError(`${lockFile} is held by another process; retry, or remove it if no claude-async process is writing`),
+    });
   }
 }
