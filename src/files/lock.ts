@@ -6,6 +6,9 @@
 // holder's pid, host and a random nonce. A waiter takes it over when the holder is gone: its pid is
 // dead (same host), or the lock is older than `staleMs` (a holder on another host or pid namespace,
 // or a reused pid). Locks are held for milliseconds, so either is a crash, not a slow writer.
+// (proper-lockfile judges a holder by mtime only, so it needs a refresh timer while held and cannot
+// take a dead holder's lock at once; write-file-atomic has no create-only-if-absent. Both fit less
+// than these ~150 lines.)
 import { readFile, rename, rm, stat, link } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
