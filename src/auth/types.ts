@@ -22,7 +22,7 @@ export interface Principal {
 }
 
 export interface AuthOptions {
-  /** 'none' trusts every caller; config.ts must refuse it on anything but a loopback bind. */
+  /** 'none' trusts every caller; server.ts (`serve`) refuses it on anything but a loopback bind. */
   mode: 'token' | 'none';
   /** Public base URL of this server without a trailing path, e.g. https://box or http://127.0.0.1:8787. */
   publicUrl: string;
