@@ -2,8 +2,8 @@
 // is written by hand. `npm run gen:config` writes them; test/config.test.ts fails when they drift.
 import { SETTING_GROUPS, SETTINGS } from './config.js';
 
-export const README_BEGIN = '<!-- settings:begin (generated from src/config.ts by `npm run gen:config`; edit the table there) -->';
-export const README_END = '<!-- settings:end -->';
+const README_BEGIN = '<!-- settings:begin (generated from src/config.ts by `npm run gen:config`; edit the table there) -->';
+const README_END = '<!-- settings:end -->';
 
 const groups = () => (Object.keys(SETTING_GROUPS) as (keyof typeof SETTING_GROUPS)[])
   .map((group) => ({ title: SETTING_GROUPS[group], entries: SETTINGS.filter((s) => s.group === group) }))
@@ -36,7 +36,7 @@ export function renderEnvExample(): string {
   return lines.join('\n');
 }
 
-export function renderReadmeSettings(): string {
+function renderReadmeSettings(): string {
   const parts: string[] = [];
   for (const { title, entries } of groups()) {
     parts.push(`**${title}**`, '', '| variable | default | meaning |', '|---|---|---|');

@@ -125,12 +125,12 @@ export const SETTING_GROUPS = {
 } as const;
 
 /** What a computed default may look at: the settings above it in the table, and the server's cwd. */
-export interface Earlier {
+interface Earlier {
   get<K extends keyof Config>(key: K): Config[K];
   cwd: string;
 }
 
-export interface Setting<K extends keyof Config> {
+interface Setting<K extends keyof Config> {
   env: `CLAUDE_ASYNC_${string}`;
   key: K;
   group: keyof typeof SETTING_GROUPS;

@@ -15,9 +15,9 @@ import { isScope, SCOPES, type Principal, type Scope } from './types.js';
 export const TOKEN_PREFIX = 'cas_';
 /** 32 random bytes in base64url are 43 characters. */
 const TOKEN_PATTERN = /^cas_[A-Za-z0-9_-]{43}$/;
-export const TOKEN_NAME_PATTERN = /^[a-zA-Z0-9._-]{1,64}$/;
+const TOKEN_NAME_PATTERN = /^[a-zA-Z0-9._-]{1,64}$/;
 
-export interface TokenInfo {
+interface TokenInfo {
   name: string;
   scopes: Scope[];
   createdAt: string;
@@ -49,7 +49,7 @@ export class TokenStoreError extends Error {
   }
 }
 
-export interface TokenStoreOptions {
+interface TokenStoreOptions {
   /** Minimum time between two stats of the file on the verify path. Default 1000 ms. */
   reloadCheckMs?: number;
   /** Clock in ms since the epoch; tests pass their own. */

@@ -13,13 +13,13 @@ import { findExecutable } from '../jobs/process/executable.js';
 export const CONFIG_FILE_NAME = 'claude_desktop_config.json';
 
 /** Where Desktop lives differs by platform; everything the lookup reads is injectable for tests. */
-export interface DesktopHost {
+interface DesktopHost {
   platform: NodeJS.Platform;
   homeDir: string;
   env: Record<string, string | undefined>;
 }
 
-export interface McpServerEntry {
+interface McpServerEntry {
   command: string;
   args: string[];
   env?: Record<string, string>;
@@ -54,7 +54,7 @@ export function desktopConfigDir(host: DesktopHost): string {
 }
 
 /** The mcp-remote bridge to a remote server, the same entry `claude-async connect` prints. */
-export function remoteEntry(url: string, token?: string): McpServerEntry {
+function remoteEntry(url: string, token?: string): McpServerEntry {
   const mcpUrl = `${url.replace(/\/+$/, '').replace(/\/mcp$/, '')}/mcp`;
   if (!token) return { command: 'npx', args: ['-y', 'mcp-remote', mcpUrl] };
   // The token sits in env, referenced from args, so it never shows in Desktop's process list args.
@@ -70,23 +70,23 @@ export function remoteEntry(url: string, token?: string): McpServerEntry {
  * thin environment (on macOS a GUI PATH lacks npm's bin folder), so the settings that would
  * otherwise come from the shell are written into the entry: data dir, job folders, the claude binary.
  */
-export function stdioEntry(options: { execPath: string; indexJs: string; env: Record<string, string> }): McpServerEntry {
+function stdioEntry(options: { execPath: string; indexJs: string; env: Record<string, string> }): McpServerEntry {
   return { command: options.execPath, args: [options.indexJs, 'stdio'], env: options.env };
 }
 
 /** dist/index.js of this installation (this file is dist/cli/register-desktop.js). */
-export function installedIndexJs(): string {
+function installedIndexJs(): string {
   return fileURLToPath(new URL('../index.js', import.meta.url));
 }
 
-export interface RegisterResult {
+interface RegisterResult {
   file: string;
   backup: string | undefined;
   replaced: boolean;
 }
 
 /** Merges `entry` as mcpServers[name] into the config at `file`; other keys are left as they are. */
-export function registerServer(file: string, name: string, entry: McpServerEntry, now = new Date()): RegisterResult {
+function registerServer(file: string, name: string, entry: McpServerEntry, now = new Date()): RegisterResult {
   let config: Record<string, unknown> = {};
   let backup: string | undefined;
   let text: string | undefined;
@@ -128,7 +128,7 @@ export function registerServer(file: string, name: string, entry: McpServerEntry
   return { file, backup, replaced };
 }
 
-export interface RegisterDesktopOptions {
+interface RegisterDesktopOptions {
   url?: string;
   token?: string;
   stdio?: boolean;
@@ -142,12 +142,12 @@ export interface RegisterDesktopContext extends DesktopHost {
   now?: Date;
 }
 
-export function defaultContext(): RegisterDesktopContext {
+function defaultContext(): RegisterDesktopContext {
   return { platform: process.platform, homeDir: os.homedir(), env: process.env, execPath: process.execPath, indexJs: installedIndexJs() };
 }
 
 /** The settings a Desktop-started stdio server cannot take from a shell, pinned from `config`. */
-export function stdioEnvironment(config: Config, env: Record<string, string | undefined>): Record<string, string> {
+function stdioEnvironment(config: Config, env: Record<string, string | undefined>): Record<string, string> {
   const out: Record<string, string> = {
     CLAUDE_ASYNC_DATA_DIR: config.dataDir,
     CLAUDE_ASYNC_DEFAULT_CWD: config.defaultCwd,

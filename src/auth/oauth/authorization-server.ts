@@ -30,7 +30,7 @@ const FORM_LIMIT = '16kb';
 /** Per IP, per 15 minutes, on /authorize, /token and /revoke (the SDK's limiter; Claude's backend shares few IPs). */
 const PROTOCOL_REQUESTS_PER_WINDOW = 300;
 
-export function oauthDir(config: Config): string {
+function oauthDir(config: Config): string {
   return path.join(config.dataDir, 'oauth');
 }
 
@@ -63,7 +63,7 @@ export function openOAuthFiles(config: Config) {
 }
 
 /** Whether the claude-async token a grant was approved with still exists. */
-export function sourceChecker(config: Config, tokenStore: Pick<TokenStore, 'list'>) {
+function sourceChecker(config: Config, tokenStore: Pick<TokenStore, 'list'>) {
   return async (source: GrantSource): Promise<boolean> => {
     if (source.kind === 'env') return config.token !== undefined && sha256Hex(config.token) === source.fingerprint;
     return (await tokenStore.list()).some((t) => t.name === source.name && t.createdAt === source.createdAt);

@@ -24,7 +24,7 @@ export const SIGNING_ALG = 'ES256';
 /** Clock skew allowed on top of the access-token lifetime before a retired key leaves the JWKS. */
 const RETIRED_KEY_GRACE_MS = 5 * 60_000;
 
-export interface SigningKey {
+interface SigningKey {
   kid: string;
   privateKey: CryptoKey;
 }

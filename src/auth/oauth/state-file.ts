@@ -23,7 +23,7 @@ async function signatureOf(file: string): Promise<string> {
   }
 }
 
-export interface StateFileOptions {
+interface StateFileOptions {
   reloadCheckMs?: number;
   now?: () => number;
 }
