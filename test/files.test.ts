@@ -9,6 +9,8 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { createFileExclusive, writeFileAtomic, writeFileAtomicSync } from '../src/files/atomic.js';
 import { withFileLock } from '../src/files/lock.js';
+import { StateFile } from '../src/files/state-file.js';
+import { z } from 'zod';
 import { tempDir } from './helpers.js';
 
 const ATOMIC = new URL('../src/files/atomic.js', import.meta.url).href;
@@ -185,5 +187,26 @@ describe('the lock file', () => {
     assert.equal(await withFileLock(lockFile, async () => 'ok', { staleMs: 10_000, waitMs: 2_000 }), 'ok');
     fs.writeFileSync(lockFile, JSON.stringify({ pid: 1, host: 'another-host', nonce: 'far' }));
     await assert.rejects(withFileLock(lockFile, async () => 'no', { staleMs: 10_000, waitMs: 200 }), /held by another process/, 'a fresh lock from another host is respected');
+  });
+});
+
+describe('a state file shared by processes', () => {
+  it('a broken file fails every read until it changes: no stale content in between, and no write replaces it', async () => {
+    const d = dir();
+    const file = path.join(d, 'tokens.json');
+    let now = 0;
+    const state = new StateFile(file, z.object({ names: z.array(z.string()) }), () => ({ names: [] as string[] }), { now: () => now, what: 'test file' });
+    await state.update((data) => void data.names.push('alice'));
+    assert.deepEqual((await state.read()).names, ['alice']);
+    fs.writeFileSync(file, '{"names": [ oops');
+    now += 1000;
+    await assert.rejects(state.read(), /not a valid test file/);
+    now += 1; // inside the check interval: before, the old content came back here
+    await assert.rejects(state.read(), /not a valid test file/);
+    await assert.rejects(state.update(() => undefined), (e: Error & { code?: string }) => e.code === 'corrupt');
+    assert.equal(fs.readFileSync(file, 'utf8'), '{"names": [ oops');
+    fs.writeFileSync(file, JSON.stringify({ names: ['bob'] }));
+    now += 1000;
+    assert.deepEqual((await state.read()).names, ['bob']);
   });
 });

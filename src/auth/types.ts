@@ -28,7 +28,7 @@ export interface AuthOptions {
   publicUrl: string;
   /** CLAUDE_ASYNC_TOKEN: accepted as principal 'default' with all scopes. */
   envToken?: string;
-  /** lowdb JSON file of hashed static tokens (written by the CLI, only read by the server). */
+  /** JSON file of hashed static tokens (written by the CLI, only read by the server). */
   tokensFile: string;
   /** HS256 shared secret (>= 32 bytes) for tokens made by `claude-async token mint`. */
   jwtSecret?: string;

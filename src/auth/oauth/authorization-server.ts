@@ -24,7 +24,7 @@ import { GrantStore, isGrantLive } from './grants.js';
 import { SigningKeys } from './keys.js';
 import { BuiltInOAuthProvider } from './provider.js';
 import { emptyState, sha256Hex, stateSchema, type GrantSource, type OAuthState } from './records.js';
-import { StateFile } from './state-file.js';
+import { StateFile } from '../../files/state-file.js';
 
 const FORM_LIMIT = '16kb';
 /** Per IP, per 15 minutes, on /authorize, /token and /revoke (the SDK's limiter; Claude's backend shares few IPs). */
@@ -56,7 +56,7 @@ export function builtInServerStatus(config: Config): { on: true } | { on: false;
 /** The files the server and the CLI share. */
 export function openOAuthFiles(config: Config) {
   const dir = oauthDir(config);
-  const state = new StateFile<OAuthState>(path.join(dir, 'state.json'), stateSchema, emptyState);
+  const state = new StateFile<OAuthState>(path.join(dir, 'state.json'), stateSchema, emptyState, { what: 'claude-async OAuth file' });
   const keys = new SigningKeys(path.join(dir, 'keys.json'), config.oauthAccessTtlMs);
   const grants = new GrantStore(state, config.oauthRefreshTtlMs);
   return { state, keys, grants };

@@ -7,7 +7,7 @@ import { OAuthClientMetadataSchema, type OAuthClientInformationFull } from '@mod
 import { clientIdOf, type ClientRecord, type OAuthState } from './records.js';
 import { redirectUrisProblem } from './redirect-uris.js';
 import { safeFetch, type SafeFetchOptions } from './safe-fetch.js';
-import type { StateFile } from './state-file.js';
+import type { StateFile } from '../../files/state-file.js';
 
 interface ClientRegistryOptions {
   maxClients: number;

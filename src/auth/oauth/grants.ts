@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Scope } from '../types.js';
 import { sha256Hex, type Grant, type GrantSource, type OAuthState } from './records.js';
-import type { StateFile } from './state-file.js';
+import type { StateFile } from '../../files/state-file.js';
 
 export const REFRESH_TOKEN_PREFIX = 'car_';
 const USED_HASHES_KEPT = 50;
