@@ -90,77 +90,9 @@ const expandHome = (p: string) => (p === '~' || p.startsWith('~/') ? path.join(o
 const list = (text: string) => text.split(',').map((s) => s.trim()).filter(Boolean);
 const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]', '::1'];
 
-/** Variables, their defaults and meaning; `.env.example` is generated from this same table. */
-export const ENV_DEFAULTS = {
-  CLAUDE_ASYNC_CLAUDE_BIN: ['claude', 'the claude CLI to run (a name on PATH or an absolute path)'],
-  CLAUDE_ASYNC_DATA_DIR: ['~/.claude-async', 'where the index (db.json) and tokens live'],
-  CLAUDE_ASYNC_JOBS_DIR: ['$CLAUDE_ASYNC_DATA_DIR/jobs', 'one folder per job (mode 0700)'],
-  CLAUDE_ASYNC_DEFAULT_CWD: ['the directory the server starts in', 'cwd of a job that names none'],
-  CLAUDE_ASYNC_ALLOWED_ROOTS: ['$CLAUDE_ASYNC_DEFAULT_CWD', 'comma list: a job cwd must resolve inside one of these'],
-  CLAUDE_ASYNC_MAX_CONCURRENT: ['4', 'jobs running at once; more wait as queued'],
-  CLAUDE_ASYNC_JOB_TIMEOUT: ['4h', 'longest a job may run before it is stopped (timed_out)'],
-  CLAUDE_ASYNC_KILL_GRACE: ['10s', 'time between SIGTERM and SIGKILL when a job is stopped'],
-  CLAUDE_ASYNC_RESULT_WATCHDOG: ['60s', 'how long claude may linger after printing its result before it is ended'],
-  CLAUDE_ASYNC_MAX_PROMPT_BYTES: ['512k', 'largest prompt accepted'],
-  CLAUDE_ASYNC_MAX_LOG_BYTES: ['512MB', 'cap on a job\'s out.jsonl; past it output is dropped (the job keeps running)'],
-  CLAUDE_ASYNC_MAX_LINE_BYTES: ['16MB', 'longest stream-json line stored; a longer one is replaced by a marker (never held whole in memory)'],
-  CLAUDE_ASYNC_RETENTION: ['7d', 'finished jobs older than this are removed (0 keeps them forever)'],
-  CLAUDE_ASYNC_MAX_PERMISSION_MODE: ['acceptEdits', 'most permissive mode a client may ask for'],
-  CLAUDE_ASYNC_DEFAULT_PERMISSION_MODE: ['acceptEdits', 'mode of a job that names none (capped by the max)'],
-  CLAUDE_ASYNC_GRANTABLE_TOOLS: ['what the max permission mode allows anyway (never Bash)', 'comma list of tool rules a client may pre-approve in allowedTools ("Edit", "Bash(npm test:*)"; a bare name covers all its rules; * anything; none nothing)'],
-  CLAUDE_ASYNC_JOB_ENV: ['', 'comma list of extra environment variable names passed to jobs'],
-  CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE: ['30', 'job starts allowed per principal per minute'],
-  CLAUDE_ASYNC_APPROVALS: ['off', '"on" lets a job start with approvals: true (claude asks its owner before a tool the permission mode would refuse)'],
-  CLAUDE_ASYNC_APPROVAL_TIMEOUT: ['10m', 'an approval question nobody answers within this is denied'],
-  CLAUDE_ASYNC_MAX_TAIL_BYTES: ['65536', 'hard maximum of tailBytes in a check'],
-  CLAUDE_ASYNC_HOST: ['127.0.0.1', 'address the HTTP server binds'],
-  CLAUDE_ASYNC_PORT: ['8787', 'port the HTTP server binds'],
-  CLAUDE_ASYNC_PUBLIC_URL: ['http://<host>:<port>', 'the URL clients use (resource identifier for OAuth)'],
-  CLAUDE_ASYNC_ALLOWED_HOSTS: ['loopback names + the public URL host', 'comma list of accepted Host headers'],
-  CLAUDE_ASYNC_ALLOWED_ORIGINS: ['the public URL origin', 'comma list of accepted browser Origins'],
-  CLAUDE_ASYNC_TRUST_PROXY: ['', 'express trust proxy setting (e.g. loopback, 1) when behind a reverse proxy'],
-  CLAUDE_ASYNC_MAX_BODY_BYTES: ['1MB', 'largest request body'],
-  CLAUDE_ASYNC_HEADERS_TIMEOUT: ['30s', 'a client must send its request headers within this (slow clients are cut off)'],
-  CLAUDE_ASYNC_SESSION_IDLE: ['30m', 'MCP sessions idle this long are closed'],
-  CLAUDE_ASYNC_MAX_SESSIONS: ['1000', 'most open MCP sessions; past it an idle session of the principal holding the most is closed'],
-  CLAUDE_ASYNC_MAX_SESSIONS_PER_PRINCIPAL: ['100', 'most open MCP sessions of one principal; past it its oldest idle one is closed'],
-  CLAUDE_ASYNC_MAX_SUBSCRIPTIONS: ['100', 'most resource subscriptions of one MCP session'],
-  CLAUDE_ASYNC_SSE_RETRY: ['3s', 'SSE retry field: how long a client that was cut off waits before it reconnects'],
-  CLAUDE_ASYNC_MAX_STREAMS_PER_PRINCIPAL: ['32', 'open event streams, MCP GET streams, claude_wait and tasks/result calls per principal; 429 past it'],
-  CLAUDE_ASYNC_STREAM_RECHECK: ['30s', 'how often an open stream re-checks its token (a revoked or expired one closes it)'],
-  CLAUDE_ASYNC_AUTH: ['token', '"token" (bearer tokens required) or "none" (loopback only)'],
-  CLAUDE_ASYNC_TOKEN: ['', 'a single static bearer token (principal "default", all scopes)'],
-  CLAUDE_ASYNC_JWT_SECRET: ['', 'HS256 secret for JWT access tokens (claude-async token mint)'],
-  CLAUDE_ASYNC_JWKS_URL: ['', 'JWKS URL of an external OAuth authorization server'],
-  CLAUDE_ASYNC_JWT_ISSUER: ['', 'expected iss of JWTs; advertised as the authorization server'],
-  CLAUDE_ASYNC_JWT_AUDIENCE: ['$CLAUDE_ASYNC_PUBLIC_URL/mcp', 'expected aud of JWTs'],
-  CLAUDE_ASYNC_AUTH_FAILURES_PER_MINUTE: ['20', 'failed authentications per client IP per minute before 429'],
-  CLAUDE_ASYNC_OAUTH: ['on', 'built-in OAuth 2.1 authorization server for connectors ("on"/"off"; off whenever CLAUDE_ASYNC_JWKS_URL is set)'],
-  CLAUDE_ASYNC_OAUTH_ACCESS_TTL: ['1h', 'lifetime of OAuth access tokens'],
-  CLAUDE_ASYNC_OAUTH_REFRESH_TTL: ['30d', 'an OAuth sign-in ends after this long without a refresh'],
-  CLAUDE_ASYNC_OAUTH_MAX_CLIENTS: ['1000', 'most registered OAuth clients; never-used ones are pruned first'],
-  CLAUDE_ASYNC_OAUTH_UNUSED_CLIENT_TTL: ['1d', 'registered clients that never got a grant are removed after this'],
-  CLAUDE_ASYNC_OAUTH_REGISTRATIONS_PER_HOUR: ['30', 'client registrations per IP per hour'],
-  CLAUDE_ASYNC_OAUTH_CIMD_LOOPBACK_ORIGINS: ['', 'comma list of https origins whose client metadata may be fetched from loopback (tests only)'],
-  CLAUDE_ASYNC_LOG_LEVEL: ['info', 'pino log level (trace, debug, info, warn, error, silent)'],
-  CLAUDE_ASYNC_GLAMA_MAINTAINERS: ['', 'comma list of Glama account emails served at /.well-known/glama.json (claims a remote listing)'],
-  CLAUDE_ASYNC_GLAMA_CLAIM: ['', 'the glama_claim_… token from Glama\'s claim panel, served at /.well-known/glama.json'],
-} as const;
-
-type EnvName = keyof typeof ENV_DEFAULTS;
-type Env = Record<string, string | undefined>;
-
-function read<T>(env: Env, name: EnvName, parse: (raw: string) => T, fallback: () => T): T {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return fallback();
-  try {
-    return parse(raw.trim());
-  } catch (err) {
-    throw new ConfigError(`${name}: ${(err as Error).message}`);
-  }
-}
-
+const directory = (raw: string) => path.resolve(expandHome(raw));
 const int = (min: number, max: number) => (raw: string) => z.coerce.number().int().min(min).max(max).parse(raw);
+const onOff = (raw: string) => z.enum(['on', 'off']).parse(raw) === 'on';
 const mode = (raw: string) => {
   if (!(PERMISSION_MODES as readonly string[]).includes(raw)) throw new Error(`must be one of ${PERMISSION_MODES.join(', ')}`);
   return raw as PermissionMode;
@@ -169,6 +101,10 @@ const positiveDuration = (raw: string) => {
   const ms = parseDuration(raw);
   if (ms <= 0) throw new Error('must be longer than 0');
   return ms;
+};
+const minLength = (min: number) => (raw: string) => {
+  if (raw.length < min) throw new Error(`must be at least ${min} characters`);
+  return raw;
 };
 const grantable = (raw: string) => {
   if (raw === 'none') return [];
@@ -179,98 +115,188 @@ const grantable = (raw: string) => {
 };
 const url = (raw: string) => new URL(raw).toString().replace(/\/$/, '');
 
-export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
-  const dataDir = path.resolve(expandHome(read(env, 'CLAUDE_ASYNC_DATA_DIR', String, () => '~/.claude-async')));
-  const defaultCwd = path.resolve(expandHome(read(env, 'CLAUDE_ASYNC_DEFAULT_CWD', String, () => cwd)));
-  const host = read(env, 'CLAUDE_ASYNC_HOST', String, () => '127.0.0.1');
-  const port = read(env, 'CLAUDE_ASYNC_PORT', int(0, 65535), () => 8787);
-  const publicUrl = read(env, 'CLAUDE_ASYNC_PUBLIC_URL', url, () => `http://${host.includes(':') ? `[${host}]` : host}:${port}`);
-  const publicHost = new URL(publicUrl).host;
-  const auth = read(env, 'CLAUDE_ASYNC_AUTH', (raw) => z.enum(['token', 'none']).parse(raw), () => 'token' as const);
-  const maxPermissionMode = read<PermissionMode>(env, 'CLAUDE_ASYNC_MAX_PERMISSION_MODE', mode, () => 'acceptEdits');
-  const config: Config = {
-    claudeBin: read(env, 'CLAUDE_ASYNC_CLAUDE_BIN', String, () => 'claude'),
-    dataDir,
-    jobsDir: path.resolve(expandHome(read(env, 'CLAUDE_ASYNC_JOBS_DIR', String, () => path.join(dataDir, 'jobs')))),
-    defaultCwd,
-    allowedRoots: read(env, 'CLAUDE_ASYNC_ALLOWED_ROOTS', (raw) => list(raw).map((p) => path.resolve(expandHome(p))), () => [defaultCwd]),
-    maxConcurrent: read(env, 'CLAUDE_ASYNC_MAX_CONCURRENT', int(1, 1000), () => 4),
-    jobTimeoutMs: read(env, 'CLAUDE_ASYNC_JOB_TIMEOUT', parseDuration, () => 4 * 3_600_000),
-    killGraceMs: read(env, 'CLAUDE_ASYNC_KILL_GRACE', parseDuration, () => 10_000),
-    resultWatchdogMs: read(env, 'CLAUDE_ASYNC_RESULT_WATCHDOG', parseDuration, () => 60_000),
-    maxPromptBytes: read(env, 'CLAUDE_ASYNC_MAX_PROMPT_BYTES', parseBytes, () => 512 * 1024),
-    maxLogBytes: read(env, 'CLAUDE_ASYNC_MAX_LOG_BYTES', parseBytes, () => 512 * 1024 ** 2),
-    maxLineBytes: read(env, 'CLAUDE_ASYNC_MAX_LINE_BYTES', parseBytes, () => 16 * 1024 ** 2),
-    retentionMs: read(env, 'CLAUDE_ASYNC_RETENTION', parseDuration, () => 7 * 86_400_000),
-    maxPermissionMode,
-    defaultPermissionMode: read<PermissionMode>(env, 'CLAUDE_ASYNC_DEFAULT_PERMISSION_MODE', mode, () => 'acceptEdits'),
-    grantableTools: read(env, 'CLAUDE_ASYNC_GRANTABLE_TOOLS', grantable, () => defaultGrantableTools(maxPermissionMode)),
-    jobEnvNames: read(env, 'CLAUDE_ASYNC_JOB_ENV', (raw) => list(raw).map((name) => {
+/** Sections of the generated docs (README table, `.env.example`), in the order they are shown. */
+export const SETTING_GROUPS = {
+  jobs: 'Jobs',
+  http: 'HTTP server and MCP sessions',
+  auth: 'Authentication',
+  oauth: 'Built-in OAuth authorization server',
+  other: 'Logging and listings',
+} as const;
+
+/** What a computed default may look at: the settings above it in the table, and the server's cwd. */
+interface Earlier {
+  get<K extends keyof Config>(key: K): Config[K];
+  cwd: string;
+}
+
+interface Setting<K extends keyof Config> {
+  env: `CLAUDE_ASYNC_${string}`;
+  key: K;
+  group: keyof typeof SETTING_GROUPS;
+  /** The default as the docs show it. Without `fallback` this text is also parsed to give the default
+   *  value, so it is written once; with `fallback` it describes what `fallback` computes (markdown). */
+  default: string;
+  fallback?: (earlier: Earlier) => Config[K];
+  /** Gets the trimmed, non-empty value; throws a message that follows the variable's name. */
+  parse: (raw: string) => Config[K];
+  /** One line of markdown for the README table; `.env.example` gets it without the markup. */
+  meaning: string;
+}
+
+type AnySetting = { [K in keyof Config]: Setting<K> }[keyof Config];
+const setting = <K extends keyof Config>(entry: Setting<K>): Setting<K> => entry;
+
+/**
+ * Every environment variable, once: name, `Config` field, default, parser, meaning. `loadConfig`
+ * reads them in this order, and `npm run gen:config` writes `.env.example` and the README settings
+ * table from it (test/config.test.ts fails when either differs from what this table generates).
+ *
+ * Adding a setting is one entry here plus its field in `Config`, then `npm run gen:config`:
+ *   setting({ env: 'CLAUDE_ASYNC_REDIS_URL', key: 'redisUrl', group: 'jobs', default: '',
+ *     fallback: () => undefined, parse: url, meaning: 'Redis for many hosts (one host when unset)' }),
+ * A literal default ('4h', '30') needs no `fallback`; a default computed from another setting gets a
+ * `fallback` that reads it with `get` (that setting must sit above it) and a `default` describing it.
+ */
+export const SETTINGS: readonly AnySetting[] = [
+  setting({ env: 'CLAUDE_ASYNC_CLAUDE_BIN', key: 'claudeBin', group: 'jobs', default: 'claude', parse: String, meaning: 'the claude CLI to run (a name on `PATH` or an absolute path)' }),
+  setting({ env: 'CLAUDE_ASYNC_DATA_DIR', key: 'dataDir', group: 'jobs', default: '~/.claude-async', parse: directory, meaning: 'index (`db.json`), tokens and OAuth state' }),
+  setting({ env: 'CLAUDE_ASYNC_JOBS_DIR', key: 'jobsDir', group: 'jobs', default: '`$CLAUDE_ASYNC_DATA_DIR/jobs`', fallback: ({ get }) => path.join(get('dataDir'), 'jobs'), parse: directory, meaning: 'one folder per job (mode 0700)' }),
+  setting({ env: 'CLAUDE_ASYNC_DEFAULT_CWD', key: 'defaultCwd', group: 'jobs', default: 'where the server starts', fallback: ({ cwd }) => directory(cwd), parse: directory, meaning: 'cwd of a job that names none' }),
+  setting({ env: 'CLAUDE_ASYNC_ALLOWED_ROOTS', key: 'allowedRoots', group: 'jobs', default: 'the default cwd', fallback: ({ get }) => [get('defaultCwd')], parse: (raw) => list(raw).map(directory), meaning: 'comma list; a job\'s cwd must resolve (realpath) inside one' }),
+  setting({ env: 'CLAUDE_ASYNC_MAX_CONCURRENT', key: 'maxConcurrent', group: 'jobs', default: '4', parse: int(1, 1000), meaning: 'running jobs at once; more are queued' }),
+  setting({ env: 'CLAUDE_ASYNC_JOB_TIMEOUT', key: 'jobTimeoutMs', group: 'jobs', default: '4h', parse: parseDuration, meaning: 'longest a job may run (`timed_out` after)' }),
+  setting({ env: 'CLAUDE_ASYNC_KILL_GRACE', key: 'killGraceMs', group: 'jobs', default: '10s', parse: parseDuration, meaning: 'SIGTERM → SIGKILL grace period when a job is stopped' }),
+  setting({ env: 'CLAUDE_ASYNC_RESULT_WATCHDOG', key: 'resultWatchdogMs', group: 'jobs', default: '60s', parse: parseDuration, meaning: 'how long claude may linger after its result line before it is ended' }),
+  setting({ env: 'CLAUDE_ASYNC_MAX_PROMPT_BYTES', key: 'maxPromptBytes', group: 'jobs', default: '512k', parse: parseBytes, meaning: 'largest prompt' }),
+  setting({ env: 'CLAUDE_ASYNC_MAX_LOG_BYTES', key: 'maxLogBytes', group: 'jobs', default: '512MB', parse: parseBytes, meaning: 'cap on a job\'s `out.jsonl`; past it output is dropped (the job keeps running)' }),
+  setting({ env: 'CLAUDE_ASYNC_MAX_LINE_BYTES', key: 'maxLineBytes', group: 'jobs', default: '16MB', parse: parseBytes, meaning: 'longest stream-json line stored; a longer one is replaced by a marker and never held whole in memory' }),
+  setting({ env: 'CLAUDE_ASYNC_RETENTION', key: 'retentionMs', group: 'jobs', default: '7d', parse: parseDuration, meaning: 'ended jobs older than this are removed (`0` keeps all)' }),
+  setting({ env: 'CLAUDE_ASYNC_MAX_PERMISSION_MODE', key: 'maxPermissionMode', group: 'jobs', default: 'acceptEdits', parse: mode, meaning: 'most permissive mode a client may ask for (`plan` < `dontAsk` < `default` < `acceptEdits` < `auto` < `bypassPermissions`)' }),
+  setting({ env: 'CLAUDE_ASYNC_DEFAULT_PERMISSION_MODE', key: 'defaultPermissionMode', group: 'jobs', default: 'acceptEdits', parse: mode, meaning: 'mode of a job that names none (capped by the max)' }),
+  setting({
+    env: 'CLAUDE_ASYNC_GRANTABLE_TOOLS', key: 'grantableTools', group: 'jobs', default: 'follows the max mode',
+    fallback: ({ get }) => defaultGrantableTools(get('maxPermissionMode')), parse: grantable,
+    meaning: 'comma list of tool rules a client may pre-approve in `allowedTools`: `Edit`, `Bash(npm test:*)`; a bare name covers all its rules, `*` anything, `none` nothing. Default: what the capped mode runs anyway — `Read`, `Glob`, `Grep`, `LS`, `NotebookRead`, `TodoWrite` up to `default`; plus `Edit`, `Write`, `MultiEdit`, `NotebookEdit` at `acceptEdits`/`auto`; plus `WebFetch`, `WebSearch`, `Task` at `bypassPermissions`. `Bash` only when listed. Another rule is a 400 naming it',
+  }),
+  setting({
+    env: 'CLAUDE_ASYNC_JOB_ENV', key: 'jobEnvNames', group: 'jobs', default: '', fallback: () => [],
+    parse: (raw) => list(raw).map((name) => {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`'${name}' is not an environment variable name`);
       if (name.startsWith('CLAUDE_ASYNC_')) throw new Error(`${name} is the server's own setting and never reaches a job`);
       return name;
-    }), () => []),
-    maxStartsPerMinute: read(env, 'CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE', int(1, 1_000_000), () => 30),
-    approvals: read(env, 'CLAUDE_ASYNC_APPROVALS', (raw) => z.enum(['on', 'off']).parse(raw) === 'on', () => false),
-    approvalTimeoutMs: read(env, 'CLAUDE_ASYNC_APPROVAL_TIMEOUT', parseDuration, () => 10 * 60_000),
-    defaultTailBytes: 8000,
-    maxTailBytes: read(env, 'CLAUDE_ASYNC_MAX_TAIL_BYTES', parseBytes, () => 65536),
-    host,
-    port,
-    publicUrl,
-    allowedHosts: read(env, 'CLAUDE_ASYNC_ALLOWED_HOSTS', list, () => [...new Set([...LOOPBACK_HOSTS, publicHost, new URL(publicUrl).hostname])]),
-    allowedOrigins: read(env, 'CLAUDE_ASYNC_ALLOWED_ORIGINS', (raw) => list(raw).map(url), () => [new URL(publicUrl).origin]),
-    trustProxy: read<string | false>(env, 'CLAUDE_ASYNC_TRUST_PROXY', String, () => false),
-    maxBodyBytes: read(env, 'CLAUDE_ASYNC_MAX_BODY_BYTES', parseBytes, () => 1024 ** 2),
-    headersTimeoutMs: read(env, 'CLAUDE_ASYNC_HEADERS_TIMEOUT', parseDuration, () => 30_000),
-    sessionIdleMs: read(env, 'CLAUDE_ASYNC_SESSION_IDLE', parseDuration, () => 30 * 60_000),
-    maxSessions: read(env, 'CLAUDE_ASYNC_MAX_SESSIONS', int(1, 1_000_000), () => 1000),
-    maxSessionsPerPrincipal: read(env, 'CLAUDE_ASYNC_MAX_SESSIONS_PER_PRINCIPAL', int(1, 1_000_000), () => 100),
-    maxSubscriptionsPerSession: read(env, 'CLAUDE_ASYNC_MAX_SUBSCRIPTIONS', int(1, 1_000_000), () => 100),
-    sseRetryMs: read(env, 'CLAUDE_ASYNC_SSE_RETRY', parseDuration, () => 3000),
-    maxStreamsPerPrincipal: read(env, 'CLAUDE_ASYNC_MAX_STREAMS_PER_PRINCIPAL', int(1, 1_000_000), () => 32),
-    streamRecheckMs: read(env, 'CLAUDE_ASYNC_STREAM_RECHECK', (raw) => {
+    }),
+    meaning: 'comma list of extra environment variable names passed to jobs (never a `CLAUDE_ASYNC_` one)',
+  }),
+  setting({ env: 'CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE', key: 'maxStartsPerMinute', group: 'jobs', default: '30', parse: int(1, 1_000_000), meaning: 'starts per principal per minute (429 + `Retry-After` past it)' }),
+  setting({ env: 'CLAUDE_ASYNC_MAX_TAIL_BYTES', key: 'maxTailBytes', group: 'jobs', default: '65536', parse: parseBytes, meaning: 'hard maximum of `tailBytes` in a check' }),
+  setting({ env: 'CLAUDE_ASYNC_APPROVALS', key: 'approvals', group: 'jobs', default: 'off', parse: onOff, meaning: '`on` lets a job start with `approvals: true` ([Approvals](#approvals)); off, such a start is a 400' }),
+  setting({ env: 'CLAUDE_ASYNC_APPROVAL_TIMEOUT', key: 'approvalTimeoutMs', group: 'jobs', default: '10m', parse: parseDuration, meaning: 'an approval question nobody answers within this is denied' }),
+
+  setting({ env: 'CLAUDE_ASYNC_HOST', key: 'host', group: 'http', default: '127.0.0.1', parse: String, meaning: 'address the HTTP server binds' }),
+  setting({ env: 'CLAUDE_ASYNC_PORT', key: 'port', group: 'http', default: '8787', parse: int(0, 65535), meaning: 'port the HTTP server binds' }),
+  setting({
+    env: 'CLAUDE_ASYNC_PUBLIC_URL', key: 'publicUrl', group: 'http', default: '`http://<host>:<port>`',
+    fallback: ({ get }) => `http://${get('host').includes(':') ? `[${get('host')}]` : get('host')}:${get('port')}`, parse: url,
+    meaning: 'the URL clients use; the OAuth resource',
+  }),
+  setting({
+    env: 'CLAUDE_ASYNC_ALLOWED_HOSTS', key: 'allowedHosts', group: 'http', default: 'loopback names + the public URL host',
+    fallback: ({ get }) => [...new Set([...LOOPBACK_HOSTS, new URL(get('publicUrl')).host, new URL(get('publicUrl')).hostname])], parse: list,
+    meaning: 'comma list of accepted `Host` headers (DNS-rebinding protection)',
+  }),
+  setting({ env: 'CLAUDE_ASYNC_ALLOWED_ORIGINS', key: 'allowedOrigins', group: 'http', default: 'the public URL origin', fallback: ({ get }) => [new URL(get('publicUrl')).origin], parse: (raw) => list(raw).map(url), meaning: 'comma list of accepted browser `Origin`s (DNS-rebinding protection)' }),
+  setting({ env: 'CLAUDE_ASYNC_TRUST_PROXY', key: 'trustProxy', group: 'http', default: '', fallback: () => false as const, parse: String, meaning: 'express `trust proxy` (e.g. `loopback`, `1`) behind a reverse proxy' }),
+  setting({ env: 'CLAUDE_ASYNC_MAX_BODY_BYTES', key: 'maxBodyBytes', group: 'http', default: '1MB', parse: parseBytes, meaning: 'largest request body (413 past it)' }),
+  setting({ env: 'CLAUDE_ASYNC_HEADERS_TIMEOUT', key: 'headersTimeoutMs', group: 'http', default: '30s', parse: parseDuration, meaning: 'a client must send its request headers within this (slow clients are cut off)' }),
+  setting({ env: 'CLAUDE_ASYNC_SESSION_IDLE', key: 'sessionIdleMs', group: 'http', default: '30m', parse: parseDuration, meaning: 'MCP sessions with nothing open (no stream, no request) this long are closed' }),
+  setting({ env: 'CLAUDE_ASYNC_MAX_SESSIONS', key: 'maxSessions', group: 'http', default: '1000', parse: int(1, 1_000_000), meaning: 'most open MCP sessions; past it an idle session of the principal holding the most is closed' }),
+  setting({ env: 'CLAUDE_ASYNC_MAX_SESSIONS_PER_PRINCIPAL', key: 'maxSessionsPerPrincipal', group: 'http', default: '100', parse: int(1, 1_000_000), meaning: 'MCP sessions of one principal; past it its oldest idle one is closed, or 429 if all are in use' }),
+  setting({ env: 'CLAUDE_ASYNC_MAX_SUBSCRIPTIONS', key: 'maxSubscriptionsPerSession', group: 'http', default: '100', parse: int(1, 1_000_000), meaning: 'resource subscriptions of one MCP session' }),
+  setting({ env: 'CLAUDE_ASYNC_SSE_RETRY', key: 'sseRetryMs', group: 'http', default: '3s', parse: parseDuration, meaning: 'SSE `retry` field: how long a cut-off client waits before it reconnects' }),
+  setting({ env: 'CLAUDE_ASYNC_MAX_STREAMS_PER_PRINCIPAL', key: 'maxStreamsPerPrincipal', group: 'http', default: '32', parse: int(1, 1_000_000), meaning: 'open `/v1/jobs/{id}/events` streams, MCP GET streams and blocking calls (`claude_wait`, `claude_run` without a task, `tasks/result`) per principal; 429 past it' }),
+  setting({
+    env: 'CLAUDE_ASYNC_STREAM_RECHECK', key: 'streamRecheckMs', group: 'http', default: '30s',
+    parse: (raw) => {
       const ms = parseDuration(raw);
       if (ms < 100 || ms > 30_000) throw new Error('must be between 100ms and 30s');
       return ms;
-    }, () => 30_000),
-    auth,
-    token: read(env, 'CLAUDE_ASYNC_TOKEN', (raw) => {
-      if (raw.length < 16) throw new Error('must be at least 16 characters');
-      return raw;
-    }, () => undefined),
-    jwtSecret: read(env, 'CLAUDE_ASYNC_JWT_SECRET', (raw) => {
-      if (raw.length < 32) throw new Error('must be at least 32 characters');
-      return raw;
-    }, () => undefined),
-    jwksUrl: read(env, 'CLAUDE_ASYNC_JWKS_URL', url, () => undefined),
-    jwtIssuer: read(env, 'CLAUDE_ASYNC_JWT_ISSUER', String, () => undefined),
-    jwtAudience: read(env, 'CLAUDE_ASYNC_JWT_AUDIENCE', String, () => `${publicUrl}/mcp`),
-    authFailuresPerMinute: read(env, 'CLAUDE_ASYNC_AUTH_FAILURES_PER_MINUTE', int(1, 1_000_000), () => 20),
-    oauth: read(env, 'CLAUDE_ASYNC_OAUTH', (raw) => z.enum(['on', 'off']).parse(raw) === 'on', () => true),
-    oauthAccessTtlMs: read(env, 'CLAUDE_ASYNC_OAUTH_ACCESS_TTL', positiveDuration, () => 3_600_000),
-    oauthRefreshTtlMs: read(env, 'CLAUDE_ASYNC_OAUTH_REFRESH_TTL', positiveDuration, () => 30 * 86_400_000),
-    oauthMaxClients: read(env, 'CLAUDE_ASYNC_OAUTH_MAX_CLIENTS', int(1, 1_000_000), () => 1000),
-    oauthUnusedClientTtlMs: read(env, 'CLAUDE_ASYNC_OAUTH_UNUSED_CLIENT_TTL', positiveDuration, () => 86_400_000),
-    oauthRegistrationsPerHour: read(env, 'CLAUDE_ASYNC_OAUTH_REGISTRATIONS_PER_HOUR', int(1, 1_000_000), () => 30),
-    oauthCimdLoopbackOrigins: read(env, 'CLAUDE_ASYNC_OAUTH_CIMD_LOOPBACK_ORIGINS', (raw) => list(raw).map((o) => {
+    },
+    meaning: 'how often an open stream re-checks its token (100ms–30s); a revocation in this process re-checks at once',
+  }),
+
+  setting({ env: 'CLAUDE_ASYNC_AUTH', key: 'auth', group: 'auth', default: 'token', parse: (raw) => z.enum(['token', 'none']).parse(raw), meaning: '`token` (bearer tokens required) or `none` (only when the server binds a loopback address)' }),
+  setting({ env: 'CLAUDE_ASYNC_TOKEN', key: 'token', group: 'auth', default: '', fallback: () => undefined, parse: minLength(16), meaning: 'one static bearer token, 16+ characters (principal `token:default`, all scopes)' }),
+  setting({ env: 'CLAUDE_ASYNC_JWT_SECRET', key: 'jwtSecret', group: 'auth', default: '', fallback: () => undefined, parse: minLength(32), meaning: 'HS256 secret, 32+ characters, for `claude-async token mint` JWTs' }),
+  setting({ env: 'CLAUDE_ASYNC_JWKS_URL', key: 'jwksUrl', group: 'auth', default: '', fallback: () => undefined, parse: url, meaning: 'JWKS URL of an external OAuth authorization server (the built-in one is then off)' }),
+  setting({ env: 'CLAUDE_ASYNC_JWT_ISSUER', key: 'jwtIssuer', group: 'auth', default: '', fallback: () => undefined, parse: String, meaning: 'expected `iss` of JWTs, advertised as the authorization server; required with `CLAUDE_ASYNC_JWKS_URL`' }),
+  setting({ env: 'CLAUDE_ASYNC_JWT_AUDIENCE', key: 'jwtAudience', group: 'auth', default: '`$CLAUDE_ASYNC_PUBLIC_URL/mcp`', fallback: ({ get }) => `${get('publicUrl')}/mcp`, parse: String, meaning: 'expected `aud` of JWTs' }),
+  setting({ env: 'CLAUDE_ASYNC_AUTH_FAILURES_PER_MINUTE', key: 'authFailuresPerMinute', group: 'auth', default: '20', parse: int(1, 1_000_000), meaning: 'failed auths per IP per minute before 429 (bearer tokens and the consent page)' }),
+
+  setting({ env: 'CLAUDE_ASYNC_OAUTH', key: 'oauth', group: 'oauth', default: 'on', parse: onOff, meaning: 'built-in OAuth 2.1 authorization server for connectors (`on`/`off`; off whenever `CLAUDE_ASYNC_JWKS_URL` is set)' }),
+  setting({ env: 'CLAUDE_ASYNC_OAUTH_ACCESS_TTL', key: 'oauthAccessTtlMs', group: 'oauth', default: '1h', parse: positiveDuration, meaning: 'lifetime of OAuth access tokens' }),
+  setting({ env: 'CLAUDE_ASYNC_OAUTH_REFRESH_TTL', key: 'oauthRefreshTtlMs', group: 'oauth', default: '30d', parse: positiveDuration, meaning: 'an OAuth sign-in ends after this long without a refresh' }),
+  setting({ env: 'CLAUDE_ASYNC_OAUTH_MAX_CLIENTS', key: 'oauthMaxClients', group: 'oauth', default: '1000', parse: int(1, 1_000_000), meaning: 'registered OAuth clients kept; never-used ones are removed first when full' }),
+  setting({ env: 'CLAUDE_ASYNC_OAUTH_UNUSED_CLIENT_TTL', key: 'oauthUnusedClientTtlMs', group: 'oauth', default: '1d', parse: positiveDuration, meaning: 'registered clients that never got a grant are removed after this' }),
+  setting({ env: 'CLAUDE_ASYNC_OAUTH_REGISTRATIONS_PER_HOUR', key: 'oauthRegistrationsPerHour', group: 'oauth', default: '30', parse: int(1, 1_000_000), meaning: 'client registrations per IP per hour' }),
+  setting({
+    env: 'CLAUDE_ASYNC_OAUTH_CIMD_LOOPBACK_ORIGINS', key: 'oauthCimdLoopbackOrigins', group: 'oauth', default: '', fallback: () => [],
+    parse: (raw) => list(raw).map((o) => {
       const origin = new URL(o);
       if (origin.protocol !== 'https:') throw new Error(`${o} is not an https origin`);
       return origin.origin;
-    }), () => []),
-    logLevel: read(env, 'CLAUDE_ASYNC_LOG_LEVEL', (raw) => z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).parse(raw), () => 'info'),
-    glamaMaintainers: read(env, 'CLAUDE_ASYNC_GLAMA_MAINTAINERS', (raw) => list(raw).map((email) => {
+    }),
+    meaning: 'comma list of https origins whose client metadata may be fetched from loopback (tests only)',
+  }),
+
+  setting({ env: 'CLAUDE_ASYNC_LOG_LEVEL', key: 'logLevel', group: 'other', default: 'info', parse: (raw) => z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).parse(raw), meaning: 'pino level (`trace`, `debug`, `info`, `warn`, `error`, `fatal`, `silent`); logs never contain tokens or prompts' }),
+  setting({
+    env: 'CLAUDE_ASYNC_GLAMA_MAINTAINERS', key: 'glamaMaintainers', group: 'other', default: '', fallback: () => [],
+    parse: (raw) => list(raw).map((email) => {
       if (!z.email().safeParse(email).success) throw new Error(`'${email.slice(0, 100)}' is not an email address`);
       return email;
-    }), () => []),
-    glamaClaim: read(env, 'CLAUDE_ASYNC_GLAMA_CLAIM', (raw) => {
+    }),
+    meaning: 'comma list of Glama account emails served at `/.well-known/glama.json` (claims a remote listing)',
+  }),
+  setting({
+    env: 'CLAUDE_ASYNC_GLAMA_CLAIM', key: 'glamaClaim', group: 'other', default: '', fallback: () => undefined,
+    parse: (raw) => {
       if (!/^glama_claim_[A-Za-z0-9_-]{32}$/.test(raw)) throw new Error('must be the glama_claim_… token Glama shows (glama_claim_ and 32 letters, digits, _ or -)');
       return raw;
-    }, () => undefined),
+    },
+    meaning: 'the `glama_claim_…` token from Glama\'s claim panel, served at `/.well-known/glama.json`',
+  }),
+];
+
+/** `defaultTailBytes` is no setting: a check without `tailBytes` gets this much, capped by the max. */
+const DEFAULT_TAIL_BYTES = 8000;
+
+type Env = Record<string, string | undefined>;
+
+function readSetting(env: Env, entry: AnySetting, earlier: Earlier): unknown {
+  const raw = env[entry.env];
+  if (raw === undefined || raw.trim() === '') return entry.fallback ? entry.fallback(earlier) : entry.parse(entry.default);
+  try {
+    return entry.parse(raw.trim());
+  } catch (err) {
+    throw new ConfigError(`${entry.env}: ${(err as Error).message}`);
+  }
+}
+
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const values = new Map<keyof Config, unknown>();
+  const earlier: Earlier = {
+    cwd,
+    get(key) {
+      // A table-order mistake, not a user's: caught by the first loadConfig any test runs.
+      if (!values.has(key)) throw new Error(`config table: ${key} is read before its entry; move the entry up`);
+      return values.get(key) as Config[typeof key];
+    },
   };
-  if (config.maxTailBytes < config.defaultTailBytes) config.defaultTailBytes = config.maxTailBytes;
+  for (const entry of SETTINGS) values.set(entry.key, readSetting(env, entry, earlier));
+  const config = Object.fromEntries(values) as Omit<Config, 'defaultTailBytes'>;
   if (config.jwksUrl && !config.jwtIssuer) throw new ConfigError('CLAUDE_ASYNC_JWT_ISSUER: required when CLAUDE_ASYNC_JWKS_URL is set');
-  return config;
+  return { ...config, defaultTailBytes: Math.min(DEFAULT_TAIL_BYTES, config.maxTailBytes) };
 }
 
 export function isLoopbackHost(host: string): boolean {

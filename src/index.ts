@@ -135,7 +135,7 @@ async function tokenCommand(config: Config, args: string[]): Promise<void> {
 async function oauthCommand(config: Config, args: string[]): Promise<void> {
   const [sub, target] = args;
   const oauth = await import('./cli/oauth.js');
-  const { StateFileError } = await import('./auth/oauth/state-file.js');
+  const { StateFileError } = await import('./files/state-file.js');
   try {
     switch (sub) {
       case 'clients':

@@ -19,19 +19,19 @@ import { createMcpServer } from './mcp/server.js';
  */
 export const STDIO_VIEWER: Viewer = Object.freeze({ id: 'local', admin: true });
 
-export interface StdioIo {
+interface StdioIo {
   stdin: Readable;
   stdout: Writable;
 }
 
-export interface StdioServer {
+interface StdioServer {
   service: JobService;
   /** Resolves once the connection is closed and the service flushed. */
   closed: Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startStdioServer(config: Config, log: Logger, io: StdioIo = { stdin: process.stdin, stdout: process.stdout }): Promise<StdioServer> {
+async function startStdioServer(config: Config, log: Logger, io: StdioIo = { stdin: process.stdin, stdout: process.stdout }): Promise<StdioServer> {
   const service = await JobService.open(config, { log });
   const server = createMcpServer({ service, rights: fixedRights({ viewer: STDIO_VIEWER, canWrite: true }) });
   const transport = new StdioServerTransport(io.stdin, io.stdout);

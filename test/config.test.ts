@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError, ENV_DEFAULTS, loadConfig, parseBytes, parseDuration } from '../src/config.js';
+import { ConfigError, loadConfig, parseBytes, parseDuration, SETTINGS } from '../src/config.js';
+import { renderEnvExample, withReadmeSettings } from '../src/config-docs.js';
 import { REPO_ROOT } from './helpers.js';
 
 describe('configuration', () => {
@@ -47,14 +48,48 @@ describe('configuration', () => {
     assert.throws(() => parseDuration('-1s'));
   });
 
-  it('.env.example lists every variable config.ts reads, with its default', () => {
-    const example = fs.readFileSync(path.join(REPO_ROOT, '.env.example'), 'utf8');
-    const source = fs.readFileSync(path.join(REPO_ROOT, 'src', 'config.ts'), 'utf8');
-    const read = new Set([...source.matchAll(/read(?:<[^>]+>)?\(env, '(CLAUDE_ASYNC_[A-Z_]+)'/g)].map((m) => m[1]!));
-    assert.ok(read.size >= 30);
-    for (const name of read) {
-      assert.ok(name in ENV_DEFAULTS, `${name} has no entry in ENV_DEFAULTS`);
-      assert.match(example, new RegExp(`^# ${name}=`, 'm'), `${name} is missing from .env.example (run npm run build && node scripts/env-example.mjs)`);
+  it('every Config field but defaultTailBytes comes from exactly one table entry, each variable named once', () => {
+    const keys = SETTINGS.map((s) => s.key);
+    const names = SETTINGS.map((s) => s.env);
+    assert.equal(new Set(keys).size, keys.length, 'a Config field is set by two entries');
+    assert.equal(new Set(names).size, names.length, 'a variable has two entries');
+    assert.deepEqual([...keys, 'defaultTailBytes'].sort(), Object.keys(loadConfig({}, '/srv/work')).sort());
+  });
+
+  it('a literal default is parsed from the text the docs show, so docs and behaviour cannot differ', () => {
+    const config = loadConfig({}, '/srv/work');
+    for (const entry of SETTINGS.filter((s) => !s.fallback)) {
+      assert.deepEqual(config[entry.key], entry.parse(entry.default), entry.env);
+      // The same default written by hand gives the same Config.
+      assert.deepEqual(loadConfig({ [entry.env]: entry.default }, '/srv/work'), config, entry.env);
     }
   });
+
+  it('.env.example and the README settings section are what the table generates (npm run gen:config)', () => {
+    const example = fs.readFileSync(path.join(REPO_ROOT, '.env.example'), 'utf8');
+    assert.equal(example, renderEnvExample(), '.env.example differs from the table in src/config.ts: run npm run gen:config');
+    const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+    assert.equal(readme, withReadmeSettings(readme), 'the README settings section differs from the table in src/config.ts: run npm run gen:config');
+    for (const entry of SETTINGS) {
+      assert.match(example, new RegExp(`^# ${entry.env}=`, 'm'), entry.env);
+      assert.ok(readme.includes(`| \`${entry.env}\` |`), entry.env);
+    }
+  });
+
+  it('every CLAUDE_ASYNC_ variable the docs, deploy files and code name is a setting', () => {
+    const known = new Set(SETTINGS.map((s) => s.env));
+    const files = ['README.md', 'Dockerfile', ...['deploy', 'docs', 'src'].flatMap((dir) => walk(path.join(REPO_ROOT, dir)))]
+      .filter((file) => file !== path.join('src', 'config.ts'));
+    for (const file of files) {
+      const text = fs.readFileSync(path.join(REPO_ROOT, file), 'utf8');
+      for (const [name] of text.matchAll(/CLAUDE_ASYNC_[A-Z_]*[A-Z]/g)) assert.ok(known.has(name as `CLAUDE_ASYNC_${string}`), `${file} names ${name}, which is no setting`);
+    }
+  });
+
 });
+
+function walk(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((d) => d.isFile() && /\.(ts|md|service|conf|mjs|json)$|Caddyfile$/.test(d.name))
+    .map((d) => path.relative(REPO_ROOT, path.join(d.parentPath, d.name)));
+}

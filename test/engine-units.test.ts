@@ -18,7 +18,7 @@ const facts = (over: Partial<JobFacts>): JobFacts => ({ spec: 'ok', runner: null
 const okResult = { result: 'done', sessionId: 's', isError: false, subtype: 'success', costUsd: 0, numTurns: 1, durationMs: 5 };
 
 describe('status derivation (pure)', () => {
-  it('follows the rules in DESIGN.md', () => {
+  it('follows the rules in docs/design.md ("Status")', () => {
     assert.equal(deriveStatus(facts({})).status, 'queued');
     assert.equal(deriveStatus(facts({ runner, runnerAlive: true })).status, 'running');
     assert.equal(deriveStatus(facts({ runner, runnerAlive: false })).status, 'orphaned');

@@ -1,4 +1,4 @@
-// The fake CLI must behave like the real one where the engine depends on it (DESIGN.md, "CLI contract").
+// The fake CLI must behave like the real one where the engine depends on it (docs/design.md, "The CLI contract").
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

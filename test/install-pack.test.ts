@@ -86,6 +86,18 @@ describe('the npm package, packed and installed into an empty folder', { skip: n
     assert.equal(stdout.trim(), version.version);
   });
 
+  it('runs through npx in the installing project', async () => {
+    const { stdout } = await run(process.platform === 'win32' ? 'npx.cmd' : 'npx', ['--no-install', 'claude-async', '--help'], { cwd: path.join(tmp, 'app'), env: cleanEnv() });
+    assert.match(stdout, /^claude-async \S+: run long Claude Code jobs/);
+  });
+
+  it('is no library: importing it fails at once and runs no command', async () => {
+    const probe = "import('claude-async').then(() => console.log('imported'), (e) => console.log(e.code))";
+    const { stdout, stderr } = await run(process.execPath, ['--input-type=module', '-e', probe], { cwd: path.join(tmp, 'app'), env: cleanEnv() });
+    assert.equal(stdout.trim(), 'ERR_PACKAGE_PATH_NOT_EXPORTED');
+    assert.equal(stderr, '', 'the CLI did not run');
+  });
+
   it('passes its selftest (detach → poll → exit) from the installed copy', async () => {
     const { stdout } = await run(bin, ['selftest'], { env: cleanEnv(), timeout: 60_000 });
     assert.match(stdout, /selftest passed/);

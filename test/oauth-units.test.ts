@@ -11,7 +11,7 @@ import { redirectUriProblem } from '../src/auth/oauth/redirect-uris.js';
 import { grantableScopes } from '../src/auth/oauth/consent.js';
 import { AuthorizationCodes, CODE_TTL_MS, type ApprovedAuthorization } from '../src/auth/oauth/codes.js';
 import { SigningKeys } from '../src/auth/oauth/keys.js';
-import { StateFile } from '../src/auth/oauth/state-file.js';
+import { StateFile } from '../src/files/state-file.js';
 import { checkOAuthIssuer } from '../src/cli/doctor.js';
 import { loadConfig } from '../src/config.js';
 import { tempDir } from './helpers.js';
@@ -112,7 +112,7 @@ describe('the OAuth state file', () => {
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
     const schema = z.object({ items: z.array(z.number()) });
     const file = path.join(dir, 'state.json');
-    const a = new StateFile(file, schema, () => ({ items: [] as number[] }));
+    const a = new StateFile(file, schema, () => ({ items: [] as number[] }), { what: 'claude-async OAuth file' });
     const b = new StateFile(file, schema, () => ({ items: [] as number[] }));
     await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).update((d) => void d.items.push(i))));
     const final = JSON.parse(fs.readFileSync(file, 'utf8')) as { items: number[] };

@@ -5,12 +5,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { createFileExclusiveSync, writeFileAtomic } from '../jobs/atomic.js';
+import { createFileExclusiveSync, writeFileAtomic } from '../files/atomic.js';
 
-export const APPROVALS_DIR = 'approvals';
+const APPROVALS_DIR = 'approvals';
 export const APPROVAL_ID_PATTERN = /^ap-[0-9a-f]{16}$/;
 
-export interface ApprovalQuestion {
+interface ApprovalQuestion {
   approvalId: string;
   toolName: string;
   input: Record<string, unknown>;
@@ -31,9 +31,9 @@ export interface ApprovalAnswer {
 }
 
 export const newApprovalId = (): string => `ap-${randomBytes(8).toString('hex')}`;
-export const isApprovalId = (id: string): boolean => APPROVAL_ID_PATTERN.test(id);
+const isApprovalId = (id: string): boolean => APPROVAL_ID_PATTERN.test(id);
 
-export function approvalsDir(jobDir: string): string {
+function approvalsDir(jobDir: string): string {
   return path.join(jobDir, APPROVALS_DIR);
 }
 

@@ -8,7 +8,7 @@ export const APPROVAL_TOOL = 'approve';
 export const PERMISSION_PROMPT_TOOL = `mcp__${APPROVAL_SERVER_NAME}__${APPROVAL_TOOL}`;
 
 /** The approval server's entry, beside this file in dist/ (or .test-build/). */
-export const APPROVAL_SERVER_PATH = fileURLToPath(new URL('./approval-server.js', import.meta.url));
+const APPROVAL_SERVER_PATH = fileURLToPath(new URL('./approval-server.js', import.meta.url));
 
 export function approvalArgs(jobDir: string, timeoutMs: number, nodeBin = process.execPath): string[] {
   const config = { mcpServers: { [APPROVAL_SERVER_NAME]: { type: 'stdio', command: nodeBin, args: [APPROVAL_SERVER_PATH, jobDir, String(timeoutMs)] } } };

@@ -14,7 +14,7 @@ import {
 import { principalId } from './principal-id.js';
 import { defaultAudiences, isScope, type AuthOptions, type Principal, type Scope } from './types.js';
 
-export const ASYMMETRIC_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
+const ASYMMETRIC_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 const MIN_SECRET_BYTES = 32;
 
 export type JwtFailureReason =
@@ -152,7 +152,7 @@ function describeJoseError(err: unknown): JwtResult {
   }
 }
 
-export interface MintOptions {
+interface MintOptions {
   secret: string;
   sub: string;
   scopes: Scope[];

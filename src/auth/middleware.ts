@@ -76,7 +76,7 @@ export function createAuthFailureLimiter(options: {
   };
 }
 
-export interface RequireAuthOptions {
+interface RequireAuthOptions {
   resourceMetadataUrl: string;
   /** Space-separated scopes a client should ask for; goes into every 401 challenge (MCP SEP-835). */
   scope?: string;
@@ -168,7 +168,7 @@ export function requireScope(scope: Scope, options: { resourceMetadataUrl?: stri
   };
 }
 
-export interface ProtectedResourceMetadata {
+interface ProtectedResourceMetadata {
   resource: string;
   authorization_servers?: string[];
   scopes_supported: Scope[];
@@ -181,7 +181,7 @@ export interface ProtectedResourceMetadata {
  * configured: a static-token-only server has no AS, and advertising one would send OAuth clients
  * to a login that cannot succeed.
  */
-export function protectedResourceMetadata(
+function protectedResourceMetadata(
   options: Pick<AuthOptions, 'publicUrl' | 'jwtIssuer'>,
   resourcePath = '/mcp',
 ): ProtectedResourceMetadata {

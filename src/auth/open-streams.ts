@@ -7,7 +7,7 @@
 import { LimitExceeded } from '../jobs/errors.js';
 import type { AuthResult, Principal } from './types.js';
 
-export interface OpenStreamsOptions {
+interface OpenStreamsOptions {
   maxPerPrincipal: number;
   recheckMs: number;
   /** The server's authenticator: the same answer a new request with this header would get. */
@@ -15,7 +15,7 @@ export interface OpenStreamsOptions {
   onClosed?: (info: { principal: string; reason: string }) => void;
 }
 
-export interface StreamLease {
+interface StreamLease {
   /** Frees the slot; safe to call more than once. */
   release(): void;
 }

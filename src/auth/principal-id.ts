@@ -8,7 +8,7 @@
 //
 // A new source (the built-in OAuth server, say) adds a kind here and gets its own prefix.
 
-export type PrincipalSource =
+type PrincipalSource =
   | { kind: 'local' }
   | { kind: 'token'; name: string }
   | { kind: 'jwt'; issuer: string | undefined; subject: string };

@@ -1,21 +1,19 @@
-// Static API tokens, kept hashed in a lowdb JSON file. The CLI (`claude-async token create|revoke`)
+// Static API tokens, kept hashed in a JSON file (files/state-file.ts). The CLI (`claude-async token create|revoke`)
 // writes the file; the server only reads it and notices the CLI's changes by the file's identity
 // (inode, size, mtime), checked at most once per reloadCheckMs so a request costs no more than a
 // cached stat.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { Low, type Adapter } from 'lowdb';
 import { z } from 'zod';
+import { StateFile, StateFileError } from '../files/state-file.js';
 import { legacyOwnerOf, principalId } from './principal-id.js';
 import { isScope, SCOPES, type Principal, type Scope } from './types.js';
 
 export const TOKEN_PREFIX = 'cas_';
 /** 32 random bytes in base64url are 43 characters. */
 const TOKEN_PATTERN = /^cas_[A-Za-z0-9_-]{43}$/;
-export const TOKEN_NAME_PATTERN = /^[a-zA-Z0-9._-]{1,64}$/;
+const TOKEN_NAME_PATTERN = /^[a-zA-Z0-9._-]{1,64}$/;
 
-export interface TokenInfo {
+interface TokenInfo {
   name: string;
   scopes: Scope[];
   createdAt: string;
@@ -47,7 +45,7 @@ export class TokenStoreError extends Error {
   }
 }
 
-export interface TokenStoreOptions {
+interface TokenStoreOptions {
   /** Minimum time between two stats of the file on the verify path. Default 1000 ms. */
   reloadCheckMs?: number;
   /** Clock in ms since the epoch; tests pass their own. */
@@ -61,82 +59,22 @@ function sha256(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
 
-/** lowdb adapter that writes atomically (tmp + fsync + rename) with mode 0600 from the first byte. */
-class PrivateJsonFile implements Adapter<TokenFile> {
-  constructor(private readonly file: string) {}
-
-  async read(): Promise<TokenFile> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (err) {
-      // A missing file is an empty store, not "keep what you had": lowdb keeps old data on null.
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, tokens: [] };
-      throw err;
-    }
-    const parsed = tokenFileSchema.safeParse(safeJson(text));
-    if (!parsed.success) {
-      throw new TokenStoreError('corrupt_file', `${this.file} is not a valid token file; fix or remove it`);
-    }
-    return parsed.data;
-  }
-
-  async write(data: TokenFile): Promise<void> {
-    await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
-    // A unique tmp name: two CLI processes never write into each other's half-written file.
-    const tmp = `${this.file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-    const handle = await open(tmp, 'wx', 0o600);
-    try {
-      await handle.writeFile(`${JSON.stringify(data, null, 2)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, this.file).catch(async (err: unknown) => {
-      await rm(tmp, { force: true });
-      throw err;
-    });
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Identity of the file's current version; a rename gives a new inode even within one mtime tick. */
-async function fileSignature(file: string): Promise<string> {
-  try {
-    const s = await stat(file);
-    return `${s.ino}:${s.size}:${s.mtimeMs}`;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
-    throw err;
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 export class TokenStore {
-  private readonly db: Low<TokenFile>;
-  private readonly reloadCheckMs: number;
-  private readonly now: () => number;
+  private readonly state: StateFile<TokenFile>;
   private byHash = new Map<string, TokenRecord>();
-  private signature: string | undefined;
-  private lastCheckAt = Number.NEGATIVE_INFINITY;
-  private pendingReload: Promise<void> | undefined;
+  /** The content `byHash` was built from: StateFile hands back the same object until the file changes. */
+  private indexed: TokenFile | undefined;
+  private readonly now: () => number;
   // Kept in memory only: the server must not write the file, or it could overwrite a token the CLI
   // created between the server's read and its write.
   private readonly lastUsed = new Map<string, string>();
   private readonly revocationListeners = new Set<() => void>();
 
   constructor(readonly file: string, options: TokenStoreOptions = {}) {
-    this.db = new Low<TokenFile>(new PrivateJsonFile(file), { version: 1, tokens: [] });
-    this.reloadCheckMs = options.reloadCheckMs ?? 1000;
     this.now = options.now ?? Date.now;
+    this.state = new StateFile(file, tokenFileSchema, () => ({ version: 1, tokens: [] }), {
+      reloadCheckMs: options.reloadCheckMs ?? 1000, now: this.now, what: 'token file',
+    });
   }
 
   /** Returns the plaintext token; this is the only time it exists outside the caller. */
@@ -203,30 +141,22 @@ export class TokenStore {
     return record ? toInfo(record) : null;
   }
 
-  /** Reload when the file changed, stat-ing at most once per reloadCheckMs; concurrent callers share one reload. */
-  private refresh(): Promise<void> {
-    if (this.pendingReload) return this.pendingReload;
-    const now = this.now();
-    if (now - this.lastCheckAt < this.reloadCheckMs) return Promise.resolve();
-    this.lastCheckAt = now;
-    this.pendingReload = this.reloadIfChanged().finally(() => {
-      this.pendingReload = undefined;
-    });
-    return this.pendingReload;
-  }
-
-  private async reloadIfChanged(): Promise<void> {
-    const signature = await fileSignature(this.file).catch(() => 'unreadable');
-    if (signature === this.signature) return;
+  /** The file's tokens as of at most reloadCheckMs ago (StateFile stats and reloads). */
+  private async refresh(): Promise<void> {
+    let data: TokenFile;
     try {
-      await this.db.read();
-      this.index(this.db.data.tokens);
+      data = await this.state.read();
     } catch {
       // Fail closed: a broken file (say, a bad hand edit meant to revoke a token) accepts no static
       // token until it is fixed, rather than keeping tokens the operator may have meant to remove.
+      this.indexed = undefined;
       this.index([]);
+      return;
     }
-    this.signature = signature;
+    if (data !== this.indexed) {
+      this.indexed = data;
+      this.index(data.tokens);
+    }
   }
 
   private index(tokens: TokenRecord[]): void {
@@ -241,40 +171,17 @@ export class TokenStore {
     this.revocationListeners.add(listener);
   }
 
-  /** Read-modify-write under a lock file, always from the file's current content. */
+  /** Read-modify-write under the file's lock, always from its current content. */
   private async mutate(change: (data: TokenFile) => void): Promise<void> {
-    await this.withLock(async () => {
-      await this.db.read();
-      change(this.db.data);
-      await this.db.write();
-      this.index(this.db.data.tokens);
-      this.signature = await fileSignature(this.file);
-    });
-  }
-
-  // Two `token create` runs at once would otherwise both read the old file and one token would be
-  // lost while its plaintext was already printed.
-  private async withLock<T>(fn: () => Promise<T>): Promise<T> {
-    const lockFile = `${this.file}.lock`;
-    await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const handle = await open(lockFile, 'wx', 0o600);
-        await handle.close();
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const age = Date.now() - (await stat(lockFile).then((s) => s.mtimeMs, () => Date.now()));
-        if (age > 10_000) await rm(lockFile, { force: true }); // left by a crashed writer
-        else if (attempt > 200) throw new TokenStoreError('locked', `${lockFile} is held by another process; retry, or remove it if no claude-async token command is running`);
-        else await sleep(25);
-      }
-    }
     try {
-      return await fn();
-    } finally {
-      await rm(lockFile, { force: true });
+      // Two `token create` runs at once would otherwise both read the old file and one token would
+      // be lost while its plaintext was already printed.
+      await this.state.update(change);
+    } catch (error) {
+      if (error instanceof StateFileError) throw new TokenStoreError(error.code === 'locked' ? 'locked' : 'corrupt_file', error.message);
+      throw error;
     }
+    await this.refresh();
   }
 }
 

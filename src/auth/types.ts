@@ -22,13 +22,13 @@ export interface Principal {
 }
 
 export interface AuthOptions {
-  /** 'none' trusts every caller; config.ts must refuse it on anything but a loopback bind. */
+  /** 'none' trusts every caller; server.ts (`serve`) refuses it on anything but a loopback bind. */
   mode: 'token' | 'none';
   /** Public base URL of this server without a trailing path, e.g. https://box or http://127.0.0.1:8787. */
   publicUrl: string;
   /** CLAUDE_ASYNC_TOKEN: accepted as principal 'default' with all scopes. */
   envToken?: string;
-  /** lowdb JSON file of hashed static tokens (written by the CLI, only read by the server). */
+  /** JSON file of hashed static tokens (written by the CLI, only read by the server). */
   tokensFile: string;
   /** HS256 shared secret (>= 32 bytes) for tokens made by `claude-async token mint`. */
   jwtSecret?: string;

@@ -1,5 +1,5 @@
 // `claude-async connect`: the exact client set-up for a server URL and token, ready to paste.
-export interface ConnectOptions {
+interface ConnectOptions {
   url: string;
   token?: string;
 }

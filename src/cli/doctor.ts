@@ -75,12 +75,12 @@ const ok = (name: string, detail: string): CheckResult => ({ name, level: 'ok', 
 const warn = (name: string, detail: string, fix: string): CheckResult => ({ name, level: 'warn', detail, fix });
 const fail = (name: string, detail: string, fix: string): CheckResult => ({ name, level: 'fail', detail, fix });
 
-export function checkNode(version: string): CheckResult {
+function checkNode(version: string): CheckResult {
   const major = Number(version.split('.')[0]);
   return major >= 20 ? ok('node', `v${version}`) : fail('node', `v${version} is too old`, 'install Node.js 20 or newer');
 }
 
-export async function checkClaude(config: Config, probes: DoctorProbes): Promise<CheckResult[]> {
+async function checkClaude(config: Config, probes: DoctorProbes): Promise<CheckResult[]> {
   const bin = findExecutable(config.claudeBin, probes.env);
   if (!bin) {
     return [fail('claude', `'${config.claudeBin}' was not found${config.claudeBin.includes('/') ? '' : ' on PATH'}`,
@@ -98,7 +98,7 @@ export async function checkClaude(config: Config, probes: DoctorProbes): Promise
 const LOGIN_FIX = 'as the user the server runs as, run `claude auth login` (or `claude setup-token` and set CLAUDE_CODE_OAUTH_TOKEN), or set ANTHROPIC_API_KEY in the server\'s environment; jobs receive ANTHROPIC_* and CLAUDE_CODE_* variables';
 
 /** Installed is not enough: a claude that is not logged in fails every job with "Not logged in". */
-export async function checkClaudeLogin(bin: string, config: Config, probes: DoctorProbes): Promise<CheckResult[]> {
+async function checkClaudeLogin(bin: string, config: Config, probes: DoctorProbes): Promise<CheckResult[]> {
   if (!probes.claudeAuthStatus) return [];
   // Asked with the environment a job gets, since that is where the credentials must be.
   const env = jobEnvironment(probes.env, config.jobEnvNames);
@@ -122,7 +122,7 @@ function existingAncestor(dir: string): string {
   return current;
 }
 
-export function checkDir(name: string, dir: string): CheckResult {
+function checkDir(name: string, dir: string): CheckResult {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(dir);
@@ -151,7 +151,7 @@ export function checkDir(name: string, dir: string): CheckResult {
   return ok(name, `${dir} (mode 700, writable)`);
 }
 
-export function checkRoots(config: Config): CheckResult[] {
+function checkRoots(config: Config): CheckResult[] {
   const results: CheckResult[] = [];
   const resolved: string[] = [];
   for (const root of config.allowedRoots) {
@@ -177,7 +177,7 @@ export function checkRoots(config: Config): CheckResult[] {
   return results;
 }
 
-export function checkPublicUrl(config: Config): CheckResult {
+function checkPublicUrl(config: Config): CheckResult {
   const url = new URL(config.publicUrl);
   const host = url.hostname;
   if (isWildcardHost(host)) {
@@ -189,7 +189,7 @@ export function checkPublicUrl(config: Config): CheckResult {
   return ok('public URL', config.publicUrl);
 }
 
-export async function checkAuth(config: Config): Promise<CheckResult> {
+async function checkAuth(config: Config): Promise<CheckResult> {
   if (config.auth === 'none') {
     if (!isLoopbackHost(config.host)) {
       return fail('auth', `CLAUDE_ASYNC_AUTH=none with CLAUDE_ASYNC_HOST=${config.host}: serve refuses to start`, 'bind 127.0.0.1, or turn auth on (unset CLAUDE_ASYNC_AUTH) and create a token');
@@ -219,7 +219,7 @@ export function checkOAuthIssuer(config: Config): CheckResult | undefined {
     'set CLAUDE_ASYNC_PUBLIC_URL=https://… behind TLS (deploy/Caddyfile), or CLAUDE_ASYNC_OAUTH=off to silence this');
 }
 
-export function checkUser(config: Config, uid: number | undefined): CheckResult | undefined {
+function checkUser(config: Config, uid: number | undefined): CheckResult | undefined {
   if (uid !== 0) return undefined;
   return config.maxPermissionMode === 'bypassPermissions'
     ? warn('user', 'running as root: claude refuses bypassPermissions as root unless IS_SANDBOX=1', 'run the server as an ordinary user')
@@ -254,7 +254,7 @@ export async function runDoctor(probes: DoctorProbes = defaultProbes()): Promise
   return results;
 }
 
-export function formatChecks(results: CheckResult[]): string {
+function formatChecks(results: CheckResult[]): string {
   const width = Math.max(...results.map((r) => r.name.length));
   const lines = results.flatMap((r) => [
     `${r.level.padEnd(4)}  ${r.name.padEnd(width)}  ${r.detail}`,

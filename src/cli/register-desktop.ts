@@ -6,19 +6,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { writeFileAtomicSync } from '../files/atomic.js';
 import type { Config } from '../config.js';
 import { findExecutable } from '../jobs/process/executable.js';
 
 export const CONFIG_FILE_NAME = 'claude_desktop_config.json';
 
 /** Where Desktop lives differs by platform; everything the lookup reads is injectable for tests. */
-export interface DesktopHost {
+interface DesktopHost {
   platform: NodeJS.Platform;
   homeDir: string;
   env: Record<string, string | undefined>;
 }
 
-export interface McpServerEntry {
+interface McpServerEntry {
   command: string;
   args: string[];
   env?: Record<string, string>;
@@ -53,7 +54,7 @@ export function desktopConfigDir(host: DesktopHost): string {
 }
 
 /** The mcp-remote bridge to a remote server, the same entry `claude-async connect` prints. */
-export function remoteEntry(url: string, token?: string): McpServerEntry {
+function remoteEntry(url: string, token?: string): McpServerEntry {
   const mcpUrl = `${url.replace(/\/+$/, '').replace(/\/mcp$/, '')}/mcp`;
   if (!token) return { command: 'npx', args: ['-y', 'mcp-remote', mcpUrl] };
   // The token sits in env, referenced from args, so it never shows in Desktop's process list args.
@@ -69,23 +70,23 @@ export function remoteEntry(url: string, token?: string): McpServerEntry {
  * thin environment (on macOS a GUI PATH lacks npm's bin folder), so the settings that would
  * otherwise come from the shell are written into the entry: data dir, job folders, the claude binary.
  */
-export function stdioEntry(options: { execPath: string; indexJs: string; env: Record<string, string> }): McpServerEntry {
+function stdioEntry(options: { execPath: string; indexJs: string; env: Record<string, string> }): McpServerEntry {
   return { command: options.execPath, args: [options.indexJs, 'stdio'], env: options.env };
 }
 
 /** dist/index.js of this installation (this file is dist/cli/register-desktop.js). */
-export function installedIndexJs(): string {
+function installedIndexJs(): string {
   return fileURLToPath(new URL('../index.js', import.meta.url));
 }
 
-export interface RegisterResult {
+interface RegisterResult {
   file: string;
   backup: string | undefined;
   replaced: boolean;
 }
 
 /** Merges `entry` as mcpServers[name] into the config at `file`; other keys are left as they are. */
-export function registerServer(file: string, name: string, entry: McpServerEntry, now = new Date()): RegisterResult {
+function registerServer(file: string, name: string, entry: McpServerEntry, now = new Date()): RegisterResult {
   let config: Record<string, unknown> = {};
   let backup: string | undefined;
   let text: string | undefined;
@@ -117,26 +118,17 @@ export function registerServer(file: string, name: string, entry: McpServerEntry
   config.mcpServers = merged;
 
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  // Write, fsync, rename: Desktop (or a crash) never sees a half-written file. 0600 because the
-  // entry may hold a bearer token.
-  const tmp = `${file}.${process.pid}.tmp`;
+  // Atomic: Desktop (or a crash) never sees a half-written file. 0600 because the entry may hold a
+  // bearer token.
   try {
-    const fd = fs.openSync(tmp, 'w', 0o600);
-    try {
-      fs.writeSync(fd, `${JSON.stringify(config, null, 2)}\n`);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
+    writeFileAtomicSync(file, `${JSON.stringify(config, null, 2)}\n`, 0o600);
   } catch (error) {
-    fs.rmSync(tmp, { force: true });
     throw new RegisterError(`could not write ${file}: ${(error as Error).message}`);
   }
   return { file, backup, replaced };
 }
 
-export interface RegisterDesktopOptions {
+interface RegisterDesktopOptions {
   url?: string;
   token?: string;
   stdio?: boolean;
@@ -150,12 +142,12 @@ export interface RegisterDesktopContext extends DesktopHost {
   now?: Date;
 }
 
-export function defaultContext(): RegisterDesktopContext {
+function defaultContext(): RegisterDesktopContext {
   return { platform: process.platform, homeDir: os.homedir(), env: process.env, execPath: process.execPath, indexJs: installedIndexJs() };
 }
 
 /** The settings a Desktop-started stdio server cannot take from a shell, pinned from `config`. */
-export function stdioEnvironment(config: Config, env: Record<string, string | undefined>): Record<string, string> {
+function stdioEnvironment(config: Config, env: Record<string, string | undefined>): Record<string, string> {
   const out: Record<string, string> = {
     CLAUDE_ASYNC_DATA_DIR: config.dataDir,
     CLAUDE_ASYNC_DEFAULT_CWD: config.defaultCwd,

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { writeFileAtomic } from '../jobs/atomic.js';
+import { writeFileAtomic } from '../files/atomic.js';
 import { StorageError } from '../jobs/errors.js';
 import { newJobId } from '../jobs/ids.js';
 import { HttpProblem } from './problem.js';

@@ -4,7 +4,7 @@
 // is unreadable; when they cannot be found at all, nothing is claimed.
 import fs from 'node:fs';
 import path from 'node:path';
-import { readJsonIfExists, writeFileAtomic } from './atomic.js';
+import { readJsonIfExists, writeFileAtomic } from '../files/atomic.js';
 import { claimForServer, exitWithoutClaude } from './claim.js';
 import { JobConflict } from './errors.js';
 import type { JobPaths } from './layout.js';

@@ -1,6 +1,6 @@
 // The records a job gets when claude never ran to its end under a runner: the server claiming a job
 // it will not run (a cancel before start, a runner that never came) and the exit.json that says so.
-import { createFileExclusiveSync } from './atomic.js';
+import { createFileExclusiveSync } from '../files/atomic.js';
 import type { JobPaths } from './layout.js';
 import { processHost } from './process/index.js';
 import type { EndReason, ExitRecord, RunnerRecord } from './records.js';

@@ -2,7 +2,7 @@
 // slots free. Slots are claimed on disk (slots.ts), so the limit holds across processes. Queued jobs are just folders without runner.json, so the queue survives restarts:
 // on boot every unended job is looked at again and the queued ones are dispatched.
 import type { Logger } from 'pino';
-import { writeFileAtomic } from './atomic.js';
+import { writeFileAtomic } from '../files/atomic.js';
 import { claimForServer, exitWithoutClaude } from './claim.js';
 import type { Launcher } from './launcher.js';
 import { jobPaths } from './layout.js';

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { writeFileAtomic } from './atomic.js';
+import { writeFileAtomic } from '../files/atomic.js';
 import { JobConflict, StorageError } from './errors.js';
 import type { JobPaths } from './layout.js';
 import type { JobSpecRecord } from './records.js';

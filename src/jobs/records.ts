@@ -1,4 +1,4 @@
-// The shapes of a job's files on disk (see DESIGN.md "A job on disk") and of who is asking.
+// The shapes of a job's files on disk (see docs/design.md, "A job on disk") and of who is asking.
 import type { PermissionMode } from './permission.js';
 import type { ResultSummary } from './schemas.js';
 

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import { createFileExclusiveSync, writeFileAtomicSync } from './atomic.js';
+import { createFileExclusiveSync, writeFileAtomicSync } from '../files/atomic.js';
 import { exitWithoutClaude } from './claim.js';
 import { isJobId } from './ids.js';
 import { jobPaths } from './layout.js';

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Low, type Adapter } from 'lowdb';
-import { writeFileAtomic } from './atomic.js';
+import { writeFileAtomic } from '../files/atomic.js';
 import { isJobId } from './ids.js';
 import { jobPaths } from './layout.js';
 import type { ExitRecord, JobSpecRecord } from './records.js';

@@ -12,7 +12,7 @@ export class ApiError extends Error {
 }
 
 /** Called when the server no longer accepts the credential: the page goes back to sign-in. */
-export type SignedOutHandler = (reason: string) => void;
+type SignedOutHandler = (reason: string) => void;
 
 async function problemOf(res: Response): Promise<ApiError> {
   let problem: Problem = {};

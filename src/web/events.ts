@@ -5,7 +5,7 @@
 import { ApiError, type Api } from './api.js';
 import type { Job, PendingApproval } from './types.js';
 
-export interface SseEvent {
+interface SseEvent {
   event: string;
   data: string;
   id: string | undefined;
@@ -47,7 +47,7 @@ export class SseParser {
   }
 }
 
-export interface FollowHandlers {
+interface FollowHandlers {
   /** One raw stream-json line of the log. */
   onLine(line: string): void;
   /** The job asks a question (approvals): announced once per stream while it is open. */

@@ -4,7 +4,7 @@
 // are used: the CSP allows no other, and a token must never be sent anywhere else.
 import type { Session } from './session.js';
 
-export interface OAuthServer {
+interface OAuthServer {
   issuer: string;
   authorizationEndpoint: string;
   tokenEndpoint: string;
@@ -86,7 +86,7 @@ async function challengeOf(verifier: string): Promise<string> {
   return base64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))));
 }
 
-export const redirectUri = () => `${location.origin}/ui/`;
+const redirectUri = () => `${location.origin}/ui/`;
 
 /** Registers this page as a public client and sends the browser to the consent page. */
 export async function beginOAuthSignIn(server: OAuthServer, returnTo: string): Promise<void> {

@@ -11,7 +11,7 @@ const str = (value: unknown): string => (typeof value === 'string' ? value : '')
 const num = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) ? value : null);
 
 /** The one argument that says what a tool call does, as Claude Code shows it: Bash(npm test). */
-export function toolArgument(input: unknown): string {
+function toolArgument(input: unknown): string {
   if (!isObject(input)) return '';
   for (const key of ['command', 'file_path', 'path', 'pattern', 'url', 'query', 'description', 'prompt']) {
     if (typeof input[key] === 'string' && input[key]) return input[key] as string;

@@ -46,7 +46,7 @@ export interface AccessTokenVerifier {
   verify(token: string): Promise<JwtResult>;
 }
 
-export interface VerifiedClaims {
+interface VerifiedClaims {
   sub: string;
   clientId: string;
   grantId: string;

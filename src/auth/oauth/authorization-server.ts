@@ -24,13 +24,13 @@ import { GrantStore, isGrantLive } from './grants.js';
 import { SigningKeys } from './keys.js';
 import { BuiltInOAuthProvider } from './provider.js';
 import { emptyState, sha256Hex, stateSchema, type GrantSource, type OAuthState } from './records.js';
-import { StateFile } from './state-file.js';
+import { StateFile } from '../../files/state-file.js';
 
 const FORM_LIMIT = '16kb';
 /** Per IP, per 15 minutes, on /authorize, /token and /revoke (the SDK's limiter; Claude's backend shares few IPs). */
 const PROTOCOL_REQUESTS_PER_WINDOW = 300;
 
-export function oauthDir(config: Config): string {
+function oauthDir(config: Config): string {
   return path.join(config.dataDir, 'oauth');
 }
 
@@ -56,14 +56,14 @@ export function builtInServerStatus(config: Config): { on: true } | { on: false;
 /** The files the server and the CLI share. */
 export function openOAuthFiles(config: Config) {
   const dir = oauthDir(config);
-  const state = new StateFile<OAuthState>(path.join(dir, 'state.json'), stateSchema, emptyState);
+  const state = new StateFile<OAuthState>(path.join(dir, 'state.json'), stateSchema, emptyState, { what: 'claude-async OAuth file' });
   const keys = new SigningKeys(path.join(dir, 'keys.json'), config.oauthAccessTtlMs);
   const grants = new GrantStore(state, config.oauthRefreshTtlMs);
   return { state, keys, grants };
 }
 
 /** Whether the claude-async token a grant was approved with still exists. */
-export function sourceChecker(config: Config, tokenStore: Pick<TokenStore, 'list'>) {
+function sourceChecker(config: Config, tokenStore: Pick<TokenStore, 'list'>) {
   return async (source: GrantSource): Promise<boolean> => {
     if (source.kind === 'env') return config.token !== undefined && sha256Hex(config.token) === source.fingerprint;
     return (await tokenStore.list()).some((t) => t.name === source.name && t.createdAt === source.createdAt);

@@ -7,9 +7,9 @@ import { OAuthClientMetadataSchema, type OAuthClientInformationFull } from '@mod
 import { clientIdOf, type ClientRecord, type OAuthState } from './records.js';
 import { redirectUrisProblem } from './redirect-uris.js';
 import { safeFetch, type SafeFetchOptions } from './safe-fetch.js';
-import type { StateFile } from './state-file.js';
+import type { StateFile } from '../../files/state-file.js';
 
-export interface ClientRegistryOptions {
+interface ClientRegistryOptions {
   maxClients: number;
   /** Registered clients that never got a grant are removed once this old. */
   unusedClientTtlMs: number;
@@ -22,10 +22,10 @@ const CACHE_OK_MS = 5 * 60_000;
 const CACHE_FAILED_MS = 30_000;
 const CACHE_ENTRIES = 500;
 
-export type ClientLookup = { client: OAuthClientInformationFull } | { client?: undefined; problem: string };
+type ClientLookup = { client: OAuthClientInformationFull } | { client?: undefined; problem: string };
 
 /** A client_id that names a metadata document (SEP-991): https with a path. */
-export function isMetadataDocumentId(clientId: string): boolean {
+function isMetadataDocumentId(clientId: string): boolean {
   if (!clientId.startsWith('https://')) return false;
   try {
     return new URL(clientId).pathname !== '/';

@@ -31,7 +31,7 @@ interface CodeRecord {
   replayed?: boolean;
 }
 
-export type CodeLookup =
+type CodeLookup =
   | { status: 'fresh'; approved: ApprovedAuthorization }
   | { status: 'unknown' | 'expired' | 'wrong_client' }
   | { status: 'replayed'; grantId?: string };

@@ -32,7 +32,7 @@ const SCOPE_TEXT: Record<Scope, string> = {
   admin: "see and manage everyone's jobs",
 };
 
-export function escapeHtml(value: string): string {
+function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
 }
 
@@ -69,7 +69,7 @@ ${body}
 `;
 }
 
-export interface ConsentView {
+interface ConsentView {
   clientName: string;
   clientId: string;
   redirectHost: string;

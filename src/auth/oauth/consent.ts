@@ -37,7 +37,7 @@ export interface Consenter {
   source: GrantSource;
 }
 
-export interface ConsentDeps {
+interface ConsentDeps {
   /** The principal and source of a claude-async token, or undefined when it is not one. */
   identify(token: string): Promise<Consenter | undefined>;
   codes: AuthorizationCodes;

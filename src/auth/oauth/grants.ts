@@ -4,14 +4,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Scope } from '../types.js';
 import { sha256Hex, type Grant, type GrantSource, type OAuthState } from './records.js';
-import type { StateFile } from './state-file.js';
+import type { StateFile } from '../../files/state-file.js';
 
 export const REFRESH_TOKEN_PREFIX = 'car_';
 const USED_HASHES_KEPT = 50;
 /** Revoked or expired grants stay listed this long (for `oauth clients`), then are dropped. */
 const DEAD_GRANT_KEPT_MS = 7 * 86_400_000;
 
-export interface NewGrant {
+interface NewGrant {
   clientId: string;
   clientName?: string;
   principalId: string;
@@ -20,11 +20,11 @@ export interface NewGrant {
   resource: string;
 }
 
-export type RefreshOutcome =
+type RefreshOutcome =
   | { ok: true; grant: Grant; refreshToken: string }
   | { ok: false; reason: 'unknown' | 'reused' | 'revoked' | 'expired' | 'wrong_client' | 'source_gone' };
 
-export function newRefreshToken(): string {
+function newRefreshToken(): string {
   return REFRESH_TOKEN_PREFIX + randomBytes(32).toString('base64url');
 }
 

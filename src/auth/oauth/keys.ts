@@ -3,7 +3,7 @@
 // verifying) until every access token it signed has expired.
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 import { z } from 'zod';
-import { StateFile } from './state-file.js';
+import { StateFile } from '../../files/state-file.js';
 
 const jwkSchema = z.record(z.string(), z.unknown());
 const keyFileSchema = z.object({
@@ -24,7 +24,7 @@ export const SIGNING_ALG = 'ES256';
 /** Clock skew allowed on top of the access-token lifetime before a retired key leaves the JWKS. */
 const RETIRED_KEY_GRACE_MS = 5 * 60_000;
 
-export interface SigningKey {
+interface SigningKey {
   kid: string;
   privateKey: CryptoKey;
 }
@@ -46,7 +46,7 @@ export class SigningKeys {
   private readonly imported = new Map<string, Promise<CryptoKey>>();
 
   constructor(path: string, private readonly accessTtlMs: number, private readonly now: () => number = Date.now) {
-    this.file = new StateFile(path, keyFileSchema, () => ({ version: 1, keys: [] }), { now });
+    this.file = new StateFile(path, keyFileSchema, () => ({ version: 1, keys: [] }), { now, what: 'claude-async OAuth file' });
   }
 
   /** Makes the first key on first start; a no-op once one exists. */

@@ -13,7 +13,7 @@ import type { ConsentFlow } from './consent.js';
 import { REFRESH_TOKEN_PREFIX, type GrantStore } from './grants.js';
 import type { Grant, GrantSource } from './records.js';
 
-export interface ProviderDeps {
+interface ProviderDeps {
   clients: ClientRegistry;
   grants: GrantStore;
   codes: AuthorizationCodes;

@@ -7,7 +7,7 @@ import https from 'node:https';
 import net from 'node:net';
 import type { LookupFunction } from 'node:net';
 
-export class SafeFetchError extends Error {
+class SafeFetchError extends Error {
   override name = 'SafeFetchError';
 }
 
