@@ -13,7 +13,7 @@ import { newJobId } from '../jobs/ids.js';
 import { HttpProblem } from './problem.js';
 
 /** 1-200 printable ASCII characters (the IETF draft leaves the format to the server). */
-export const IDEMPOTENCY_KEY_PATTERN = /^[\x20-\x7e]{1,200}$/;
+const IDEMPOTENCY_KEY_PATTERN = /^[\x20-\x7e]{1,200}$/;
 
 const SWEEP_EVERY_MS = 3_600_000;
 
