@@ -625,7 +625,7 @@ async function inProcessStarts(dataDir, cwd) {
     const ids = [];
     await timeCalls(WARMUP_CALLS, async () => ids.push((await service.start({ prompt: 'warm' }, me)).jobId));
     const times = await timeCalls(SEQ_STARTS, async (i) => ids.push((await service.start({ prompt: `in-process ${i}` }, me)).jobId));
-    for (const jobId of [blocker.jobId, ...ids]) await service.cancel({ jobId }, me);
+    for (const jobId of [blocker.jobId, ...ids]) await service.cancel(jobId, me);
     return { p50: round(pct(times, 50)), p99: round(pct(times, 99)) };
   } finally {
     await service.close();

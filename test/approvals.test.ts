@@ -17,6 +17,7 @@ import { tokensFile } from '../src/auth/options.js';
 import type { Config } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import { cleanupJobs, testConfig, waitFor } from './helpers.js';
+import { isEnded, type JobStatus } from '../src/jobs/schemas.js';
 
 const TOKEN = 'cas_test_token_approvals_0123456789';
 type Ctx = { after: (fn: () => unknown) => void };
@@ -86,7 +87,7 @@ async function startAsking(s: Server, command = 'git push') {
 async function ended(s: Server, jobId: string): Promise<Json> {
   return waitFor(async () => {
     const got = await s.rest(`/jobs/${jobId}`);
-    return ['completed', 'failed', 'cancelled', 'timed_out', 'orphaned'].includes(String(got.body.status)) ? got.body : null;
+    return isEnded(got.body.status as JobStatus) ? got.body : null;
   }, 30_000, `job ${jobId} to end`);
 }
 

@@ -17,6 +17,7 @@ import { cleanupJobs, tempDir } from './helpers.js';
 import { SERVER_BIN } from './real-server.js';
 import { readRepoFile } from './deploy-support.js';
 import { needsLinux } from './support/platform.js';
+import { isEnded, type JobStatus } from '../src/jobs/schemas.js';
 
 const runFile = promisify(execFile);
 const dockerfile = readRepoFile('Dockerfile');
@@ -99,8 +100,8 @@ describe('the root Dockerfile\'s stdio image, its steps run outside Docker', { s
       const started = await client.callTool({ name: 'claude_start', arguments: { prompt: 'Say hello' } });
       assert.notEqual(started.isError, true, JSON.stringify(started.content));
       const { jobId } = started.structuredContent as { jobId: string };
-      let check: { status: string; statusReason?: string } = { status: 'queued' };
-      for (let i = 0; i < 10 && !['completed', 'failed', 'cancelled', 'timed_out', 'orphaned'].includes(check.status); i++) {
+      let check: { status: JobStatus; statusReason?: string } = { status: 'queued' };
+      for (let i = 0; i < 10 && !isEnded(check.status); i++) {
         const waited = await client.callTool({ name: 'claude_wait', arguments: { jobId, timeoutSeconds: 20 } }, undefined, { timeout: 60_000 });
         check = waited.structuredContent as typeof check;
       }

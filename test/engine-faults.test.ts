@@ -243,7 +243,11 @@ describe('ownership, cancel, remove, queue', { skip: needsPosix('signals process
     const config = testConfig({ maxConcurrent: 1 });
     const first = await JobService.open(config);
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await first.start({ prompt: `#fake sleep 200\nq${i}` }, ALICE)).jobId);
+    for (let i = 0; i < 3; i++) ids.push((await first.start({ prompt: `#fake sleep ${i === 0 ? 2000 : 200}\nq${i}` }, ALICE)).jobId);
+    // Both engines live in this one process: a launch still in flight when the first closes would
+    // look forgotten to the second (its slot is taken by this pid), so let the first job start
+    // (it runs long enough that the first engine launches nothing else before it closes).
+    await waitFor(() => fs.existsSync(jobPaths(config.jobsDir, ids[0]!).runner), 15_000, 'the first job to start');
     await first.close();
     const second = await JobService.open(config);
     t.after(() => second.close().then(() => cleanupJobs(config)));

@@ -11,6 +11,7 @@ import type { Config } from '../src/config.js';
 import { createRestRouter, type RestOptions } from '../src/http/rest.js';
 import { problemErrorHandler } from '../src/http/problem.js';
 import { openService, waitFor } from './helpers.js';
+import { isEnded, type JobStatus } from '../src/jobs/schemas.js';
 
 export interface RestApp {
   base: string;
@@ -120,8 +121,8 @@ export async function runJob(app: RestApp, prompt: string, token = app.tokens.al
   if (res.status !== 201) throw new Error(`start failed: ${res.status} ${await res.text()}`);
   const { jobId } = (await res.json()) as { jobId: string };
   await waitFor(async () => {
-    const job = (await (await app.call(`/v1/jobs/${jobId}`, { token })).json()) as { status: string };
-    return ['completed', 'failed', 'cancelled', 'timed_out', 'orphaned'].includes(job.status);
+    const job = (await (await app.call(`/v1/jobs/${jobId}`, { token })).json()) as { status: JobStatus };
+    return isEnded(job.status);
   }, 15_000, `job ${jobId} to end`);
   return jobId;
 }

@@ -2,6 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { IdempotencyCache, type IdempotencyStore } from '../src/http/idempotency.js';
+import type { StartOutput } from '../src/jobs/schemas.js';
 import { readEvents, runJob, startRestApp } from './rest-fixture.js';
 
 interface Started { jobId: string; status: string; createdAt: number }
@@ -126,6 +128,25 @@ describe('REST: Idempotency-Key', () => {
     const good = await app.call('/v1/jobs', { body, headers: { 'idempotency-key': 'k' } });
     assert.equal(good.status, 201);
     assert.equal(good.headers.get('idempotent-replayed'), 'false');
+  });
+
+  it('an injected store keeps the keys: the seam a store shared by many servers plugs into', async (t) => {
+    const seen: string[] = [];
+    const memory = new IdempotencyCache<StartOutput>();
+    const starts: IdempotencyStore<StartOutput> = {
+      run: (owner, key, body, create) => {
+        seen.push(`${owner} ${key}`);
+        return memory.run(owner, key, body, create);
+      },
+    };
+    const app = await startRestApp(t, {}, { heartbeatMs: 200, starts });
+    const first = await app.call('/v1/jobs', { body: { prompt: 'once' }, headers: { 'idempotency-key': 'shared' } });
+    const again = await app.call('/v1/jobs', { body: { prompt: 'once' }, headers: { 'idempotency-key': 'shared' } });
+    assert.equal(first.status, 201);
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.equal(((await again.json()) as Started).jobId, ((await first.json()) as Started).jobId);
+    assert.deepEqual(seen, ['token:alice shared', 'token:alice shared']);
+    assert.ok(!fs.existsSync(path.join(app.config.dataDir, 'idempotency')), 'the default store on disk was used');
   });
 });
 

@@ -12,6 +12,8 @@ import { VERSION } from '../version.js';
 import { jsonRpcError } from './json-rpc.js';
 import { createMcpRoute, type McpRoute } from './mcp-route.js';
 import { createRestRouter } from './rest.js';
+import type { IdempotencyStore } from './idempotency.js';
+import type { StartOutput } from '../jobs/schemas.js';
 import { problemErrorHandler } from './problem.js';
 import { corsForAllowedOrigins, hostCheck, originCheck, requestLogger } from './security.js';
 import { glamaRouter } from './glama.js';
@@ -25,6 +27,8 @@ export interface AppDeps {
   log: Logger;
   /** The built-in OAuth authorization server, when it is on. */
   oauth?: BuiltInAuthorizationServer;
+  /** Where REST keeps Idempotency-Keys of starts; defaults to files under the data dir. */
+  idempotency?: IdempotencyStore<StartOutput>;
 }
 
 export interface App {
@@ -34,7 +38,7 @@ export interface App {
   setDraining(): void;
 }
 
-export function createApp({ config, service, authenticator, log, oauth }: AppDeps): App {
+export function createApp({ config, service, authenticator, log, oauth, idempotency }: AppDeps): App {
   const app = express();
   let draining = false;
   app.disable('x-powered-by');
@@ -95,7 +99,7 @@ export function createApp({ config, service, authenticator, log, oauth }: AppDep
   app.use('/mcp', json, auth, requireScope('jobs:read', { resourceMetadataUrl: metadataUrl }), mcp.router);
   app.use('/mcp', mcpErrorHandler(log));
 
-  app.use('/v1', json, auth, createRestRouter(service, config, { streams }));
+  app.use('/v1', json, auth, createRestRouter(service, config, { streams, ...(idempotency ? { starts: idempotency } : {}) }));
   app.use('/v1', problemErrorHandler(log));
 
   // The jobs page at /ui/ (and / redirects there): static files only; it signs in like any client.

@@ -71,10 +71,10 @@ export class UnknownEventIdError extends Error {
   }
 }
 
-export const DEFAULT_MAX_EVENTS_PER_STREAM = 1000;
-export const DEFAULT_MAX_STREAMS = 10_000;
-export const DEFAULT_EVENT_TTL_MS = 10 * 60_000;
-export const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
+const DEFAULT_MAX_EVENTS_PER_STREAM = 1000;
+const DEFAULT_MAX_STREAMS = 10_000;
+const DEFAULT_EVENT_TTL_MS = 10 * 60_000;
+const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
 
 /** The root scope: the store used directly as an EventStore, without `forSession()`. */
 const ROOT_SCOPE = '';

@@ -5,9 +5,9 @@
 import { Router } from 'express';
 import type { Config } from '../config.js';
 
-export const GLAMA_CONNECTOR_SCHEMA = 'https://glama.ai/mcp/schemas/connector.json';
+const GLAMA_CONNECTOR_SCHEMA = 'https://glama.ai/mcp/schemas/connector.json';
 
-export function glamaDocument(config: Pick<Config, 'glamaClaim' | 'glamaMaintainers'>): Record<string, unknown> | undefined {
+function glamaDocument(config: Pick<Config, 'glamaClaim' | 'glamaMaintainers'>): Record<string, unknown> | undefined {
   if (!config.glamaClaim && config.glamaMaintainers.length === 0) return undefined;
   return {
     $schema: GLAMA_CONNECTOR_SCHEMA,

@@ -13,7 +13,7 @@ import { newJobId } from '../jobs/ids.js';
 import { HttpProblem } from './problem.js';
 
 /** 1-200 printable ASCII characters (the IETF draft leaves the format to the server). */
-export const IDEMPOTENCY_KEY_PATTERN = /^[\x20-\x7e]{1,200}$/;
+const IDEMPOTENCY_KEY_PATTERN = /^[\x20-\x7e]{1,200}$/;
 
 const SWEEP_EVERY_MS = 3_600_000;
 
@@ -32,6 +32,15 @@ export interface IdempotentStarts<T> {
   existing(jobId: string): Promise<T | null>;
 }
 
+/**
+ * Runs a start once per (owner, Idempotency-Key). Injected into the REST router (RestOptions.starts,
+ * AppDeps.idempotency) so servers sharing work (issue #17) can keep keys in one shared store.
+ */
+export interface IdempotencyStore<T> {
+  /** See IdempotencyCache.run: the same answer for a repeat, 422 for a reused key with another body. */
+  run(owner: string, key: string, body: unknown, starts: IdempotentStarts<T>): { result: Promise<T>; replayed: Promise<boolean> };
+}
+
 interface KeyRecord<T> {
   bodyHash: string;
   jobId: string;
@@ -40,7 +49,7 @@ interface KeyRecord<T> {
   result?: T;
 }
 
-export class IdempotencyCache<T> {
+export class IdempotencyCache<T> implements IdempotencyStore<T> {
   /** Starts in flight in this process: concurrent requests with one key share a single start. */
   private readonly inFlight = new Map<string, { bodyHash: string; result: Promise<T> }>();
   private readonly memory = new Map<string, KeyRecord<T>>();

@@ -64,7 +64,7 @@ function callsWriteTool(body: unknown): string | undefined {
  * §4/§6: an empty array and an object without "jsonrpc":"2.0" are Invalid Request (-32600); the
  * transport would call them Parse error (-32700).
  */
-export function invalidJsonRpc(body: unknown): string | undefined {
+function invalidJsonRpc(body: unknown): string | undefined {
   const messages = Array.isArray(body) ? body : [body];
   if (messages.length === 0) return 'an empty batch';
   for (const m of messages) {

@@ -16,7 +16,7 @@ import { problemSchema } from './problem.js';
 export const jobResourceSchema = checkOutputSchema.omit({ tail: true, offset: true, nextOffset: true, hasMore: true });
 export type JobResource = z.infer<typeof jobResourceSchema>;
 
-export const removeOutputSchema = z.object({ jobId: z.string(), removed: z.literal(true) });
+const removeOutputSchema = z.object({ jobId: z.string(), removed: z.literal(true) });
 
 /** What requireAuth / requireScope answer (RFC 6750 bearer errors, not problem documents). */
 const authErrorSchema = z.object({ error: z.string(), error_description: z.string(), scope: z.string().optional() });

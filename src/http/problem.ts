@@ -6,8 +6,8 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ApprovalNotFound, Forbidden, InvalidInput, JobConflict, JobNotFound, LimitExceeded, StorageError } from '../jobs/errors.js';
 
-export const PROBLEM_BASE = 'https://claude-async.dev/problems/';
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+const PROBLEM_BASE = 'https://claude-async.dev/problems/';
+const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
 export const problemSchema = z.object({
   type: z.string().describe('A stable URI naming the kind of problem; switch on this, not on detail.'),
@@ -93,7 +93,7 @@ export function problemFor(error: unknown): ProblemAnswer {
 }
 
 /** Writes the problem for `error`; unexpected errors (500) are logged with their stack. */
-export function sendProblem(res: Response, error: unknown, log?: Logger): void {
+function sendProblem(res: Response, error: unknown, log?: Logger): void {
   const answer = problemFor(error);
   if (answer.status >= 500 && !(error instanceof StorageError)) log?.error({ err: error }, 'request failed');
   else if (answer.status >= 500) log?.warn({ err: error }, 'storage refused a request');

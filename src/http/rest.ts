@@ -12,7 +12,7 @@ import { InvalidInput } from '../jobs/errors.js';
 import type { Viewer } from '../jobs/records.js';
 import { listInputSchema, parseInput, startInputSchema, type StartOutput } from '../jobs/schemas.js';
 import type { JobOutput, JobService } from '../jobs/service.js';
-import { IdempotencyCache, type IdempotencyOptions } from './idempotency.js';
+import { IdempotencyCache, type IdempotencyOptions, type IdempotencyStore } from './idempotency.js';
 import { serverInfo } from './info.js';
 import { openApiDocument } from './openapi.js';
 import { DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES, parseRange, rangeNotSatisfiable, readRawPage, readTextPage } from './output-pages.js';
@@ -25,6 +25,9 @@ export interface RestOptions {
   heartbeatMs?: number;
   /** The per-principal cap and token re-check of open streams; without it streams are not capped. */
   streams?: OpenStreams;
+  /** Where Idempotency-Keys of starts are kept; defaults to files under the data dir (see idempotency.ts). */
+  starts?: IdempotencyStore<StartOutput>;
+  /** Options of that default store. */
   idempotency?: IdempotencyOptions;
 }
 
@@ -78,7 +81,7 @@ export function createRestRouter(service: JobService, config: Config, options: R
   const scope = (name: Scope) => requireScope(name, { resourceMetadataUrl: metadata });
   const canRead = scope('jobs:read');
   const canWrite = scope('jobs:write');
-  const starts = new IdempotencyCache<StartOutput>({ dir: path.join(config.dataDir, 'idempotency'), ...options.idempotency });
+  const starts = options.starts ?? new IdempotencyCache<StartOutput>({ dir: path.join(config.dataDir, 'idempotency'), ...options.idempotency });
   const openapi = JSON.stringify(openApiDocument({ serverUrl: `${config.publicUrl.replace(/\/+$/, '')}/v1` }));
   // A no-op when the app parsed the body already; keeps the router usable on its own.
   const json = express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] });

@@ -25,7 +25,7 @@ function forbid(res: Response, message: string): void {
  */
 const HOST_HEADER = /^(\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.-]{0,252}[a-z0-9])?)(?::(\d{1,5}))?$/;
 
-export function parseHostHeader(value: string): { host: string; hostname: string } | null {
+function parseHostHeader(value: string): { host: string; hostname: string } | null {
   const host = value.toLowerCase();
   const match = HOST_HEADER.exec(host);
   return match ? { host, hostname: match[1]! } : null;

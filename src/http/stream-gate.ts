@@ -9,7 +9,7 @@ import { LimitExceeded } from '../jobs/errors.js';
 import { jsonRpcError } from './json-rpc.js';
 
 /** The first message in a POST body that blocks until a job moves, named for errors and logs. */
-export function blockingMcpCall(body: unknown): string | undefined {
+function blockingMcpCall(body: unknown): string | undefined {
   const messages = Array.isArray(body) ? body : [body];
   for (const m of messages) {
     const msg = m as { method?: unknown; params?: { name?: unknown; task?: unknown } } | null;

@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import express, { type Router } from 'express';
 
 /** Where the compiled page lives: dist/web next to dist/http (or .test-build/src/web in tests). */
-export const WEB_ASSETS_DIR = fileURLToPath(new URL('../web/', import.meta.url));
+const WEB_ASSETS_DIR = fileURLToPath(new URL('../web/', import.meta.url));
 
-export const PAGE_CSP = [
+const PAGE_CSP = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",

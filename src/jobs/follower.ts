@@ -11,10 +11,10 @@
 // nothing of HTTP: sse.ts turns lines into events.
 import fs from 'node:fs';
 import type { JobStatus } from './schemas.js';
-import { ENDED_STATUSES } from './schemas.js';
+import { isEnded } from './schemas.js';
 
 /** Read at most this much per step; a longer line is skipped (see read). */
-export const FOLLOW_CHUNK_BYTES = 4 * 1024 * 1024;
+const FOLLOW_CHUNK_BYTES = 4 * 1024 * 1024;
 
 export interface LogLine {
   /** The line without its newline. */
@@ -122,7 +122,7 @@ class FollowedLog<S extends { status: JobStatus }> {
       pending = await this.pump(false);
       if (!pending && !this.stopped && this.watchers.size > 0 && [...this.watchers].every((w) => !w.busy)) {
         const job = await this.source.status();
-        if (ENDED_STATUSES.has(job.status)) {
+        if (isEnded(job.status)) {
           // The runner writes exit.json after claude's output is closed: what is in the log now is all.
           await this.finish(job);
           return;

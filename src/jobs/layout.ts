@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { assertJobId } from './ids.js';
 
-export const JOB_FILES = {
+const JOB_FILES = {
   spec: 'spec.json',
   prompt: 'prompt.txt',
   runner: 'runner.json',
@@ -10,8 +10,6 @@ export const JOB_FILES = {
   err: 'err.log',
   exit: 'exit.json',
 } as const;
-
-export type JobFile = keyof typeof JOB_FILES;
 
 export interface JobPaths {
   dir: string;

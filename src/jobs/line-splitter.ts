@@ -4,7 +4,7 @@
 // and it is handed on as one "long line" so the log keeps a marker instead of the line.
 
 /** How much of an over-long line is kept to say what it was. */
-export const LONG_LINE_HEAD_BYTES = 2048;
+const LONG_LINE_HEAD_BYTES = 2048;
 
 export interface LineSink {
   /** One or more whole lines, each ending in '\n'. */

@@ -11,7 +11,7 @@ export interface LogStop {
 }
 
 /** Words a user can act on for the errors a write can end in. */
-export function writeFailureReason(error: unknown): string {
+function writeFailureReason(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT') return 'disk full';
   return `the log could not be written (${code ?? (error as Error).message})`;

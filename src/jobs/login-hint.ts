@@ -4,7 +4,7 @@
 // on the job environment's allowlist (ANTHROPIC_*, CLAUDE_CODE_*).
 const NO_CREDENTIALS = /not logged in|invalid api key|please run \/login/i;
 
-export const LOGIN_HINT = 'claude has no usable credentials: set ANTHROPIC_API_KEY, or CLAUDE_CODE_OAUTH_TOKEN (made by `claude setup-token`), in the server\'s environment, or log claude in once as the user the server runs as';
+const LOGIN_HINT = 'claude has no usable credentials: set ANTHROPIC_API_KEY, or CLAUDE_CODE_OAUTH_TOKEN (made by `claude setup-token`), in the server\'s environment, or log claude in once as the user the server runs as';
 
 export function withLoginHint(message: string): string {
   return NO_CREDENTIALS.test(message) ? `${message} (${LOGIN_HINT})` : message;

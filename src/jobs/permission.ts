@@ -6,7 +6,7 @@
 export const PERMISSION_MODES = ['plan', 'dontAsk', 'default', 'acceptEdits', 'auto', 'bypassPermissions'] as const;
 export type PermissionMode = (typeof PERMISSION_MODES)[number];
 
-export function permissionRank(mode: PermissionMode): number {
+function permissionRank(mode: PermissionMode): number {
   return PERMISSION_MODES.indexOf(mode);
 }
 

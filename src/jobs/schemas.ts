@@ -9,11 +9,11 @@ import { InvalidInput } from './errors.js';
 export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out', 'orphaned', 'unknown'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 /** Statuses a job never leaves on its own (orphaned can still be cancelled to tidy up). */
-export const ENDED_STATUSES: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'orphaned']);
+const ENDED_STATUSES: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'orphaned']);
 /** Whether a job with this status has ended (see ENDED_STATUSES). */
 export const isEnded = (status: JobStatus): boolean => ENDED_STATUSES.has(status);
 
-export const EFFORTS = ['low', 'medium', 'high', 'xhigh', 'max'] as const;
+const EFFORTS = ['low', 'medium', 'high', 'xhigh', 'max'] as const;
 
 // Text hygiene. NUL cannot pass through argv (spawn fails) and control characters forge lines and
 // terminal escapes wherever a value is shown again (claude_jobs text, logs, a terminal), so every
@@ -89,7 +89,6 @@ export const checkInputSchema = z.strictObject({
   tailBytes: z.number().int().min(0).optional().describe('How much readable output to return (default 8000, capped by the server).'),
   offset: z.number().int().min(0).optional().describe('Read output from this byte offset of the log (pass the nextOffset of your last check to get only what is new).'),
 });
-export type CheckInput = z.infer<typeof checkInputSchema>;
 
 export const checkOutputSchema = jobSummarySchema.extend({
   exitCode: z.number().nullable(),

@@ -11,7 +11,7 @@ import { processHost } from './process/index.js';
 /** A lock older than this was left by a process that died holding it (holds last milliseconds). */
 const STALE_LOCK_MS = 10_000;
 
-export const slotsDir = (jobsDir: string) => path.join(jobsDir, '.slots');
+const slotsDir = (jobsDir: string) => path.join(jobsDir, '.slots');
 
 /** Gives a job's slot back; safe to call twice, and from the runner. */
 export function releaseSlot(jobsDir: string, jobId: string): void {

@@ -125,7 +125,7 @@ export async function readJobFacts(paths: JobPaths, specKnownGood = false): Prom
 const RESULT_LOOKBACK_BYTES = 256 * 1024;
 
 /** The result line a log ends with (claude's answer), or null: only the log's last window is read. */
-export async function lastResultLine(file: string): Promise<ResultSummary | null> {
+async function lastResultLine(file: string): Promise<ResultSummary | null> {
   try {
     const size = await fileSize(file);
     const start = Math.max(0, size - RESULT_LOOKBACK_BYTES);

@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../files/atomic.js';
 import { isJobId } from './ids.js';
 import { jobPaths } from './layout.js';
 import type { ExitRecord, JobSpecRecord } from './records.js';
-import { ENDED_STATUSES, jobSummarySchema, type JobStatus, type JobSummary } from './schemas.js';
+import { isEnded, jobSummarySchema, type JobStatus, type JobSummary } from './schemas.js';
 import { statusFromExit } from './status.js';
 
 export type IndexEntry = JobSummary;
@@ -111,7 +111,7 @@ export class LowdbJobIndex implements JobIndexStore {
     if (dropped) warnings.push(`${dropped} malformed entries of the job index ${file} were dropped; rebuilding them from the job folders`);
     const store = new LowdbJobIndex(db, jobsDir, file);
     store.ids = Object.keys(db.data.jobs).sort();
-    for (const id of store.ids) if (!ENDED_STATUSES.has(db.data.jobs[id]!.status)) store.unendedIds.add(id);
+    for (const id of store.ids) if (!isEnded(db.data.jobs[id]!.status)) store.unendedIds.add(id);
     return { store, warnings };
   }
 
@@ -146,7 +146,7 @@ export class LowdbJobIndex implements JobIndexStore {
   put(entry: IndexEntry): void {
     if (!this.db.data.jobs[entry.jobId]) insertSorted(this.ids, entry.jobId);
     this.db.data.jobs[entry.jobId] = entry;
-    if (ENDED_STATUSES.has(entry.status)) this.unendedIds.delete(entry.jobId);
+    if (isEnded(entry.status)) this.unendedIds.delete(entry.jobId);
     else this.unendedIds.add(entry.jobId);
     this.scheduleWrite();
   }

@@ -5,6 +5,8 @@
 // client that declines, cancels or cannot be asked leaves the question open for the tool loop.
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { RELATED_TASK_META_KEY, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { approveInputSchema } from '../approvals/schemas.js';
+import { parseInput } from '../jobs/schemas.js';
 import type { JobService } from '../jobs/service.js';
 import type { Viewer } from '../jobs/records.js';
 
@@ -46,8 +48,12 @@ export async function elicitApprovalsWhileWaiting(server: McpServer, service: Jo
       const content = reply?.action === 'accept' ? reply.content : undefined;
       if (!content || (content.decision !== 'allow' && content.decision !== 'deny')) continue;
       const message = typeof content.message === 'string' && content.message.trim() !== '' ? { message: content.message } : {};
-      // Someone may have answered meanwhile (REST, another client): theirs stands.
-      await service.approve({ jobId, approvalId: question.approvalId, decision: content.decision, ...message }, viewer()).catch(() => {});
+      try {
+        // The form's answer is client input like any tool argument: parsed with the same schema.
+        await service.approve(parseInput(approveInputSchema, { jobId, approvalId: question.approvalId, decision: content.decision, ...message }), viewer());
+      } catch {
+        // Someone may have answered meanwhile (REST, another client): theirs stands.
+      }
     }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, LOOK_EVERY_MS);

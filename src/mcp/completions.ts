@@ -8,7 +8,7 @@ import type { JobService } from '../jobs/service.js';
 /** The largest page the engine lists; completion walks every page. */
 const PAGE = 200;
 
-export async function matchingJobIds(service: Pick<JobService, 'list'>, viewer: Viewer, prefix: string): Promise<string[]> {
+async function matchingJobIds(service: Pick<JobService, 'list'>, viewer: Viewer, prefix: string): Promise<string[]> {
   const matches: string[] = [];
   let cursor: string | undefined;
   do {

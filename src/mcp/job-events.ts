@@ -40,8 +40,8 @@ interface Followed extends SeenState {
 
 const seenOf = (job: WatchedJob): SeenState => ({ status: job.status, pendingApprovals: job.pendingApprovals?.length ?? 0 });
 
-/** The log line for a job that reached `status`; pure, so tests read it without a server. */
-export function lifecycleEntry(job: Pick<JobSummary, 'jobId' | 'status' | 'statusReason'>, previous: JobStatus | undefined): { level: LogLevel; data: Record<string, unknown> } {
+/** The log line for a job that reached `status`. */
+function lifecycleEntry(job: Pick<JobSummary, 'jobId' | 'status' | 'statusReason'>, previous: JobStatus | undefined): { level: LogLevel; data: Record<string, unknown> } {
   const event = previous === undefined ? 'created' : job.status === 'running' ? 'started' : isEnded(job.status) ? 'ended' : 'changed';
   const level: LogLevel = isEnded(job.status) && job.status !== 'completed' ? 'warning' : 'info';
   const reason = job.statusReason ? `: ${job.statusReason}` : '';

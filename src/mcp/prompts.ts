@@ -4,7 +4,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { MAX_WAIT_SECONDS } from './tools.js';
 
-export function delegatePromptText(task: string, cwd?: string): string {
+function delegatePromptText(task: string, cwd?: string): string {
   const where = cwd ? `, with cwd ${JSON.stringify(cwd)}` : '';
   return [
     'Delegate the task below to a background Claude Code job on the claude-async server, and report its result.',

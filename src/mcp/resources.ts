@@ -7,7 +7,7 @@ import { ErrorCode, ListResourcesRequestSchema, McpError, ReadResourceRequestSch
 import { InvalidInput, JobNotFound } from '../jobs/errors.js';
 import { isJobId } from '../jobs/ids.js';
 import type { Viewer } from '../jobs/records.js';
-import type { JobView } from '../jobs/schemas.js';
+import { listInputSchema, parseInput, type JobView } from '../jobs/schemas.js';
 import type { JobService } from '../jobs/service.js';
 import { completeJobIds } from './completions.js';
 import { protocolError, RESOURCE_NOT_FOUND } from './errors.js';
@@ -32,12 +32,12 @@ export function parseJobUri(uri: string): { jobId: string; kind: 'job' | 'output
 }
 
 /** MCP's answer for a resource that does not exist (server/resources "Error Handling"): -32002 with the uri. */
-export function resourceNotFound(uri: string): McpError {
+function resourceNotFound(uri: string): McpError {
   return new McpError(RESOURCE_NOT_FOUND, `No such resource: ${uri}. Job resources look like ${JOB_URI_TEMPLATE}, spelled exactly so (no percent-escapes).`, { uri });
 }
 
 /** The job resource: everything claude_check says but the output itself. */
-export function jobDocument(job: JobView): Record<string, unknown> {
+function jobDocument(job: JobView): Record<string, unknown> {
   return { ...job, outputUri: outputUri(job.jobId) };
 }
 
@@ -94,7 +94,7 @@ export function registerJobResources(server: McpServer, ctx: ResourceContext): v
     const cursor = request.params?.cursor;
     let page;
     try {
-      page = await service.list(viewer(), { limit: LISTED_JOBS, ...(cursor !== undefined ? { cursor } : {}) });
+      page = await service.list(viewer(), parseInput(listInputSchema, { limit: LISTED_JOBS, ...(cursor !== undefined ? { cursor } : {}) }));
     } catch (error) {
       if (error instanceof InvalidInput) throw new McpError(ErrorCode.InvalidParams, `Invalid cursor: pass the nextCursor of an earlier resources/list answer`);
       throw protocolError(error, ctx.log);

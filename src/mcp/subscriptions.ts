@@ -24,7 +24,7 @@ export interface WatcherOptions {
   log?: (error: unknown) => void;
 }
 
-export const DEFAULT_MAX_SUBSCRIPTIONS = 100;
+const DEFAULT_MAX_SUBSCRIPTIONS = 100;
 
 interface Subscription {
   uri: string;

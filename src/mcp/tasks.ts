@@ -5,12 +5,12 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CreateTaskOptions, TaskStore } from '@modelcontextprotocol/sdk/experimental/tasks';
 import type { CallToolResult, CreateTaskResult, Request, RequestId, Result, Task } from '@modelcontextprotocol/sdk/types.js';
 import { InvalidInput, JobNotFound } from '../jobs/errors.js';
-import { checkOutputSchema, startInputSchema, type JobStatus, type JobSummary, type StartInput } from '../jobs/schemas.js';
+import { checkOutputSchema, listInputSchema, parseInput, startInputSchema, type JobStatus, type JobSummary, type StartInput } from '../jobs/schemas.js';
 import { toolError } from './errors.js';
 import { checkResult, needWrite, type ToolContext } from './tools.js';
 
 /** How often a task client should poll; also the SDK's wait step inside tasks/result. */
-export const TASK_POLL_INTERVAL_MS = 1000;
+const TASK_POLL_INTERVAL_MS = 1000;
 const LIST_PAGE = 50;
 
 /** The server capability that goes with this store: tasks/list, tasks/cancel, task-augmented tools/call. */
@@ -35,7 +35,7 @@ export function taskStatusOf(status: JobStatus): Task['status'] {
 }
 
 /** @param job.pendingApprovals questions the job waits on (approvals): the task needs input meanwhile */
-export function taskOf(job: JobSummary & { pendingApprovals?: readonly unknown[] }, ttlMs: number | null): Task {
+function taskOf(job: JobSummary & { pendingApprovals?: readonly unknown[] }, ttlMs: number | null): Task {
   const iso = (ms: number) => new Date(ms).toISOString();
   const status = taskStatusOf(job.status);
   const questions = job.pendingApprovals?.length ?? 0;
@@ -101,7 +101,7 @@ export class JobTaskStore implements TaskStore {
   }
 
   async listTasks(cursor?: string): Promise<{ tasks: Task[]; nextCursor?: string }> {
-    const page = await this.ctx.service.list(this.ctx.rights().viewer, { limit: LIST_PAGE, ...(cursor ? { cursor } : {}) });
+    const page = await this.ctx.service.list(this.ctx.rights().viewer, parseInput(listInputSchema, { limit: LIST_PAGE, ...(cursor ? { cursor } : {}) }));
     const tasks = page.jobs.map((job) => this.task(job));
     return page.nextCursor ? { tasks, nextCursor: page.nextCursor } : { tasks };
   }

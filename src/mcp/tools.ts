@@ -4,7 +4,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import {
-  cancelOutputSchema, checkInputSchema, checkOutputSchema, jobIdSchema, listInputSchema, listOutputSchema,
+  cancelOutputSchema, checkInputSchema, checkOutputSchema, isEnded, jobIdSchema, listInputSchema, listOutputSchema,
   startInputSchema, startOutputSchema, type CheckOutput,
 } from '../jobs/schemas.js';
 import { Forbidden } from '../jobs/errors.js';
@@ -17,7 +17,7 @@ import type { RightsSource } from './rights.js';
 /** Longest claude_wait, well under the ~60 s cap hosted clients put on one tool call. */
 export const MAX_WAIT_SECONDS = 50;
 
-export const waitInputSchema = z.strictObject({
+const waitInputSchema = z.strictObject({
   jobId: jobIdSchema,
   timeoutSeconds: z.number().int().min(1).max(MAX_WAIT_SECONDS).optional().describe(`How long to wait at most (default 30, max ${MAX_WAIT_SECONDS}).`),
   tailBytes: checkInputSchema.shape.tailBytes,
@@ -43,12 +43,12 @@ function answer<T extends Record<string, unknown>>(structured: T, text: string):
   return { content: [{ type: 'text', text }, { type: 'text', text: JSON.stringify(structured) }], structuredContent: structured };
 }
 
-export function describeCheck(check: CheckOutput): string {
+function describeCheck(check: CheckOutput): string {
   const head = `Job ${check.jobId} is ${check.status}${check.statusReason ? ` (${check.statusReason})` : ''}.`;
   const asks = (check.pendingApprovals ?? []).map((a) => `\nWaiting for your answer (claude_approve, approvalId ${a.approvalId}): may it use ${a.toolName} with ${JSON.stringify(a.input)}?`).join('');
   const result = check.result ? `\nResult${check.result.isError ? ' (error)' : ''}: ${check.result.result}` : '';
   const tail = check.tail ? `\n--- output (bytes ${check.offset}-${check.nextOffset}) ---\n${check.tail}` : '';
-  const next = check.result || ['completed', 'failed', 'cancelled', 'timed_out', 'orphaned'].includes(check.status)
+  const next = check.result || isEnded(check.status)
     ? ''
     : `\nStill going: call claude_wait or claude_check again (pass offset ${check.nextOffset} for only new output).`;
   return head + asks + result + tail + next;

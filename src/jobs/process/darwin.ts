@@ -20,7 +20,7 @@ export function parseStatLstart(stdout: string): string | null {
 }
 
 /** `ps -o stat=` output → true when the process is stopped (state letter T). */
-export function parseStoppedState(stdout: string): boolean {
+function parseStoppedState(stdout: string): boolean {
   return stdout.trim().startsWith('T');
 }
 

@@ -17,7 +17,7 @@ function statFields(pid: number): string[] | null {
 }
 
 /** Clock ticks since boot (field 22), or null when gone; a zombie has exited and only waits to be reaped. */
-export function linuxStartTime(pid: number): string | null {
+function linuxStartTime(pid: number): string | null {
   if (!Number.isInteger(pid) || pid <= 0) return null;
   const fields = statFields(pid);
   if (!fields || fields[0] === 'Z' || fields[0] === 'X') return null;
