@@ -26,6 +26,13 @@ export interface AppDeps {
   log: Logger;
   /** The built-in OAuth authorization server, when it is on. */
   oauth?: BuiltInAuthorizationServer;
+  /** Event-stream timing: the idle heartbeat (15 s) and the log poll (250 ms); tests shorten both. */
+  streamTiming?: StreamTiming;
+}
+
+export interface StreamTiming {
+  heartbeatMs?: number;
+  pollMs?: number;
 }
 
 export interface App {
@@ -35,7 +42,7 @@ export interface App {
   setDraining(): void;
 }
 
-export function createApp({ config, service, authenticator, log, oauth }: AppDeps): App {
+export function createApp({ config, service, authenticator, log, oauth, streamTiming = {} }: AppDeps): App {
   const app = express();
   let draining = false;
   app.disable('x-powered-by');
@@ -87,7 +94,7 @@ export function createApp({ config, service, authenticator, log, oauth }: AppDep
     onClosed: (info) => log.info(info, 'stream closed: its token is no longer valid'),
   });
   authenticator.onRevocation(() => void streams.recheck());
-  const followers = new LogFollowers({ pollMs: 250 });
+  const followers = new LogFollowers({ pollMs: streamTiming.pollMs ?? 250 });
   const mcp = createMcpRoute({
     service, log, resourceMetadataUrl: metadataUrl, sessionIdleMs: config.sessionIdleMs, maxSessions: config.maxSessions,
     maxSessionsPerPrincipal: config.maxSessionsPerPrincipal, maxSubscriptionsPerSession: config.maxSubscriptionsPerSession, sseRetryMs: config.sseRetryMs,
@@ -96,7 +103,7 @@ export function createApp({ config, service, authenticator, log, oauth }: AppDep
   app.use('/mcp', json, auth, requireScope('jobs:read', { resourceMetadataUrl: metadataUrl }), mcp.router);
   app.use('/mcp', mcpErrorHandler(log));
 
-  app.use('/v1', json, auth, createRestRouter(service, config, { streams, followers }));
+  app.use('/v1', json, auth, createRestRouter(service, config, { streams, followers, ...(streamTiming.heartbeatMs ? { heartbeatMs: streamTiming.heartbeatMs } : {}) }));
   app.use('/v1', problemErrorHandler(log));
 
   // The jobs page at /ui/ (and / redirects there): static files only; it signs in like any client.
