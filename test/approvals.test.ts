@@ -28,12 +28,7 @@ async function startAsking(s: Server, command = 'git push') {
   return { jobId, pending: (job.pendingApprovals as Pending[])[0]! };
 }
 
-async function ended(s: Server, jobId: string): Promise<Json> {
-  return waitFor(async () => {
-    const got = await s.rest(`/v1/jobs/${jobId}`);
-    return ['completed', 'failed', 'cancelled', 'timed_out', 'orphaned'].includes(String(got.body.status)) ? got.body : null;
-  }, 30_000, `job ${jobId} to end`);
-}
+const ended = (s: Server, jobId: string): Promise<Json> => s.waitStatus(jobId);
 
 async function readableOutput(s: Server, jobId: string): Promise<string> {
   return (await s.rest(`/v1/jobs/${jobId}/output?format=text`)).text;

@@ -8,12 +8,16 @@ import { tokensFile } from '../../src/auth/options.js';
 import type { Config } from '../../src/config.js';
 import type { StreamTiming } from '../../src/http/app.js';
 import { startServer, StartupError, type RunningServer } from '../../src/server.js';
-import { cleanupJobs, freePort, testConfig } from '../helpers.js';
+import { ENDED_STATUSES, type JobStatus } from '../../src/jobs/schemas.js';
+import { cleanupJobs, freePort, testConfig, waitFor } from '../helpers.js';
 import { connect, type ClientOptions } from './mcp-client.js';
 import { answerOf, restCaller, type RestAnswer, type RestCall, type RestInit } from './rest-client.js';
 
 /** The static CLAUDE_ASYNC_TOKEN of every test server (principal token:default). */
 export const TOKEN = 'cas_test_token_0123456789abcdef';
+
+/** A job status that will not change again. */
+export const isEnded = (status: string) => ENDED_STATUSES.has(status as JobStatus);
 
 export type After = { after: (fn: () => unknown) => void };
 
@@ -27,6 +31,12 @@ export interface TestServer {
   /** fetch(url + path) with the default token (or init.token). */
   call: RestCall;
   rest(urlPath: string, init?: RestInit): Promise<RestAnswer>;
+  /** POST /v1/jobs; the new job's id (a refused start throws, naming the answer). */
+  startJob(prompt: string, token?: string, extra?: Record<string, unknown>): Promise<string>;
+  /** Polls GET /v1/jobs/{id} until `wanted(status)` (default: ended); the job as last read. */
+  waitStatus(jobId: string, wanted?: (status: string) => boolean, token?: string): Promise<Record<string, any>>;
+  /** startJob, then waitStatus until it ended; the job's id. */
+  runJob(prompt: string, token?: string): Promise<string>;
   /** An SDK client over Streamable HTTP, closed (before the server) when the test ends. */
   connect(token?: string, options?: { clientOptions?: ClientOptions; setup?: (client: Client) => void }): Promise<Client>;
   /** Closes the server (and its clients) and starts another on the same data dir and config. */
@@ -85,6 +95,16 @@ export async function startTestServer(t: After, overrides: Partial<Config> = {},
   }
   const defaultToken = tokens[options.defaultToken ?? 'default'];
   const call: RestCall = (urlPath, init) => restCaller(running!.url, defaultToken)(urlPath, init);
+  const rest = async (urlPath: string, init?: RestInit) => answerOf(await call(urlPath, init));
+  const startJob = async (prompt: string, token?: string, extra: Record<string, unknown> = {}) => {
+    const started = await rest('/v1/jobs', { ...(token ? { token } : {}), body: { prompt, ...extra } });
+    if (started.status !== 201) throw new Error(`start failed: ${started.status} ${started.text}`);
+    return String(started.body.jobId);
+  };
+  const waitStatus = (jobId: string, wanted: (status: string) => boolean = isEnded, token?: string) => waitFor(async () => {
+    const job = (await rest(`/v1/jobs/${jobId}`, token ? { token } : {})).body;
+    return wanted(String(job.status)) ? job : undefined;
+  }, 30_000, `job ${jobId} status`);
   return {
     get config() {
       return config;
@@ -97,7 +117,14 @@ export async function startTestServer(t: After, overrides: Partial<Config> = {},
     },
     tokens,
     call,
-    rest: async (urlPath, init) => answerOf(await call(urlPath, init)),
+    rest,
+    startJob,
+    waitStatus,
+    async runJob(prompt, token) {
+      const jobId = await startJob(prompt, token);
+      await waitStatus(jobId, isEnded, token);
+      return jobId;
+    },
     async connect(token = defaultToken, connectOptions = {}) {
       const { client } = await connect(running!.url, token, connectOptions);
       clients.push(client);
