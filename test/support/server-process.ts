@@ -1,6 +1,6 @@
 // The real server process, `node .test-build/src/index.js serve`, as the tests start it: the fake
-// CLI, a loopback port, every line it prints kept for assertions, REST calls with its token, and
-// stop() that ends it by pid (and, for a data dir it made itself, every job it started).
+// CLI, a loopback port, every line it prints kept for assertions, REST calls with its token, kill()
+// that ends it by pid (a restart follows) and stop() that also ends its jobs and removes its data dir.
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
@@ -30,7 +30,7 @@ export function runCli(env: Record<string, string>, args: string[]): string {
 export interface ServerOptions {
   /** Variables on top of serverEnv's (CLAUDE_ASYNC_* settings, or anything a job should inherit). */
   env?: Record<string, string>;
-  /** A data dir the test owns (stop() leaves it); by default a fresh one that stop() removes with its jobs. */
+  /** The data dir (seeded by the test, or a restart's); by default a fresh temp dir. */
   dataDir?: string;
   /** The job cwd; default <dataDir>/work. */
   work?: string;
@@ -69,25 +69,25 @@ export interface RealServer {
   rest(urlPath: string, init?: RestInit): Promise<RestAnswer>;
   /** Ends the process only (a restart on the same data dir follows): SIGKILL by default, SIGTERM for a graceful stop. */
   kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** kill(signal), then, for a data dir it made itself, ends the jobs it started and removes the dir. */
-  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** The end of a test: kill(), then every job under the data dir is ended and the dir removed. */
+  stop(): Promise<void>;
 }
 
 const LISTENING = /"url":"(http:[^"]+)"[^\n]*claude-async listening/;
 
 /** Starts the server and resolves once it listens; a start that loses its port to another process is retried. */
 export async function spawnServer(options: ServerOptions = {}): Promise<RealServer> {
-  const ownsDataDir = options.dataDir === undefined && options.env?.CLAUDE_ASYNC_DATA_DIR === undefined;
+  const madeDataDir = options.dataDir === undefined && options.env?.CLAUDE_ASYNC_DATA_DIR === undefined;
   const dataDir = options.dataDir ?? options.env?.CLAUDE_ASYNC_DATA_DIR ?? tempDir('ca-server-');
   const work = options.work ?? options.env?.CLAUDE_ASYNC_DEFAULT_CWD ?? path.join(dataDir, 'work');
   fs.mkdirSync(work, { recursive: true });
   await options.prepare?.(dataDir, work);
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce(options, dataDir, work, ownsDataDir);
+      return await startOnce(options, dataDir, work);
     } catch (error) {
       if (!(error instanceof PortTaken) || attempt >= 5) {
-        if (ownsDataDir) cleanupJobs(configFor({ dataDir }));
+        if (madeDataDir) cleanupJobs(configFor({ dataDir })); // no test holds it to clean up
         throw error;
       }
     }
@@ -96,7 +96,7 @@ export async function spawnServer(options: ServerOptions = {}): Promise<RealServ
 
 class PortTaken extends Error {}
 
-async function startOnce(options: ServerOptions, dataDir: string, work: string, ownsDataDir: boolean): Promise<RealServer> {
+async function startOnce(options: ServerOptions, dataDir: string, work: string): Promise<RealServer> {
   const fixed = Number(options.env?.CLAUDE_ASYNC_PORT ?? 0);
   const knownPort = fixed > 0 ? fixed : options.port === 0 ? undefined : await freePort();
   const env = serverEnv(dataDir, work, { CLAUDE_ASYNC_PORT: String(knownPort ?? 0), ...options.env });
@@ -151,9 +151,9 @@ async function startOnce(options: ServerOptions, dataDir: string, work: string, 
     call,
     rest: async (urlPath, init) => answerOf(await call(urlPath, init)),
     kill,
-    stop: async (signal) => {
-      await kill(signal);
-      if (ownsDataDir) cleanupJobs(configFor({ dataDir }));
+    stop: async () => {
+      await kill();
+      cleanupJobs(configFor({ dataDir }));
     },
   };
 }
