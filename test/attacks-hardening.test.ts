@@ -10,6 +10,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { TokenStore } from '../src/auth/token-store.js';
+import type { Scope } from '../src/auth/types.js';
 import { configFor } from '../src/config.js';
 import { JobService } from '../src/jobs/service.js';
 import { FAKE_CLAUDE, tempDir, waitFor } from './helpers.js';
@@ -24,11 +25,18 @@ const harden = (env: Record<string, string>, dataDir: string) => spawnServer({ e
 const JWT_SECRET = `jwt-secret-${randomUUID()}-${randomUUID()}`;
 type Json = Record<string, unknown>;
 
-async function tokensFor(dataDir: string, specs: Record<string, ('jobs:read' | 'jobs:write' | 'admin')[]>): Promise<Record<string, string>> {
+async function tokensFor<K extends string>(dataDir: string, specs: Record<K, Scope[]>): Promise<Record<K, string>> {
   const store = new TokenStore(path.join(dataDir, 'tokens.json'));
-  const out: Record<string, string> = {};
-  for (const [name, scopes] of Object.entries(specs)) out[name] = (await store.create(name, scopes)).token;
+  const out = {} as Record<K, string>;
+  for (const [name, scopes] of Object.entries(specs) as [K, Scope[]][]) out[name] = (await store.create(name, scopes)).token;
   return out;
+}
+
+/** A fresh data dir with these API tokens, and the server on it (its stop() removes the dir). */
+async function startHardened<K extends string>(env: Record<string, string>, specs: Record<K, Scope[]>): Promise<{ server: RealServer; tokens: Record<K, string> }> {
+  const dataDir = tempDir('ca-harden-');
+  const tokens = await tokensFor(dataDir, specs);
+  return { server: await harden(env, dataDir), tokens };
 }
 
 async function jwtFor(server: RealServer, sub: string, scopes = 'jobs:read jobs:write') {
@@ -53,11 +61,7 @@ async function refusedField(server: RealServer, token: string, body: Json, field
 describe('tool pre-approval is capped with the permission mode (issue 15.1)', () => {
   let server: RealServer;
   let token = '';
-  before(async () => {
-    const dataDir = tempDir('ca-harden-');
-    token = (await tokensFor(dataDir, { admin: ["admin"] })).admin!;
-    server = await harden({ CLAUDE_ASYNC_MAX_PERMISSION_MODE: 'dontAsk', CLAUDE_ASYNC_DEFAULT_PERMISSION_MODE: 'dontAsk' }, dataDir);
-  });
+  before(async () => ({ server, tokens: { admin: token } } = await startHardened({ CLAUDE_ASYNC_MAX_PERMISSION_MODE: 'dontAsk', CLAUDE_ASYNC_DEFAULT_PERMISSION_MODE: 'dontAsk' }, { admin: ['admin'] })));
   after(() => server?.stop());  // undefined when start-up failed
 
   it('with the cap at dontAsk, pre-approving Bash, Write, Edit or WebFetch is a 400 naming the rule, and nothing is created', async () => {
@@ -94,11 +98,7 @@ describe('tool pre-approval is capped with the permission mode (issue 15.1)', ()
 describe('inputs that reach argv or text are clean (issue 15.7)', () => {
   let server: RealServer;
   let token = '';
-  before(async () => {
-    const dataDir = tempDir('ca-harden-');
-    token = (await tokensFor(dataDir, { admin: ["admin"] })).admin!;
-    server = await harden({}, dataDir);
-  });
+  before(async () => ({ server, tokens: { admin: token } } = await startHardened({}, { admin: ['admin'] })));
   after(() => server?.stop());  // undefined when start-up failed
 
   it('flag-like model, effort and resumeSessionId, and control characters in any string field, are 400s naming the field', async () => {
@@ -180,11 +180,7 @@ describe('failure reasons never show server paths (issue 15.7)', () => {
 describe('errors are 4xx problem documents; Host headers are parsed strictly (issue 15.8)', () => {
   let server: RealServer;
   let token = '';
-  before(async () => {
-    const dataDir = tempDir('ca-harden-');
-    token = (await tokensFor(dataDir, { admin: ["admin"] })).admin!;
-    server = await harden({}, dataDir);
-  });
+  before(async () => ({ server, tokens: { admin: token } } = await startHardened({}, { admin: ['admin'] })));
   after(() => server?.stop());  // undefined when start-up failed
 
   it('an undecodable path parameter is a 400 problem+json, never a 500 or a stack in the log', async () => {
@@ -217,11 +213,7 @@ describe('errors are 4xx problem documents; Host headers are parsed strictly (is
 describe('the cwd check leaks less and is rate limited (issue 15.13)', () => {
   let server: RealServer;
   let token = '';
-  before(async () => {
-    const dataDir = tempDir('ca-harden-');
-    token = (await tokensFor(dataDir, { alice: ["jobs:read", "jobs:write"] })).alice!;
-    server = await harden({ CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE: '6' }, dataDir);
-  });
+  before(async () => ({ server, tokens: { alice: token } } = await startHardened({ CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE: '6' }, { alice: ['jobs:read', 'jobs:write'] })));
   after(() => server?.stop());  // undefined when start-up failed
 
   it('missing, outside and not-a-directory read alike without naming the roots, and each refused start counts', async () => {
@@ -244,11 +236,7 @@ describe('streams are bounded per principal and each job is followed once (issue
   let server: RealServer;
   let tokens: Record<string, string> = {};
   const open: OpenStream[] = [];
-  before(async () => {
-    const dataDir = tempDir('ca-harden-');
-    tokens = await tokensFor(dataDir, { alice: ['jobs:read', 'jobs:write'], bob: ['jobs:read', 'jobs:write'], root: ['admin'], ops: ['admin'], audit: ['admin'] });
-    server = await harden({ CLAUDE_ASYNC_MAX_STREAMS_PER_PRINCIPAL: '3' }, dataDir);
-  });
+  before(async () => ({ server, tokens } = await startHardened({ CLAUDE_ASYNC_MAX_STREAMS_PER_PRINCIPAL: '3' }, { alice: ['jobs:read', 'jobs:write'], bob: ['jobs:read', 'jobs:write'], root: ['admin'], ops: ['admin'], audit: ['admin'] })));
   after(async () => {
     for (const s of open) s.abort();
     await server?.stop();
@@ -333,11 +321,7 @@ describe('streams are bounded per principal and each job is followed once (issue
 describe('a revoked token loses its open streams (issue 15.9)', () => {
   let server: RealServer;
   let tokens: Record<string, string> = {};
-  before(async () => {
-    const dataDir = tempDir('ca-harden-');
-    tokens = await tokensFor(dataDir, { alice: ['jobs:read', 'jobs:write'], bob: ['jobs:read', 'jobs:write'], root: ['admin'] });
-    server = await harden({ CLAUDE_ASYNC_STREAM_RECHECK: '1s' }, dataDir);
-  });
+  before(async () => ({ server, tokens } = await startHardened({ CLAUDE_ASYNC_STREAM_RECHECK: '1s' }, { alice: ['jobs:read', 'jobs:write'], bob: ['jobs:read', 'jobs:write'], root: ['admin'] })));
   after(() => server?.stop());  // undefined when start-up failed
 
   it('revoking a token with the CLI closes its REST event stream and its MCP GET stream; other tokens keep theirs', async () => {
@@ -435,11 +419,7 @@ describe('principals from different sources cannot collide (issue 15.11)', () =>
 describe('followers never see half lines (issue 14.8)', () => {
   let server: RealServer;
   let token = '';
-  before(async () => {
-    const dataDir = tempDir('ca-harden-');
-    token = (await tokensFor(dataDir, { admin: ["admin"] })).admin!;
-    server = await harden({}, dataDir);
-  });
+  before(async () => ({ server, tokens: { admin: token } } = await startHardened({}, { admin: ['admin'] })));
   after(() => server?.stop());  // undefined when start-up failed
 
   it('truncating out.jsonl mid-line while /events follows it yields only whole JSON lines', async () => {

@@ -16,6 +16,9 @@ export const ALICE: Viewer = { id: 'alice', admin: false };
 export const BOB: Viewer = { id: 'bob', admin: false };
 export const ADMIN: Viewer = { id: 'root', admin: true };
 
+/** A file of this repository as text, by its path from the root. */
+export const readRepoFile = (relative: string) => fs.readFileSync(path.join(REPO_ROOT, relative), 'utf8');
+
 export function tempDir(prefix = 'ca-test-'): string {
   return fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
 }
@@ -50,9 +53,15 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | null | fal
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  // A zombie (killed, not yet reaped by its parent) is gone for our purposes.
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? '');
+  } catch {
+    return process.platform !== 'linux';
   }
 }
 

@@ -88,7 +88,7 @@ describe('MCP over Streamable HTTP with the SDK client', () => {
   it('a job survives a server restart: a new session on the new server sees it complete', async (t) => {
     const first = await spawnServer({ env: { CLAUDE_ASYNC_TOKEN: TOKEN } });
     let second: RealServer | undefined;
-    // The first made the data dir: its stop removes it, so it goes last.
+    // Both run on one data dir and stop() removes it: the second goes first, so neither outlives it.
     t.after(async () => {
       await second?.stop();
       await first.stop();

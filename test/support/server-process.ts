@@ -44,7 +44,7 @@ export interface ServerOptions {
   port?: 'known' | 0;
   uid?: number;
   gid?: number;
-  /** The server's working directory; default the data dir. */
+  /** The server's working directory; default the job cwd (the data dir may not exist yet). */
   cwd?: string;
   /** Runs the server under this umask (through sh), e.g. 0 to prove modes do not depend on it. */
   umask?: number;
@@ -61,6 +61,9 @@ export interface RealServer {
   env: Record<string, string>;
   /** Everything it wrote to stdout and stderr so far. */
   logs(): string;
+  /** Its stdout alone (the pino log) and its stderr alone (what a person at the terminal sees). */
+  stdout(): string;
+  stderr(): string;
   /** The pino lines it logged, parsed (other output skipped). */
   logLines(): Record<string, unknown>[];
   /** fetch against the server with its CLAUDE_ASYNC_TOKEN (or init.token). */
@@ -100,13 +103,21 @@ async function startOnce(options: ServerOptions, dataDir: string, work: string):
   const fixed = Number(options.env?.CLAUDE_ASYNC_PORT ?? 0);
   const knownPort = fixed > 0 ? fixed : options.port === 0 ? undefined : await freePort();
   const env = serverEnv(dataDir, work, { CLAUDE_ASYNC_PORT: String(knownPort ?? 0), ...options.env });
-  const spawnOptions: SpawnOptions = { env, cwd: options.cwd ?? dataDir, stdio: ['ignore', 'pipe', 'pipe'], ...(options.uid !== undefined ? { uid: options.uid } : {}), ...(options.gid !== undefined ? { gid: options.gid } : {}) };
+  const spawnOptions: SpawnOptions = { env, cwd: options.cwd ?? work, stdio: ['ignore', 'pipe', 'pipe'], ...(options.uid !== undefined ? { uid: options.uid } : {}), ...(options.gid !== undefined ? { gid: options.gid } : {}) };
   const child: ChildProcess = options.umask === undefined
     ? spawn(process.execPath, [SERVER_BIN, 'serve'], spawnOptions)
     : spawn('/bin/sh', ['-c', `umask ${options.umask.toString(8).padStart(3, '0')} && exec "$0" "$1" serve`, process.execPath, SERVER_BIN], spawnOptions);
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    stdout += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    out += d.toString();
+    stderr += d.toString();
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -140,7 +151,9 @@ async function startOnce(options: ServerOptions, dataDir: string, work: string):
   return {
     child, pid: child.pid!, url, port: Number(new URL(url).port), dataDir, work, env,
     logs: () => out,
-    logLines: () => out.split('\n').flatMap((line) => {
+    stdout: () => stdout,
+    stderr: () => stderr,
+    logLines: () => stdout.split('\n').flatMap((line) => {
       try {
         const parsed = JSON.parse(line) as unknown;
         return parsed && typeof parsed === 'object' ? [parsed as Record<string, unknown>] : [];
