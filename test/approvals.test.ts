@@ -7,7 +7,7 @@ import path from 'node:path';
 import { CreateTaskResultSchema, ElicitRequestSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { jobFingerprint } from '../src/mcp/subscriptions.js';
 import type { Config } from '../src/config.js';
-import { waitFor } from './helpers.js';
+import { waitFor } from './support/helpers.js';
 import { TOKEN, startTestServer, type After, type TestServer } from './support/in-process-server.js';
 
 type Json = Record<string, unknown>;

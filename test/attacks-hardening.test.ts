@@ -13,7 +13,7 @@ import { TokenStore } from '../src/auth/token-store.js';
 import type { Scope } from '../src/auth/types.js';
 import { configFor } from '../src/config.js';
 import { JobService } from '../src/jobs/service.js';
-import { FAKE_CLAUDE, tempDir, waitFor } from './helpers.js';
+import { FAKE_CLAUDE, tempDir, waitFor } from './support/helpers.js';
 import { connect, connectStdio } from './support/mcp-client.js';
 import { openStream, raw, type OpenStream } from './support/raw-http.js';
 import { INIT, bearer, jsonHeaders } from './support/raw-mcp.js';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SignJWT, generateKeyPair } from 'jose';
-import { tempDir, waitFor } from './helpers.js';
+import { tempDir, waitFor } from './support/helpers.js';
 import { connect as connectWith } from './support/mcp-client.js';
 import { needsLinux } from './support/platform.js';
 import { raw } from './support/raw-http.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, ENV_DEFAULTS, loadConfig, parseBytes, parseDuration } from '../src/config.js';
-import { REPO_ROOT } from './helpers.js';
+import { REPO_ROOT } from './support/helpers.js';
 
 describe('configuration', () => {
   it('defaults are what the README promises', () => {

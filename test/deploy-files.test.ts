@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { readRepoFile, REPO_ROOT, tempDir } from './helpers.js';
+import { readRepoFile, REPO_ROOT, tempDir } from './support/helpers.js';
 import { SERVER_BIN } from './support/server-process.js';
 import { PUBLIC_NAME, DEPLOY, findCommand, missing, nginxTest, stockNginxTree, withCertificates } from './support/deploy.js';
 import { selfSignedCertificate } from './support/tls.js';

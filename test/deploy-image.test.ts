@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { connectStdio } from './support/mcp-client.js';
 import { configFor } from '../src/config.js';
-import { cleanupJobs, readRepoFile, tempDir } from './helpers.js';
+import { cleanupJobs, readRepoFile, tempDir } from './support/helpers.js';
 import { SERVER_BIN } from './support/server-process.js';
 import { needsLinux } from './support/platform.js';
 

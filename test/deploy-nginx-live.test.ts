@@ -11,7 +11,7 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { freePort, tempDir, waitFor } from './helpers.js';
+import { freePort, tempDir, waitFor } from './support/helpers.js';
 import { INIT } from './support/raw-mcp.js';
 import { spawnServer, type RealServer } from './support/server-process.js';
 import { PUBLIC_NAME, missing, startNginx, stockNginxTree, withCertificates, type LiveNginx } from './support/deploy.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { newJobId } from '../src/jobs/ids.js';
-import { tempDir, waitFor } from './helpers.js';
+import { tempDir, waitFor } from './support/helpers.js';
 import { cleanupAll, faultDirs, faultServer, writeFinished } from './support/faults.js';
 import { type RealServer } from './support/server-process.js';
 import { needsPosix } from './support/platform.js';

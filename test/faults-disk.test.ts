@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { newJobId } from '../src/jobs/ids.js';
 import type { ExitRecord } from '../src/jobs/records.js';
-import { isAlive, tempDir, waitFor } from './helpers.js';
+import { isAlive, tempDir, waitFor } from './support/helpers.js';
 import { NOBODY, cleanupAll, mountTmpfs, nobodyCanRunServer, runnerOf, faultServer, writeFinished } from './support/faults.js';
 import { type RealServer } from './support/server-process.js';
 import { needsLinux } from './support/platform.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { REPO_ROOT, tempDir, waitFor } from './helpers.js';
+import { REPO_ROOT, tempDir, waitFor } from './support/helpers.js';
 import { cleanupAll, faultDirs, faultServer, runnerOf } from './support/faults.js';
 import { type RealServer } from './support/server-process.js';
 import { needsPosix } from './support/platform.js';

@@ -10,7 +10,7 @@ import pino from 'pino';
 import { startServer } from '../src/server.js';
 import { newJobId } from '../src/jobs/ids.js';
 import type { ExitRecord } from '../src/jobs/records.js';
-import { cleanupJobs, tempDir, testConfig, waitFor } from './helpers.js';
+import { cleanupJobs, tempDir, testConfig, waitFor } from './support/helpers.js';
 import { cleanupAll, faultDirs, faultServer, NOBODY, nobodyCanRunServer, specFor, TOKEN, writeFinished } from './support/faults.js';
 import { connect as connectWith } from './support/mcp-client.js';
 import type { RealServer } from './support/server-process.js';

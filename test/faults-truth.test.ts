@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { isAlive, waitFor } from './helpers.js';
+import { isAlive, waitFor } from './support/helpers.js';
 import { cleanupAll, faultDirs, faultServer, runnerOf, TOKEN } from './support/faults.js';
 import { type RealServer } from './support/server-process.js';
 import { needsLinux, needsPosix } from './support/platform.js';

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { waitFor } from './helpers.js';
+import { waitFor } from './support/helpers.js';
 import { INIT } from './support/raw-mcp.js';
 import { SERVER_BIN, spawnServer, type RealServer } from './support/server-process.js';
 

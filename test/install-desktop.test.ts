@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import {
   CONFIG_FILE_NAME, RegisterError, desktopConfigDir, registerDesktop, type RegisterDesktopContext,
 } from '../src/cli/register-desktop.js';
-import { tempDir, testConfig } from './helpers.js';
+import { tempDir, testConfig } from './support/helpers.js';
 import { SERVER_BIN } from './support/server-process.js';
 
 const run = promisify(execFile);

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { defaultProbes, runDoctor, type CheckResult, type DoctorProbes } from '../src/cli/doctor.js';
-import { FAKE_CLAUDE, tempDir } from './helpers.js';
+import { FAKE_CLAUDE, tempDir } from './support/helpers.js';
 import { SERVER_BIN } from './support/server-process.js';
 import { needsPosix } from './support/platform.js';
 

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { connectStdio } from './support/mcp-client.js';
-import { REPO_ROOT, isAlive, tempDir, waitFor } from './helpers.js';
+import { REPO_ROOT, isAlive, tempDir, waitFor } from './support/helpers.js';
 import { needsPosix } from './support/platform.js';
 
 const run = promisify(execFile);

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { JobService } from '../src/jobs/service.js';
-import { testConfig, waitFor } from './helpers.js';
+import { testConfig, waitFor } from './support/helpers.js';
 import { needsPosix } from './support/platform.js';
 import { TOKEN, startTestServer } from './support/in-process-server.js';
 import { connect } from './support/mcp-client.js';

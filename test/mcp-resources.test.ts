@@ -5,7 +5,7 @@ import { McpError, ResourceListChangedNotificationSchema, ResourceUpdatedNotific
 import { JobNotFound } from '../src/jobs/errors.js';
 import { JOB_URI_TEMPLATE, OUTPUT_URI_TEMPLATE, jobUri, outputUri, parseJobUri } from '../src/mcp/resources.js';
 import { JobWatcher } from '../src/mcp/subscriptions.js';
-import { ALICE, waitFor } from './helpers.js';
+import { ALICE, waitFor } from './support/helpers.js';
 import { startTestServer, type TestServer } from './support/in-process-server.js';
 
 type Structured = Record<string, unknown>;

@@ -7,7 +7,7 @@ import { SignJWT } from 'jose';
 import { hasTypeArray } from '../src/mcp/json-schema.js';
 import { originAllowed } from '../src/http/security.js';
 import { SessionRegistry } from '../src/mcp/sessions.js';
-import { waitFor } from './helpers.js';
+import { waitFor } from './support/helpers.js';
 import { rawSession, type RawSession } from './support/raw-mcp.js';
 import { spawnServer, type RealServer } from './support/server-process.js';
 import { messagesOf, readSse } from './support/sse.js';
@@ -30,7 +30,9 @@ const stillThere = async (session: RawSession) => (await session.post({ jsonrpc:
 describe('MCP sessions: idle means nothing open (issue 14 item 14)', () => {
   let server: RealServer;
   before(async () => {
-    server = await spawnServer({ env: { CLAUDE_ASYNC_AUTH: 'none', CLAUDE_ASYNC_SESSION_IDLE: '2s' } });
+    // Long enough that a stall of the machine between opening the two sessions and counting them
+    // does not reap one early; the reaping itself is waited for, not timed.
+    server = await spawnServer({ env: { CLAUDE_ASYNC_AUTH: 'none', CLAUDE_ASYNC_SESSION_IDLE: '5s' } });
   });
   after(async () => server?.stop());
 
@@ -43,7 +45,7 @@ describe('MCP sessions: idle means nothing open (issue 14 item 14)', () => {
     // would refresh it); by then the listener had sent nothing for as long.
     const openSessions = async () => ((await (await fetch(`${server.url}/healthz`)).json()) as { sessions: number }).sessions;
     assert.equal(await openSessions(), 2);
-    await waitFor(async () => (await openSessions()) === 1, 20_000, 'the idle session to be reaped');
+    await waitFor(async () => (await openSessions()) === 1, 40_000, 'the idle session to be reaped');
     assert.equal(await stillThere(walkedAway), 404);
     assert.equal(await stillThere(listener), 200, 'the listening session was reaped');
     await stream.body?.cancel();

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { newJobId } from '../src/jobs/ids.js';
-import { waitFor } from './helpers.js';
+import { waitFor } from './support/helpers.js';
 import { rawSession } from './support/raw-mcp.js';
 import { spawnServer, type RealServer } from './support/server-process.js';
 import { messagesOf, readSse } from './support/sse.js';
@@ -176,7 +176,7 @@ describe('MCP 2025-11-25 › Pagination over 104 jobs (issue 21)', () => {
         // One real finished job, copied 103 times under new ids: the server rebuilds its index from
         // the folders at start, so 104 jobs exist without running 104 processes.
         const { JobService } = await import('../src/jobs/service.js');
-        const { testConfig } = await import('./helpers.js');
+        const { testConfig } = await import('./support/helpers.js');
         const config = testConfig({ dataDir, defaultCwd: work, allowedRoots: [work] });
         const service = await JobService.open(config);
         const { jobId } = await service.start({ prompt: 'the template job' }, { id: 'default', admin: false });

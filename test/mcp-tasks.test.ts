@@ -4,7 +4,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema, CreateTaskResultSchema, type Task } from '@modelcontextprotocol/sdk/types.js';
 import { taskStatusOf } from '../src/mcp/tasks.js';
 import { JOB_STATUSES } from '../src/jobs/schemas.js';
-import { waitFor } from './helpers.js';
+import { waitFor } from './support/helpers.js';
 import { startTestServer } from './support/in-process-server.js';
 
 type Structured = Record<string, unknown>;

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { decodeJwt, importJWK, SignJWT, generateKeyPair, type JWK } from 'jose';
-import { tempDir, waitFor } from './helpers.js';
+import { tempDir, waitFor } from './support/helpers.js';
 import { formPost, openConsent, postConsent, startHttpsServer, mcpStatus, startOAuthServer } from './support/oauth.js';
 import { runCli, type RealServer } from './support/server-process.js';
 import { selfSignedCertificate } from './support/tls.js';

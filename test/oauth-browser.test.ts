@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT, freePort, tempDir, waitFor } from './helpers.js';
+import { REPO_ROOT, freePort, tempDir, waitFor } from './support/helpers.js';
 import { startOAuthServer } from './support/oauth.js';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -10,7 +10,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { auth, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { decodeJwt } from 'jose';
-import { tempDir } from './helpers.js';
+import { tempDir } from './support/helpers.js';
 import { MemoryClientProvider, consent, formPost, startHttpsServer, mcpStatus, startOAuthServer } from './support/oauth.js';
 import { runCli, spawnServer, type RealServer } from './support/server-process.js';
 import { selfSignedCertificate } from './support/tls.js';

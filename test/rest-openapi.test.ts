@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import Ajv2020 from 'ajv/dist/2020.js';
 import { startRestApp, type RestApp } from './support/rest-app.js';
 import { readSse } from './support/sse.js';
-import { waitFor } from './helpers.js';
+import { waitFor } from './support/helpers.js';
 
 type Json = Record<string, any>;
 

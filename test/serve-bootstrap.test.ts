@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { waitFor } from './helpers.js';
+import { waitFor } from './support/helpers.js';
 import { needsPosix } from './support/platform.js';
 import { spawnServer, type RealServer } from './support/server-process.js';
 

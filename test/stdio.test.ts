@@ -8,7 +8,7 @@ import type { Config } from '../src/config.js';
 import { JobService } from '../src/jobs/service.js';
 import { startServer } from '../src/server.js';
 import { STDIO_VIEWER } from '../src/stdio.js';
-import { cleanupJobs, isAlive, testConfig, waitFor } from './helpers.js';
+import { cleanupJobs, isAlive, testConfig, waitFor } from './support/helpers.js';
 import { SERVER_BIN } from './support/server-process.js';
 import { needsPosix } from './support/platform.js';
 

@@ -13,7 +13,7 @@ import type { AuthResult, Principal } from '../src/auth/types.js';
 import { LimitExceeded } from '../src/jobs/errors.js';
 import { LogFollowers, type LogLine } from '../src/jobs/follower.js';
 import { createApp } from '../src/http/app.js';
-import { openService, tempDir, waitFor } from './helpers.js';
+import { openService, tempDir, waitFor } from './support/helpers.js';
 import { openStream } from './support/raw-http.js';
 import { bearer } from './support/raw-mcp.js';
 

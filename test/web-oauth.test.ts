@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
-import { waitFor } from './helpers.js';
+import { waitFor } from './support/helpers.js';
 import { assertDocumentedRequests, chromiumMissing, launchBrowser, openPage, screenshot, startWebServer } from './support/web.js';
 
 type Json = Record<string, any>;

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { REPO_ROOT, isAlive, waitFor } from '../helpers.js';
+import { REPO_ROOT, isAlive, waitFor } from './helpers.js';
 import type { Certificate } from './tls.js';
 
 export const DEPLOY = path.join(REPO_ROOT, 'deploy');

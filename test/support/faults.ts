@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { configFor } from '../../src/config.js';
 import type { ExitRecord, JobSpecRecord } from '../../src/jobs/records.js';
-import { FAKE_CLAUDE, cleanupJobs, tempDir, waitFor } from '../helpers.js';
+import { FAKE_CLAUDE, cleanupJobs, tempDir, waitFor } from './helpers.js';
 import { SERVER_BIN, spawnServer, type RealServer, type ServerOptions } from './server-process.js';
 
 export const TOKEN = `cas_faults_${randomUUID().replace(/-/g, '')}`;

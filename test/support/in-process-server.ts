@@ -9,7 +9,7 @@ import type { Config } from '../../src/config.js';
 import type { StreamTiming } from '../../src/http/app.js';
 import { startServer, StartupError, type RunningServer } from '../../src/server.js';
 import { ENDED_STATUSES, type JobStatus } from '../../src/jobs/schemas.js';
-import { cleanupJobs, freePort, testConfig, waitFor } from '../helpers.js';
+import { cleanupJobs, freePort, testConfig, waitFor } from './helpers.js';
 import { connect, type ClientOptions } from './mcp-client.js';
 import { answerOf, restCaller, type RestAnswer, type RestCall, type RestInit } from './rest-client.js';
 

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { configFor } from '../../src/config.js';
-import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, freePort, tempDir, waitFor } from '../helpers.js';
+import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, freePort, tempDir, waitFor } from './helpers.js';
 import { answerOf, restCaller, type RestAnswer, type RestCall, type RestInit } from './rest-client.js';
 
 /** The CLI entry the tests run, as compiled by `npm test`'s pretest. */

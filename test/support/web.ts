@@ -6,7 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import type { Config } from '../../src/config.js';
-import { REPO_ROOT } from '../helpers.js';
+import { REPO_ROOT } from './helpers.js';
 import { startTestServer, type After, type TestServer } from './in-process-server.js';
 
 export const CHROMIUM = '/usr/bin/chromium';

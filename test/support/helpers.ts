@@ -5,11 +5,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { configFor, type Config } from '../src/config.js';
-import { JobService } from '../src/jobs/service.js';
-import type { Viewer } from '../src/jobs/records.js';
+import { configFor, type Config } from '../../src/config.js';
+import { JobService } from '../../src/jobs/service.js';
+import type { Viewer } from '../../src/jobs/records.js';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+// Compiled to .test-build/test/support/helpers.js: three levels below the repository root.
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 // On Windows a .mjs cannot be started by itself: the tests go through a cmd-shim, as claude.cmd does.
 export const FAKE_CLAUDE = path.join(REPO_ROOT, 'test', 'fixtures', process.platform === 'win32' ? 'fake-claude.cmd' : 'fake-claude.mjs');
 export const ALICE: Viewer = { id: 'alice', admin: false };
