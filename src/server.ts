@@ -9,7 +9,9 @@ import { TokenStore } from './auth/token-store.js';
 import { authOptions, tokensFile } from './auth/options.js';
 import { JobService } from './jobs/service.js';
 import { builtInServerStatus, openAuthorizationServer, type BuiltInAuthorizationServer } from './auth/oauth/authorization-server.js';
-import { createApp, type App } from './http/app.js';
+import { createApp, type App, type StreamTiming } from './http/app.js';
+import type { IdempotencyStore } from './http/idempotency.js';
+import type { StartOutput } from './jobs/schemas.js';
 
 export interface RunningServer {
   url: string;
@@ -24,7 +26,13 @@ export class StartupError extends Error {
   override name = 'StartupError';
 }
 
-export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+export interface ServerOptions {
+  streamTiming?: StreamTiming;
+  /** Where REST keeps Idempotency-Keys of starts (default: files under the data dir). */
+  idempotency?: IdempotencyStore<StartOutput>;
+}
+
+export async function startServer(config: Config, log: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   if (isWildcardHost(new URL(config.publicUrl).hostname)) {
     throw new StartupError(`CLAUDE_ASYNC_HOST=${config.host} binds every address, so the public URL would be ${config.publicUrl}, which no client can reach: set CLAUDE_ASYNC_PUBLIC_URL to the URL clients use (e.g. https://box.example.com)`);
   }
@@ -34,13 +42,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     }
     log.warn('CLAUDE_ASYNC_AUTH=none: every local process can start jobs as you; use it on a single-user machine only');
   }
-  const service = await JobService.open(config, { log });
+  const service = await JobService.open(config, { log, ...(options.streamTiming?.pollMs ? { followPollMs: options.streamTiming.pollMs } : {}) });
   const tokens = new TokenStore(tokensFile(config));
   const oauthStatus = builtInServerStatus(config);
   const oauth = oauthStatus.on ? await openOAuthOrWarn(config, tokens, log) : undefined;
   if (!oauthStatus.on && config.auth === 'token' && config.oauth && !config.jwksUrl) log.warn(`built-in OAuth authorization server off: ${oauthStatus.reason}`);
   const authenticator = createAuthenticator(authOptions(config), tokens, undefined, oauth?.accessTokens);
-  const app = createApp({ config, service, authenticator, log, ...(oauth ? { oauth } : {}) });
+  const app = createApp({ config, service, authenticator, log, ...(oauth ? { oauth } : {}), ...(options.streamTiming ? { streamTiming: options.streamTiming } : {}), ...(options.idempotency ? { idempotency: options.idempotency } : {}) });
 
   // Slow or stalled clients must not hold sockets forever. The header phase is bounded tightly and
   // checked often; the request itself is not (SSE streams and claude_wait are long by design).

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { approvalArgs, PERMISSION_PROMPT_TOOL } from '../src/approvals/mcp-config.js';
 import { readAnswer, readPendingQuestions, writeAnswerOnce } from '../src/approvals/files.js';
-import { FAKE_CLAUDE, tempDir, waitFor } from './helpers.js';
+import { FAKE_CLAUDE, tempDir, waitFor } from './support/helpers.js';
 
 /** Runs the fake with approvals on; resolves with its stdout lines once it exits. */
 function runFake(jobDir: string, prompt: string, timeoutMs: number) {

@@ -8,8 +8,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { APPROVAL_SERVER_NAME } from '../src/approvals/mcp-config.js';
-import { openService, tempDir, waitFor, ALICE } from './helpers.js';
-import { readRepoFile } from './deploy-support.js';
+import { ALICE, openService, readRepoFile, tempDir, waitFor } from './support/helpers.js';
 
 const runFile = promisify(execFile);
 const CLAUDE_CODE_VERSION = /^ARG CLAUDE_CODE_VERSION=(\S+)$/m.exec(readRepoFile('Dockerfile'))?.[1] ?? '';

@@ -5,107 +5,49 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
   CallToolResultSchema, CreateTaskResultSchema, ElicitRequestSchema, RELATED_TASK_META_KEY, ResourceUpdatedNotificationSchema, TaskStatusNotificationSchema, type Task,
 } from '@modelcontextprotocol/sdk/types.js';
-import pino from 'pino';
 import { jobFingerprint } from '../src/mcp/subscriptions.js';
-import { TokenStore } from '../src/auth/token-store.js';
-import { tokensFile } from '../src/auth/options.js';
 import type { Config } from '../src/config.js';
-import { startServer, type RunningServer } from '../src/server.js';
-import { cleanupJobs, testConfig, waitFor } from './helpers.js';
-import { isEnded, type JobStatus } from '../src/jobs/schemas.js';
+import { waitFor } from './support/helpers.js';
+import { TOKEN, startTestServer, type After, type TestServer } from './support/in-process-server.js';
 
-const TOKEN = 'cas_test_token_approvals_0123456789';
-type Ctx = { after: (fn: () => unknown) => void };
 type Json = Record<string, unknown>;
 interface Pending { approvalId: string; toolName: string; input: Json; askedAt: number }
 
-async function serverFor(t: Ctx, overrides: Partial<Config> = {}) {
-  const config = testConfig({ port: 0, token: TOKEN, auth: 'token', approvals: true, ...overrides });
-  const tokens = new TokenStore(tokensFile(config));
-  const bob = (await tokens.create('bob', ['jobs:read', 'jobs:write'])).token;
-  const root = (await tokens.create('root', ['admin'])).token;
-  const log = pino({ level: 'silent' });
-  const clients: Client[] = [];
-  const state: { server: RunningServer } = { server: await startServer(config, log) };
-  t.after(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-    await state.server.close();
-    cleanupJobs(config);
-  });
-  const rest = async (route: string, init: { body?: unknown; token?: string; method?: string } = {}) => {
-    const res = await fetch(`${state.server.url}/v1${route}`, {
-      method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-      headers: { Authorization: `Bearer ${init.token ?? TOKEN}`, ...(init.body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-    });
-    const text = await res.text();
-    let body: Json = {};
-    try {
-      body = text ? (JSON.parse(text) as Json) : {};
-    } catch {
-      body = {};
-    }
-    return { status: res.status, body, text };
-  };
-  const connect = async (token = TOKEN, capabilities: ConstructorParameters<typeof Client>[1] = {}) => {
-    const client = new Client({ name: 'approvals-test', version: '1.0.0' }, capabilities);
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${state.server.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
-    clients.push(client);
-    return client;
-  };
-  return {
-    config, bob, root, rest, connect,
-    get url() {
-      return state.server.url;
-    },
-    async restart() {
-      await Promise.all(clients.splice(0).map((c) => c.close()));
-      await state.server.close();
-      state.server = await startServer(config, log);
-    },
-  };
-}
-
-type Server = Awaited<ReturnType<typeof serverFor>>;
+/** A server with approvals on (a test turns them off to see the refusal). */
+const approvalsServer = (t: After, overrides: Partial<Config> = {}) => startTestServer(t, { approvals: true, ...overrides });
+type Server = TestServer;
 
 async function startAsking(s: Server, command = 'git push') {
-  const started = await s.rest('/jobs', { body: { prompt: `#fake ask Bash ${command}\nafter the question`, approvals: true } });
+  const started = await s.rest('/v1/jobs', { body: { prompt: `#fake ask Bash ${command}\nafter the question`, approvals: true } });
   assert.equal(started.status, 201, started.text);
   const jobId = String(started.body.jobId);
   const job = await waitFor(async () => {
-    const got = await s.rest(`/jobs/${jobId}`);
+    const got = await s.rest(`/v1/jobs/${jobId}`);
     return (got.body.pendingApprovals as Pending[] | undefined)?.length ? got.body : null;
   }, 30_000, 'the job to ask');
   return { jobId, pending: (job.pendingApprovals as Pending[])[0]! };
 }
 
-async function ended(s: Server, jobId: string): Promise<Json> {
-  return waitFor(async () => {
-    const got = await s.rest(`/jobs/${jobId}`);
-    return isEnded(got.body.status as JobStatus) ? got.body : null;
-  }, 30_000, `job ${jobId} to end`);
-}
+const ended = (s: Server, jobId: string): Promise<Json> => s.waitStatus(jobId);
 
 async function readableOutput(s: Server, jobId: string): Promise<string> {
-  return (await s.rest(`/jobs/${jobId}/output?format=text`)).text;
+  return (await s.rest(`/v1/jobs/${jobId}/output?format=text`)).text;
 }
 
 describe('approvals', () => {
   it('the owner allows over REST: the question shows in GET /v1/jobs/{id}, the job goes on, a second answer is 409, the answer is kept', async (t) => {
-    const s = await serverFor(t);
+    const s = await approvalsServer(t);
     const { jobId, pending } = await startAsking(s);
     assert.equal(pending.toolName, 'Bash');
     assert.deepEqual(pending.input, { command: 'git push' });
     assert.equal(typeof pending.askedAt, 'number');
-    const answered = await s.rest(`/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'allow', updatedInput: { command: 'git push --dry-run' } } });
+    const answered = await s.rest(`/v1/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'allow', updatedInput: { command: 'git push --dry-run' } } });
     assert.equal(answered.status, 200, answered.text);
     assert.equal(answered.body.answeredBy, 'token:default');
-    const again = await s.rest(`/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'deny', message: 'changed my mind' } });
+    const again = await s.rest(`/v1/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'deny', message: 'changed my mind' } });
     assert.equal(again.status, 409);
     assert.match(String(again.body.detail), /already answered \(allow by token:default at/);
     const job = await ended(s, jobId);
@@ -117,8 +59,8 @@ describe('approvals', () => {
   });
 
   it('the /v1/jobs/{id}/events stream carries an approval event for the open question', async (t) => {
-    const s = await serverFor(t);
-    const started = await s.rest('/jobs', { body: { prompt: '#fake ask Bash make deploy', approvals: true } });
+    const s = await approvalsServer(t);
+    const started = await s.rest('/v1/jobs', { body: { prompt: '#fake ask Bash make deploy', approvals: true } });
     const jobId = String(started.body.jobId);
     const stream = await fetch(`${s.url}/v1/jobs/${jobId}/events`, { headers: { Authorization: `Bearer ${TOKEN}` } });
     assert.equal(stream.status, 200);
@@ -135,47 +77,47 @@ describe('approvals', () => {
     assert.equal(event.jobId, jobId);
     assert.equal(event.toolName, 'Bash');
     assert.deepEqual(event.input, { command: 'make deploy' });
-    assert.equal((await s.rest(`/jobs/${jobId}/approvals/${String(event.approvalId)}`, { body: { decision: 'deny', message: 'not today' } })).status, 200);
+    assert.equal((await s.rest(`/v1/jobs/${jobId}/approvals/${String(event.approvalId)}`, { body: { decision: 'deny', message: 'not today' } })).status, 200);
     assert.equal((await ended(s, jobId)).status, 'completed');
   });
 
   it('a denial with a message reaches claude as the tool result', async (t) => {
-    const s = await serverFor(t);
+    const s = await approvalsServer(t);
     const { jobId, pending } = await startAsking(s, 'rm -rf dist');
-    const denied = await s.rest(`/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'deny', message: 'use npm run clean instead' } });
+    const denied = await s.rest(`/v1/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'deny', message: 'use npm run clean instead' } });
     assert.equal(denied.status, 200, denied.text);
     await ended(s, jobId);
     assert.match(await readableOutput(s, jobId), /Denied Bash: use npm run clean instead/);
   });
 
   it('another principal can neither see nor answer the question: the same 404 as an unknown job; an admin can answer', async (t) => {
-    const s = await serverFor(t);
+    const s = await approvalsServer(t);
     const { jobId, pending } = await startAsking(s);
     const ghost = '01jabcdefghjkmnpqrstvwxyz0';
-    const theirs = await s.rest(`/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'allow' }, token: s.bob });
-    const none = await s.rest(`/jobs/${ghost}/approvals/${pending.approvalId}`, { body: { decision: 'allow' }, token: s.bob });
+    const theirs = await s.rest(`/v1/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'allow' }, token: s.tokens.bob });
+    const none = await s.rest(`/v1/jobs/${ghost}/approvals/${pending.approvalId}`, { body: { decision: 'allow' }, token: s.tokens.bob });
     assert.equal(theirs.status, 404);
     assert.equal(theirs.text.replaceAll(jobId, 'ID'), none.text.replaceAll(ghost, 'ID'));
-    assert.equal((await s.rest(`/jobs/${jobId}`, { token: s.bob })).status, 404);
-    const bobMcp = await s.connect(s.bob);
+    assert.equal((await s.rest(`/v1/jobs/${jobId}`, { token: s.tokens.bob })).status, 404);
+    const bobMcp = await s.connect(s.tokens.bob);
     const refused = await bobMcp.callTool({ name: 'claude_approve', arguments: { jobId, approvalId: pending.approvalId, decision: 'allow' } });
     assert.equal(refused.isError, true);
     assert.match(JSON.stringify(refused.content), /No such job/);
     // Still open: bob changed nothing.
-    assert.equal(((await s.rest(`/jobs/${jobId}`)).body.pendingApprovals as Pending[]).length, 1);
-    const unknown = await s.rest(`/jobs/${jobId}/approvals/ap-0000000000000000`, { body: { decision: 'allow' } });
+    assert.equal(((await s.rest(`/v1/jobs/${jobId}`)).body.pendingApprovals as Pending[]).length, 1);
+    const unknown = await s.rest(`/v1/jobs/${jobId}/approvals/ap-0000000000000000`, { body: { decision: 'allow' } });
     assert.equal(unknown.status, 404);
     assert.equal(unknown.body.title, 'Approval not found');
-    const bad = await s.rest(`/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'maybe' } });
+    const bad = await s.rest(`/v1/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'maybe' } });
     assert.equal(bad.status, 400);
-    const byAdmin = await s.rest(`/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'allow' }, token: s.root });
+    const byAdmin = await s.rest(`/v1/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'allow' }, token: s.tokens.root });
     assert.equal(byAdmin.status, 200, byAdmin.text);
     assert.equal(byAdmin.body.answeredBy, 'token:root');
     assert.equal((await ended(s, jobId)).status, 'completed');
   });
 
   it('claude_check lists the question and claude_approve answers it', async (t) => {
-    const s = await serverFor(t);
+    const s = await approvalsServer(t);
     const client = await s.connect();
     const started = await client.callTool({ name: 'claude_start', arguments: { prompt: '#fake ask Write /tmp/x.txt', approvals: true } });
     const jobId = String((started.structuredContent as Json).jobId);
@@ -198,7 +140,7 @@ describe('approvals', () => {
   });
 
   it('a claude_run task reads input_required while its question is open and goes back to working once answered', async (t) => {
-    const s = await serverFor(t);
+    const s = await approvalsServer(t);
     const client = await s.connect();
     const { task } = await client.request(
       { method: 'tools/call', params: { name: 'claude_run', arguments: { prompt: '#fake ask Bash git push\n#fake sleep 1500\nthen finish', approvals: true } } },
@@ -224,7 +166,7 @@ describe('approvals', () => {
   });
 
   it('a claude_run task sends notifications/tasks/status when it needs input and when it goes back to working', async (t) => {
-    const s = await serverFor(t);
+    const s = await approvalsServer(t);
     const gate = fs.mkdtempSync(path.join(os.tmpdir(), 'approvals-gate-'));
     t.after(() => fs.rmSync(gate, { recursive: true, force: true }));
     const client = await s.connect();
@@ -251,8 +193,8 @@ describe('approvals', () => {
   });
 
   it('a client with the elicitation capability blocked in tasks/result on a claude_run task is asked, tagged with the task, and its answer lets the job go on', async (t) => {
-    const s = await serverFor(t);
-    const client = await s.connect(TOKEN, { capabilities: { elicitation: { form: {} } } });
+    const s = await approvalsServer(t);
+    const client = await s.connect(TOKEN, { clientOptions: { capabilities: { elicitation: { form: {} } } } });
     const asked: { message: string; related: unknown }[] = [];
     client.setRequestHandler(ElicitRequestSchema, (request) => {
       asked.push({ message: request.params.message, related: request.params._meta?.[RELATED_TASK_META_KEY] });
@@ -274,8 +216,8 @@ describe('approvals', () => {
   });
 
   it('in tasks/result, a denial with a message from the elicitation reaches claude; a client that declines leaves the question open for claude_approve', async (t) => {
-    const s = await serverFor(t);
-    const denier = await s.connect(TOKEN, { capabilities: { elicitation: { form: {} } } });
+    const s = await approvalsServer(t);
+    const denier = await s.connect(TOKEN, { clientOptions: { capabilities: { elicitation: { form: {} } } } });
     denier.setRequestHandler(ElicitRequestSchema, () => ({ action: 'accept', content: { decision: 'deny', message: 'push to a branch first' } }));
     const denied = await denier.request(
       { method: 'tools/call', params: { name: 'claude_run', arguments: { prompt: '#fake ask Bash git push origin main', approvals: true } } },
@@ -285,7 +227,7 @@ describe('approvals', () => {
     const deniedResult = await denier.experimental.tasks.getTaskResult(denied.task.taskId, CallToolResultSchema, { timeout: 60_000 });
     assert.match(String((deniedResult.structuredContent as Json).tail), /Denied Bash: push to a branch first/);
 
-    const decliner = await s.connect(TOKEN, { capabilities: { elicitation: { form: {} } } });
+    const decliner = await s.connect(TOKEN, { clientOptions: { capabilities: { elicitation: { form: {} } } } });
     let declined = 0;
     decliner.setRequestHandler(ElicitRequestSchema, () => {
       declined += 1;
@@ -312,7 +254,7 @@ describe('approvals', () => {
     const question = { approvalId: 'ap-0000000000000001' };
     assert.notEqual(jobFingerprint({ status: 'running', outputBytes: 10 }), jobFingerprint({ status: 'running', outputBytes: 10, pendingApprovals: [question] }));
     assert.notEqual(jobFingerprint({ status: 'running', outputBytes: 10, pendingApprovals: [question] }), jobFingerprint({ status: 'running', outputBytes: 10, pendingApprovals: [{ approvalId: 'ap-0000000000000002' }] }));
-    const s = await serverFor(t);
+    const s = await approvalsServer(t);
     const client = await s.connect();
     const started = await client.callTool({ name: 'claude_start', arguments: { prompt: '#fake sleep 1500\n#fake ask Bash git push', approvals: true } });
     const jobId = String((started.structuredContent as Json).jobId);
@@ -323,20 +265,20 @@ describe('approvals', () => {
     });
     await client.subscribeResource({ uri });
     const { pending } = await waitFor(async () => {
-      const got = await s.rest(`/jobs/${jobId}`);
+      const got = await s.rest(`/v1/jobs/${jobId}`);
       const list = got.body.pendingApprovals as Pending[] | undefined;
       return list?.length ? { pending: list[0]! } : null;
     }, 30_000, 'the question');
     await waitFor(() => updates.some((at) => at >= pending.askedAt), 15_000, 'an update after the question opened');
     const read = await client.readResource({ uri });
     assert.match(JSON.stringify(read.contents), new RegExp(pending.approvalId));
-    await s.rest(`/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'allow' } });
+    await s.rest(`/v1/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'allow' } });
     assert.equal((await ended(s, jobId)).status, 'completed');
   });
 
   it('a client with the elicitation capability waiting in claude_wait is asked directly, and its answer decides', async (t) => {
-    const s = await serverFor(t);
-    const client = await s.connect(TOKEN, { capabilities: { elicitation: { form: {} } } });
+    const s = await approvalsServer(t);
+    const client = await s.connect(TOKEN, { clientOptions: { capabilities: { elicitation: { form: {} } } } });
     const asked: string[] = [];
     client.setRequestHandler(ElicitRequestSchema, (request) => {
       asked.push(request.params.message);
@@ -354,8 +296,8 @@ describe('approvals', () => {
   });
 
   it('nobody answering within CLAUDE_ASYNC_APPROVAL_TIMEOUT denies, and the job goes on', async (t) => {
-    const s = await serverFor(t, { approvalTimeoutMs: 1000 });
-    const started = await s.rest('/jobs', { body: { prompt: '#fake ask Bash npm publish', approvals: true } });
+    const s = await approvalsServer(t, { approvalTimeoutMs: 1000 });
+    const started = await s.rest('/v1/jobs', { body: { prompt: '#fake ask Bash npm publish', approvals: true } });
     const jobId = String(started.body.jobId);
     const job = await ended(s, jobId);
     assert.equal(job.status, 'completed');
@@ -363,27 +305,27 @@ describe('approvals', () => {
   });
 
   it('a question open across a server restart is answered afterwards and the job goes on', async (t) => {
-    const s = await serverFor(t);
+    const s = await approvalsServer(t);
     const { jobId, pending } = await startAsking(s);
     await s.restart();
-    const after = await s.rest(`/jobs/${jobId}`);
+    const after = await s.rest(`/v1/jobs/${jobId}`);
     assert.equal(after.body.status, 'running');
     assert.equal((after.body.pendingApprovals as Pending[])[0]!.approvalId, pending.approvalId);
-    assert.equal((await s.rest(`/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'allow' } })).status, 200);
+    assert.equal((await s.rest(`/v1/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'allow' } })).status, 200);
     const job = await ended(s, jobId);
     assert.equal(job.status, 'completed');
     assert.match(await readableOutput(s, jobId), /Allowed Bash: \{"command":"git push"\}/);
   });
 
   it('approvals are refused when the operator has not turned them on, and nothing is started', async (t) => {
-    const s = await serverFor(t, { approvals: false });
-    const refused = await s.rest('/jobs', { body: { prompt: 'hello', approvals: true } });
+    const s = await approvalsServer(t, { approvals: false });
+    const refused = await s.rest('/v1/jobs', { body: { prompt: 'hello', approvals: true } });
     assert.equal(refused.status, 400);
     assert.match(String(refused.body.detail), /approvals: this server does not take approvals \(its operator turns them on with CLAUDE_ASYNC_APPROVALS=on\)/);
     const client = await s.connect();
     const viaMcp = await client.callTool({ name: 'claude_start', arguments: { prompt: 'hello', approvals: true } });
     assert.equal(viaMcp.isError, true);
     assert.match(JSON.stringify(viaMcp.content), /CLAUDE_ASYNC_APPROVALS=on/);
-    assert.deepEqual((await s.rest('/jobs')).body.jobs, []);
+    assert.deepEqual((await s.rest('/v1/jobs')).body.jobs, []);
   });
 });

@@ -8,26 +8,35 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { SignJWT } from 'jose';
 import { TokenStore } from '../src/auth/token-store.js';
+import type { Scope } from '../src/auth/types.js';
 import { configFor } from '../src/config.js';
 import { JobService } from '../src/jobs/service.js';
-import { FAKE_CLAUDE, tempDir, waitFor } from './helpers.js';
-import {
-  BIN, INIT, bearer, connect, jsonHeaders, openStream, raw, spawnServer, startJob,
-  type OpenStream, type RealServer,
-} from './support/hardening-server.js';
+import { FAKE_CLAUDE, tempDir, waitFor } from './support/helpers.js';
+import { connect, connectStdio } from './support/mcp-client.js';
+import { openStream, raw, type OpenStream } from './support/raw-http.js';
+import { INIT, bearer, jsonHeaders } from './support/raw-mcp.js';
+import { SERVER_BIN, spawnServer, type RealServer } from './support/server-process.js';
+
+/** The real server for these attacks: four jobs at a time at most, on a data dir the test seeded. */
+const harden = (env: Record<string, string>, dataDir: string) => spawnServer({ env: { CLAUDE_ASYNC_MAX_CONCURRENT: '4', ...env }, dataDir });
 
 const JWT_SECRET = `jwt-secret-${randomUUID()}-${randomUUID()}`;
 type Json = Record<string, unknown>;
 
-async function tokensFor(dataDir: string, specs: Record<string, ('jobs:read' | 'jobs:write' | 'admin')[]>): Promise<Record<string, string>> {
+async function tokensFor<K extends string>(dataDir: string, specs: Record<K, Scope[]>): Promise<Record<K, string>> {
   const store = new TokenStore(path.join(dataDir, 'tokens.json'));
-  const out: Record<string, string> = {};
-  for (const [name, scopes] of Object.entries(specs)) out[name] = (await store.create(name, scopes)).token;
+  const out = {} as Record<K, string>;
+  for (const [name, scopes] of Object.entries(specs) as [K, Scope[]][]) out[name] = (await store.create(name, scopes)).token;
   return out;
+}
+
+/** A fresh data dir with these API tokens, and the server on it (its stop() removes the dir). */
+async function startHardened<K extends string>(env: Record<string, string>, specs: Record<K, Scope[]>): Promise<{ server: RealServer; tokens: Record<K, string> }> {
+  const dataDir = tempDir('ca-harden-');
+  const tokens = await tokensFor(dataDir, specs);
+  return { server: await harden(env, dataDir), tokens };
 }
 
 async function jwtFor(server: RealServer, sub: string, scopes = 'jobs:read jobs:write') {
@@ -43,7 +52,7 @@ async function health(server: RealServer): Promise<{ streams: number; followedJo
 
 /** A 400 problem document naming `field`; returns its detail. */
 async function refusedField(server: RealServer, token: string, body: Json, field: string): Promise<string> {
-  const res = await startJob(server.url, token, body);
+  const res = await server.rest('/v1/jobs', { token, body });
   assert.equal(res.status, 400, `${JSON.stringify(body).slice(0, 200)} answered ${res.status}: ${JSON.stringify(res.body)}`);
   assert.equal(res.body.field, field, `${JSON.stringify(body).slice(0, 200)}: the problem names ${String(res.body.field)}, not ${field}`);
   return String(res.body.detail);
@@ -52,11 +61,7 @@ async function refusedField(server: RealServer, token: string, body: Json, field
 describe('tool pre-approval is capped with the permission mode (issue 15.1)', () => {
   let server: RealServer;
   let token = '';
-  before(async () => {
-    const dataDir = tempDir('ca-harden-');
-    token = (await tokensFor(dataDir, { admin: ["admin"] })).admin!;
-    server = await spawnServer({ CLAUDE_ASYNC_MAX_PERMISSION_MODE: 'dontAsk', CLAUDE_ASYNC_DEFAULT_PERMISSION_MODE: 'dontAsk' }, dataDir);
-  });
+  before(async () => ({ server, tokens: { admin: token } } = await startHardened({ CLAUDE_ASYNC_MAX_PERMISSION_MODE: 'dontAsk', CLAUDE_ASYNC_DEFAULT_PERMISSION_MODE: 'dontAsk' }, { admin: ['admin'] })));
   after(() => server?.stop());  // undefined when start-up failed
 
   it('with the cap at dontAsk, pre-approving Bash, Write, Edit or WebFetch is a 400 naming the rule, and nothing is created', async () => {
@@ -73,16 +78,16 @@ describe('tool pre-approval is capped with the permission mode (issue 15.1)', ()
     }
     assert.equal(fs.readdirSync(path.join(server.dataDir, 'jobs')).length, before, 'a refused start created a job folder');
     // What the capped mode allows anyway stays grantable, and any deny rule with valid syntax is fine.
-    const ok = await startJob(server.url, token, { prompt: 'x', allowedTools: ['Read', 'Grep'], disallowedTools: ['Bash', 'WebFetch(domain:example.com)'] });
+    const ok = await server.rest('/v1/jobs', { token, body: { prompt: 'x', allowedTools: ['Read', 'Grep'], disallowedTools: ['Bash', 'WebFetch(domain:example.com)'] } });
     assert.equal(ok.status, 201, JSON.stringify(ok.body));
   });
 
   it('CLAUDE_ASYNC_GRANTABLE_TOOLS lets the operator grant a Bash rule, and only that rule', async (t) => {
     const dataDir = tempDir('ca-harden-');
     const { admin } = await tokensFor(dataDir, { admin: ['admin'] });
-    const granting = await spawnServer({ CLAUDE_ASYNC_MAX_PERMISSION_MODE: 'dontAsk', CLAUDE_ASYNC_GRANTABLE_TOOLS: 'Read,Bash(git log:*)' }, dataDir);
+    const granting = await harden({ CLAUDE_ASYNC_MAX_PERMISSION_MODE: 'dontAsk', CLAUDE_ASYNC_GRANTABLE_TOOLS: 'Read,Bash(git log:*)' }, dataDir);
     t.after(() => granting.stop());
-    const ok = await startJob(granting.url, admin!, { prompt: 'x', allowedTools: ['Bash(git log:*)'] });
+    const ok = await granting.rest('/v1/jobs', { token: admin!, body: { prompt: 'x', allowedTools: ['Bash(git log:*)'] } });
     assert.equal(ok.status, 201, JSON.stringify(ok.body));
     const spec = JSON.parse(fs.readFileSync(path.join(dataDir, 'jobs', String(ok.body.jobId), 'spec.json'), 'utf8')) as { args: string[] };
     assert.deepEqual(spec.args.slice(spec.args.indexOf('--allowedTools'), spec.args.indexOf('--allowedTools') + 2), ['--allowedTools', 'Bash(git log:*)']);
@@ -93,11 +98,7 @@ describe('tool pre-approval is capped with the permission mode (issue 15.1)', ()
 describe('inputs that reach argv or text are clean (issue 15.7)', () => {
   let server: RealServer;
   let token = '';
-  before(async () => {
-    const dataDir = tempDir('ca-harden-');
-    token = (await tokensFor(dataDir, { admin: ["admin"] })).admin!;
-    server = await spawnServer({}, dataDir);
-  });
+  before(async () => ({ server, tokens: { admin: token } } = await startHardened({}, { admin: ['admin'] })));
   after(() => server?.stop());  // undefined when start-up failed
 
   it('flag-like model, effort and resumeSessionId, and control characters in any string field, are 400s naming the field', async () => {
@@ -121,7 +122,7 @@ describe('inputs that reach argv or text are clean (issue 15.7)', () => {
     ];
     const bodies: string[] = [];
     for (const [extra, field] of cases) {
-      const res = await startJob(server.url, token, { prompt: 'x', ...extra });
+      const res = await server.rest('/v1/jobs', { token, body: { prompt: 'x', ...extra } });
       bodies.push(JSON.stringify(res.body));
       assert.equal(res.status, 400, `${JSON.stringify(extra)} answered ${res.status}`);
       assert.equal(res.body.field, field, `${JSON.stringify(extra)} names ${String(res.body.field)}`);
@@ -146,7 +147,7 @@ describe('inputs that reach argv or text are clean (issue 15.7)', () => {
     }
     assert.deepEqual(fs.readdirSync(path.join(server.dataDir, 'jobs')), [], 'a refused start created a job folder');
     // Tabs and line breaks in free text are fine; a model name with a version suffix is fine.
-    const ok = await startJob(server.url, token, { prompt: 'line one\n\tline two\r\n', appendSystemPrompt: 'a\nb', model: 'claude-opus-4-1[1m]', title: 'plain title' });
+    const ok = await server.rest('/v1/jobs', { token, body: { prompt: 'line one\n\tline two\r\n', appendSystemPrompt: 'a\nb', model: 'claude-opus-4-1[1m]', title: 'plain title' } });
     assert.equal(ok.status, 201, JSON.stringify(ok.body));
   });
 });
@@ -159,10 +160,10 @@ describe('failure reasons never show server paths (issue 15.7)', () => {
     fs.mkdirSync(hidden);
     fs.writeFileSync(path.join(hidden, 'claude-not-executable'), '#!/bin/sh\n', { mode: 0o600 });
     for (const bin of [path.join(hidden, 'no-such-claude'), path.join(hidden, 'claude-not-executable')]) {
-      const server = await spawnServer({ CLAUDE_ASYNC_CLAUDE_BIN: bin }, bin.endsWith('no-such-claude') ? dataDir : tempDir('ca-harden-'));
+      const server = await harden({ CLAUDE_ASYNC_CLAUDE_BIN: bin }, bin.endsWith('no-such-claude') ? dataDir : tempDir('ca-harden-'));
       t.after(() => server.stop());
       const token = bin.endsWith('no-such-claude') ? admin! : (await tokensFor(server.dataDir, { admin: ['admin'] })).admin!;
-      const job = await startJob(server.url, token, { prompt: 'x' });
+      const job = await server.rest('/v1/jobs', { token, body: { prompt: 'x' } });
       const done = await waitFor(async () => {
         const res = (await (await fetch(`${server.url}/v1/jobs/${String(job.body.jobId)}`, { headers: bearer(token) })).json()) as Json;
         return res.status === 'failed' ? res : undefined;
@@ -179,11 +180,7 @@ describe('failure reasons never show server paths (issue 15.7)', () => {
 describe('errors are 4xx problem documents; Host headers are parsed strictly (issue 15.8)', () => {
   let server: RealServer;
   let token = '';
-  before(async () => {
-    const dataDir = tempDir('ca-harden-');
-    token = (await tokensFor(dataDir, { admin: ["admin"] })).admin!;
-    server = await spawnServer({}, dataDir);
-  });
+  before(async () => ({ server, tokens: { admin: token } } = await startHardened({}, { admin: ['admin'] })));
   after(() => server?.stop());  // undefined when start-up failed
 
   it('an undecodable path parameter is a 400 problem+json, never a 500 or a stack in the log', async () => {
@@ -216,11 +213,7 @@ describe('errors are 4xx problem documents; Host headers are parsed strictly (is
 describe('the cwd check leaks less and is rate limited (issue 15.13)', () => {
   let server: RealServer;
   let token = '';
-  before(async () => {
-    const dataDir = tempDir('ca-harden-');
-    token = (await tokensFor(dataDir, { alice: ["jobs:read", "jobs:write"] })).alice!;
-    server = await spawnServer({ CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE: '6' }, dataDir);
-  });
+  before(async () => ({ server, tokens: { alice: token } } = await startHardened({ CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE: '6' }, { alice: ['jobs:read', 'jobs:write'] })));
   after(() => server?.stop());  // undefined when start-up failed
 
   it('missing, outside and not-a-directory read alike without naming the roots, and each refused start counts', async () => {
@@ -231,10 +224,10 @@ describe('the cwd check leaks less and is rate limited (issue 15.13)', () => {
     assert.equal(new Set(details).size, 1, `the answers differ: ${details.join(' | ')}`);
     assert.ok(!details[0]!.includes(server.work), 'the answer names the allowed root');
     // 4 refused + 2 good starts use up the 6 a minute; the 7th is refused whatever it asks.
-    for (let i = 0; i < 2; i++) assert.equal((await startJob(server.url, token, { prompt: 'x' })).status, 201);
-    const limited = await startJob(server.url, token, { prompt: 'x' });
+    for (let i = 0; i < 2; i++) assert.equal((await server.rest('/v1/jobs', { token, body: { prompt: 'x' } })).status, 201);
+    const limited = await server.rest('/v1/jobs', { token, body: { prompt: 'x' } });
     assert.equal(limited.status, 429);
-    const probe = await startJob(server.url, token, { prompt: 'x', cwd: '/etc' });
+    const probe = await server.rest('/v1/jobs', { token, body: { prompt: 'x', cwd: '/etc' } });
     assert.equal(probe.status, 429, 'probing cwd is free once the limit is reached');
   });
 });
@@ -243,18 +236,14 @@ describe('streams are bounded per principal and each job is followed once (issue
   let server: RealServer;
   let tokens: Record<string, string> = {};
   const open: OpenStream[] = [];
-  before(async () => {
-    const dataDir = tempDir('ca-harden-');
-    tokens = await tokensFor(dataDir, { alice: ['jobs:read', 'jobs:write'], bob: ['jobs:read', 'jobs:write'], root: ['admin'], ops: ['admin'], audit: ['admin'] });
-    server = await spawnServer({ CLAUDE_ASYNC_MAX_STREAMS_PER_PRINCIPAL: '3' }, dataDir);
-  });
+  before(async () => ({ server, tokens } = await startHardened({ CLAUDE_ASYNC_MAX_STREAMS_PER_PRINCIPAL: '3' }, { alice: ['jobs:read', 'jobs:write'], bob: ['jobs:read', 'jobs:write'], root: ['admin'], ops: ['admin'], audit: ['admin'] })));
   after(async () => {
     for (const s of open) s.abort();
     await server?.stop();
   });
 
   it('past the cap a principal gets 429 on REST events, claude_wait, tasks/result and MCP GET streams; others are unaffected', async () => {
-    const job = await startJob(server.url, tokens.alice!, { prompt: '#fake sleep 60000\nlong' });
+    const job = await server.rest('/v1/jobs', { token: tokens.alice!, body: { prompt: '#fake sleep 60000\nlong' } });
     const jobId = String(job.body.jobId);
     const events = `/v1/jobs/${jobId}/events`;
     for (let i = 0; i < 3; i++) {
@@ -286,7 +275,7 @@ describe('streams are bounded per principal and each job is followed once (issue
     await list.text();
 
     // Bob is not starved by alice's streams.
-    const bobs = await openStream(server.url, `/v1/jobs/${String((await startJob(server.url, tokens.bob!, { prompt: '#fake sleep 60000\nbob' })).body.jobId)}/events`, bearer(tokens.bob!));
+    const bobs = await openStream(server.url, `/v1/jobs/${String((await server.rest('/v1/jobs', { token: tokens.bob!, body: { prompt: '#fake sleep 60000\nbob' } })).body.jobId)}/events`, bearer(tokens.bob!));
     open.push(bobs);
     assert.equal(bobs.status, 200);
 
@@ -302,7 +291,7 @@ describe('streams are bounded per principal and each job is followed once (issue
   it('twelve watchers of one job share one follower, and every one gets every line', async () => {
     for (const s of open.splice(0)) s.abort();
     await waitFor(async () => (await health(server)).followedJobs === 0, 10_000, 'earlier streams to be released');
-    const job = await startJob(server.url, tokens.alice!, { prompt: '#fake tick 10 20\n#fake sleep 60000\nfan out' });
+    const job = await server.rest('/v1/jobs', { token: tokens.alice!, body: { prompt: '#fake tick 10 20\n#fake sleep 60000\nfan out' } });
     const jobId = String(job.body.jobId);
     const watchers: OpenStream[] = [];
     for (const token of [tokens.alice!, tokens.root!, tokens.ops!, tokens.audit!]) {
@@ -332,15 +321,11 @@ describe('streams are bounded per principal and each job is followed once (issue
 describe('a revoked token loses its open streams (issue 15.9)', () => {
   let server: RealServer;
   let tokens: Record<string, string> = {};
-  before(async () => {
-    const dataDir = tempDir('ca-harden-');
-    tokens = await tokensFor(dataDir, { alice: ['jobs:read', 'jobs:write'], bob: ['jobs:read', 'jobs:write'], root: ['admin'] });
-    server = await spawnServer({ CLAUDE_ASYNC_STREAM_RECHECK: '1s' }, dataDir);
-  });
+  before(async () => ({ server, tokens } = await startHardened({ CLAUDE_ASYNC_STREAM_RECHECK: '1s' }, { alice: ['jobs:read', 'jobs:write'], bob: ['jobs:read', 'jobs:write'], root: ['admin'] })));
   after(() => server?.stop());  // undefined when start-up failed
 
   it('revoking a token with the CLI closes its REST event stream and its MCP GET stream; other tokens keep theirs', async () => {
-    const job = await startJob(server.url, tokens.alice!, { prompt: '#fake sleep 60000\nlong' });
+    const job = await server.rest('/v1/jobs', { token: tokens.alice!, body: { prompt: '#fake sleep 60000\nlong' } });
     const jobId = String(job.body.jobId);
     const rest = await openStream(server.url, `/v1/jobs/${jobId}/events`, bearer(tokens.alice!));
     assert.equal(rest.status, 200);
@@ -349,7 +334,7 @@ describe('a revoked token loses its open streams (issue 15.9)', () => {
     await init.text();
     const get = await openStream(server.url, '/mcp', { ...bearer(tokens.alice!), 'Mcp-Session-Id': sessionId, 'Mcp-Protocol-Version': '2025-06-18' });
     assert.equal(get.status, 200);
-    const bobJob = await startJob(server.url, tokens.bob!, { prompt: '#fake sleep 60000\nbob' });
+    const bobJob = await server.rest('/v1/jobs', { token: tokens.bob!, body: { prompt: '#fake sleep 60000\nbob' } });
     const bobs = await openStream(server.url, `/v1/jobs/${String(bobJob.body.jobId)}/events`, bearer(tokens.bob!));
     try {
       // Another process revokes the token, as `claude-async token revoke alice` does.
@@ -385,7 +370,7 @@ describe('principals from different sources cannot collide (issue 15.11)', () =>
     await old.wait(legacyJob, { id: 'alice', admin: false }, { timeoutMs: 20_000 });
     await old.close();
     tokens = await tokensFor(dataDir, { alice: ['jobs:read', 'jobs:write'] });
-    server = await spawnServer({ CLAUDE_ASYNC_JWT_SECRET: JWT_SECRET }, dataDir);
+    server = await harden({ CLAUDE_ASYNC_JWT_SECRET: JWT_SECRET }, dataDir);
   });
   after(async () => {
     if (!server) return; // start-up failed
@@ -399,10 +384,9 @@ describe('principals from different sources cannot collide (issue 15.11)', () =>
 
   it('a JWT with sub "local" does not see stdio jobs, and a JWT sub equal to a token name does not see its jobs', async () => {
     // A job started over stdio, as Claude Desktop's stdio entry would, on the same data dir.
-    const client = new Client({ name: 'stdio', version: '1' });
     const env: Record<string, string> = { ...server.env };
     delete env.CLAUDE_ASYNC_PORT;
-    await client.connect(new StdioClientTransport({ command: process.execPath, args: [BIN, 'stdio'], env, stderr: 'ignore' }));
+    const { client } = await connectStdio({ command: process.execPath, args: [SERVER_BIN, 'stdio'], env, stderr: 'ignore' });
     let stdioJob = '';
     try {
       const started = await client.callTool({ name: 'claude_start', arguments: { prompt: 'stdio job' } });
@@ -410,10 +394,10 @@ describe('principals from different sources cannot collide (issue 15.11)', () =>
     } finally {
       await client.close();
     }
-    const tokenJob = String((await startJob(server.url, tokens.alice!, { prompt: 'token job' })).body.jobId);
+    const tokenJob = String((await server.rest('/v1/jobs', { token: tokens.alice!, body: { prompt: 'token job' } })).body.jobId);
     const local = await jwtFor(server, 'local');
     const alice = await jwtFor(server, 'alice');
-    const jwtJob = String((await startJob(server.url, alice, { prompt: 'jwt job' })).body.jobId);
+    const jwtJob = String((await server.rest('/v1/jobs', { token: alice, body: { prompt: 'jwt job' } })).body.jobId);
 
     const seenByLocal = await listIds(local);
     assert.ok(!seenByLocal.some((j) => j.jobId === stdioJob), 'a JWT with sub "local" lists the stdio jobs');
@@ -435,15 +419,11 @@ describe('principals from different sources cannot collide (issue 15.11)', () =>
 describe('followers never see half lines (issue 14.8)', () => {
   let server: RealServer;
   let token = '';
-  before(async () => {
-    const dataDir = tempDir('ca-harden-');
-    token = (await tokensFor(dataDir, { admin: ["admin"] })).admin!;
-    server = await spawnServer({}, dataDir);
-  });
+  before(async () => ({ server, tokens: { admin: token } } = await startHardened({}, { admin: ['admin'] })));
   after(() => server?.stop());  // undefined when start-up failed
 
   it('truncating out.jsonl mid-line while /events follows it yields only whole JSON lines', async () => {
-    const job = await startJob(server.url, token, { prompt: '#fake tick 400 50\ntruncate me' });
+    const job = await server.rest('/v1/jobs', { token, body: { prompt: '#fake tick 400 50\ntruncate me' } });
     const jobId = String(job.body.jobId);
     const out = path.join(server.dataDir, 'jobs', jobId, 'out.jsonl');
     const stream = await openStream(server.url, `/v1/jobs/${jobId}/events?format=jsonl`, bearer(token));

@@ -7,79 +7,36 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import http from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SignJWT, generateKeyPair } from 'jose';
-import { configFor } from '../src/config.js';
-import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, freePort, tempDir, waitFor } from './helpers.js';
+import { tempDir, waitFor } from './support/helpers.js';
+import { connect as connectWith } from './support/mcp-client.js';
 import { needsLinux } from './support/platform.js';
+import { raw } from './support/raw-http.js';
+import { INIT, bearer as bearerOf, jsonHeaders as jsonHeadersOf } from './support/raw-mcp.js';
+import { spawnServer, type RealServer } from './support/server-process.js';
 
-const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
 const TOKEN = `cas_admin_${randomUUID().replace(/-/g, '')}`;
 const JWT_SECRET = `jwt-secret-${randomUUID()}-${randomUUID()}`;
 const SOME_SECRET = `some-secret-${randomUUID()}`;
 const PROMPT_MARKER = `prompt-marker-${randomUUID()}`;
 type Structured = Record<string, unknown>;
 
-interface RealServer {
-  child: ChildProcess;
-  url: string;
-  port: number;
-  pid: number;
-  dataDir: string;
-  work: string;
-  logs: () => string;
-  stop: () => Promise<void>;
-}
-
-/** The real server on a known port (so its public URL, JWT audience and Origin are right). */
-async function spawnServer(extraEnv: Record<string, string> = {}): Promise<RealServer> {
-  const dataDir = tempDir('ca-attack-');
-  const work = path.join(dataDir, 'work');
-  fs.mkdirSync(work);
-  const port = await freePort();
-  const child = spawn(process.execPath, [BIN, 'serve'], {
-    cwd: dataDir,
+/** The real server on a known port (so its public URL, JWT audience and Origin are right), with secrets in its environment. */
+function startAttacked(extraEnv: Record<string, string> = {}): Promise<RealServer> {
+  return spawnServer({
     env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? dataDir,
-      CLAUDE_ASYNC_DATA_DIR: dataDir, CLAUDE_ASYNC_CLAUDE_BIN: FAKE_CLAUDE, CLAUDE_ASYNC_DEFAULT_CWD: work,
-      CLAUDE_ASYNC_PORT: String(port), CLAUDE_ASYNC_LOG_LEVEL: 'info', CLAUDE_ASYNC_TOKEN: TOKEN, CLAUDE_ASYNC_JWT_SECRET: JWT_SECRET,
-      CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE: '100000', CLAUDE_ASYNC_AUTH_FAILURES_PER_MINUTE: '100000', CLAUDE_ASYNC_RETENTION: '0',
+      CLAUDE_ASYNC_TOKEN: TOKEN, CLAUDE_ASYNC_JWT_SECRET: JWT_SECRET,
       CLAUDE_ASYNC_MAX_CONCURRENT: '3', CLAUDE_ASYNC_MAX_PROMPT_BYTES: '64k', CLAUDE_ASYNC_MAX_BODY_BYTES: '256k',
-      CLAUDE_ASYNC_KILL_GRACE: '1s', CLAUDE_ASYNC_JOB_ENV: 'ALLOWED_EXTRA', ALLOWED_EXTRA: 'visible-extra',
+      CLAUDE_ASYNC_JOB_ENV: 'ALLOWED_EXTRA', ALLOWED_EXTRA: 'visible-extra',
       SOME_SECRET,
       ...extraEnv,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => {
-    if (child.exitCode !== null) throw new Error(`the server exited during start-up:\n${out}`);
-    return fetch(`${url}/healthz`).then((r) => r.ok, () => false);
-  }, 60_000, 'the server to listen');
-  return {
-    child, url, port, pid: child.pid!, dataDir, work, logs: () => out,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-      cleanupJobs(configFor({ dataDir }));
-    },
-  };
 }
 
-async function connect(url: string, token = TOKEN) {
-  const client = new Client({ name: 'attacker', version: '1.0.0' });
-  const transport = new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
-  await client.connect(transport);
-  return { client, transport };
-}
+const connect = (url: string, token = TOKEN) => connectWith(url, token);
 
 async function tool(client: Client, name: string, args: Record<string, unknown>): Promise<Structured> {
   const res = await client.callTool({ name, arguments: args }, undefined, { timeout: 60_000 });
@@ -103,25 +60,8 @@ async function refused(client: Client, name: string, args: Record<string, unknow
   }
 }
 
-/** Raw HTTP, so paths and headers go out exactly as written (fetch would normalize them). */
-function raw(url: string, options: { method?: string; path: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  const { port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path, headers: options.headers ?? {} }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.setTimeout(30_000, () => req.destroy(new Error(`timeout on ${options.path}`)));
-    req.end(options.body);
-  });
-}
-
-const bearer = (token = TOKEN) => ({ Authorization: `Bearer ${token}` });
-const jsonHeaders = (token = TOKEN) => ({ ...bearer(token), 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' });
-const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
+const bearer = (token = TOKEN) => bearerOf(token);
+const jsonHeaders = (token = TOKEN) => jsonHeadersOf(token);
 
 async function jwtFor(server: RealServer, sub: string, scopes = 'jobs:read jobs:write') {
   return new SignJWT({ scope: scopes })
@@ -165,7 +105,7 @@ describe('attacks on the real server', { skip: needsLinux('reads the server\'s c
   let bob = '';
 
   before(async () => {
-    server = await spawnServer();
+    server = await startAttacked();
     admin = (await connect(server.url)).client;
     clients.push(admin);
     alice = await jwtFor(server, 'alice');
@@ -176,7 +116,6 @@ describe('attacks on the real server', { skip: needsLinux('reads the server\'s c
     for (const c of clients) await c.close().catch(() => {});
     const logs = server.logs();
     await server.stop();
-    fs.rmSync(server.dataDir, { recursive: true, force: true });
     // Checked last, over everything the suite made the server log.
     for (const [name, secret] of [['CLAUDE_ASYNC_TOKEN', TOKEN], ['CLAUDE_ASYNC_JWT_SECRET', JWT_SECRET], ['SOME_SECRET', SOME_SECRET], ["alice's JWT", alice], ['a prompt', PROMPT_MARKER]] as const) {
       assert.ok(secret && !logs.includes(secret), `${name} appears in the server log`);
@@ -500,11 +439,8 @@ describe('attacks on the real server', { skip: needsLinux('reads the server\'s c
 
 describe('a thousand MCP sessions opened and abandoned', { skip: needsLinux('reads the server\'s children, environ and memory from /proc') }, () => {
   it('the session count stays bounded by CLAUDE_ASYNC_MAX_SESSIONS, idle ones are reaped, memory stays bounded', async (t) => {
-    const server = await spawnServer({ CLAUDE_ASYNC_MAX_SESSIONS: '50', CLAUDE_ASYNC_SESSION_IDLE: '2s', CLAUDE_ASYNC_LOG_LEVEL: 'warn' });
-    t.after(async () => {
-      await server.stop();
-      fs.rmSync(server.dataDir, { recursive: true, force: true });
-    });
+    const server = await startAttacked({ CLAUDE_ASYNC_MAX_SESSIONS: '50', CLAUDE_ASYNC_SESSION_IDLE: '2s', CLAUDE_ASYNC_LOG_LEVEL: 'warn' });
+    t.after(() => server.stop());
     const health = async () => (await (await fetch(`${server.url}/healthz`)).json()) as { ok: boolean; sessions?: number };
     const rss = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${server.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
     if ((await health()).sessions === undefined) {

@@ -135,13 +135,16 @@ describe('JWT verification against an issuer JWKS', () => {
 });
 
 describe('JWKS key rotation', () => {
-  it('picks up a new key after the cooldown, and drops the old one', async () => {
+  it('picks up a new key after the cooldown, and drops the old one', async (t) => {
+    // jose measures the cooldown with Date.now(): a mocked clock steps over it, so a slow machine
+    // can neither end the cooldown early nor make the test wait for it.
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
     const as = await startFakeAuthorizationServer();
     try {
       const oldKey = await newKey('old');
       const newer = await newKey('new');
       as.state.keys = [oldKey.jwk];
-      const verifier = createJwtVerifier({ publicUrl: PUBLIC_URL, jwksUrl: as.jwksUrl, jwtIssuer: ISSUER }, { cooldownMs: 300 });
+      const verifier = createJwtVerifier({ publicUrl: PUBLIC_URL, jwksUrl: as.jwksUrl, jwtIssuer: ISSUER }, { cooldownMs: 30_000 });
       assert.ok(verifier);
       assert.equal((await verifier.verify(await sign(oldKey))).ok, true);
       assert.equal(as.state.fetches, 1);
@@ -151,7 +154,10 @@ describe('JWKS key rotation', () => {
       await expectFailure(verifier, fresh, 'no_matching_key'); // within the cooldown: no refetch
       assert.equal(as.state.fetches, 1);
 
-      await new Promise((resolve) => setTimeout(resolve, 350));
+      t.mock.timers.tick(29_999);
+      await expectFailure(verifier, fresh, 'no_matching_key'); // a millisecond before the cooldown ends
+      assert.equal(as.state.fetches, 1);
+      t.mock.timers.tick(1);
       assert.deepEqual(await verifier.verify(fresh), { ok: true, principal: { id: `jwt:${ISSUER}|alice`, scopes: ['jobs:read'], kind: 'jwt' } });
       assert.equal(as.state.fetches, 2, 'the unknown kid caused exactly one refetch');
       await expectFailure(verifier, await sign(oldKey), 'no_matching_key');

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadConfig, parseBytes, parseDuration, SETTINGS } from '../src/config.js';
 import { renderEnvExample, withReadmeSettings } from '../src/config-docs.js';
-import { REPO_ROOT } from './helpers.js';
+import { REPO_ROOT } from './support/helpers.js';
 
 describe('configuration', () => {
   it('defaults are what the README promises', () => {

@@ -14,8 +14,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { REPO_ROOT, tempDir } from './helpers.js';
-import { spawnServer, type RealServer } from './support/mcp-server.js';
+import { REPO_ROOT, tempDir } from './support/helpers.js';
+import { spawnServer, type RealServer } from './support/server-process.js';
 
 const CLI = path.join(REPO_ROOT, 'node_modules', '@modelcontextprotocol', 'conformance', 'dist', 'index.js');
 
@@ -41,7 +41,7 @@ describe('official MCP conformance suite, server mode, no-auth loopback server',
   let server: RealServer;
   let out: string;
   before(async () => {
-    server = await spawnServer({ CLAUDE_ASYNC_AUTH: 'none' });
+    server = await spawnServer({ env: { CLAUDE_ASYNC_AUTH: 'none' } });
     out = tempDir('ca-conformance-');
   });
   after(async () => {

@@ -8,9 +8,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { REPO_ROOT, tempDir } from './helpers.js';
-import { SERVER_BIN } from './real-server.js';
-import { DEPLOY, findCommand, missing, nginxTest, readRepoFile, selfSignedCert, stockNginxTree, withCertificates } from './deploy-support.js';
+import { readRepoFile, REPO_ROOT, tempDir } from './support/helpers.js';
+import { SERVER_BIN } from './support/server-process.js';
+import { PUBLIC_NAME, DEPLOY, findCommand, missing, nginxTest, stockNginxTree, withCertificates } from './support/deploy.js';
+import { selfSignedCertificate } from './support/tls.js';
 import { needsLinux } from './support/platform.js';
 
 const UNIT = path.join(DEPLOY, 'claude-async.service');
@@ -28,7 +29,7 @@ after(() => { if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); });
 describe('deploy/nginx.conf', { skip: needsLinux('the nginx, Caddy, systemd, seccomp and Docker deploy paths are Linux') }, () => {
   it('passes nginx -t dropped into conf.d/ of the stock Debian nginx.conf (default site included)', { skip: missing('nginx', 'nginx') }, () => {
     const root = path.join(tmp, 'nginx-t');
-    const cert = selfSignedCert(path.join(root, 'certs'));
+    const cert = selfSignedCertificate(path.join(root, 'certs'), PUBLIC_NAME);
     const tree = stockNginxTree(root, (site) => withCertificates(site, cert), { withDefaultSite: true });
     const checked = nginxTest(tree);
     assert.equal(checked.status, 0, checked.output);
@@ -42,7 +43,7 @@ describe('deploy/nginx.conf', { skip: needsLinux('the nginx, Caddy, systemd, sec
     const [major, minor, patch] = version.slice(1).map(Number) as [number, number, number];
     const modern = major > 1 || (major === 1 && (minor > 25 || (minor === 25 && patch >= 1)));
     const root = path.join(tmp, 'nginx-http2-on');
-    const cert = selfSignedCert(path.join(root, 'certs'));
+    const cert = selfSignedCertificate(path.join(root, 'certs'), PUBLIC_NAME);
     const tree = stockNginxTree(root, (site) => withCertificates(site, cert)
       .replace(/listen 443 ssl http2;/, 'listen 443 ssl;\n    http2 on;')
       .replace(/listen \[::\]:443 ssl http2;/, 'listen [::]:443 ssl;'));

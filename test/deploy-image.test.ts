@@ -10,12 +10,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { connectStdio } from './support/mcp-client.js';
 import { configFor } from '../src/config.js';
-import { cleanupJobs, tempDir } from './helpers.js';
-import { SERVER_BIN } from './real-server.js';
-import { readRepoFile } from './deploy-support.js';
+import { cleanupJobs, readRepoFile, tempDir } from './support/helpers.js';
+import { SERVER_BIN } from './support/server-process.js';
 import { needsLinux } from './support/platform.js';
 import { isEnded, type JobStatus } from '../src/jobs/schemas.js';
 
@@ -90,9 +88,7 @@ describe('the root Dockerfile\'s stdio image, its steps run outside Docker', { s
     const { stdout: version } = await runFile(path.join(prefix, 'bin', 'claude'), ['--version'], { env, timeout: 60_000 });
     assert.match(version, new RegExp(`^${CLAUDE_CODE_VERSION.replaceAll('.', '\\.')} `));
 
-    const transport = new StdioClientTransport({ command: process.execPath, args: [SERVER_BIN, 'stdio'], env, cwd: tmp, stderr: 'pipe' });
-    const client = new Client({ name: 'image-test', version: '1.0.0' });
-    await client.connect(transport);
+    const { client } = await connectStdio({ command: process.execPath, args: [SERVER_BIN, 'stdio'], env, cwd: tmp, stderr: 'pipe' });
     try {
       const { tools } = await client.listTools();
       assert.ok(tools.some((tool) => tool.name === 'claude_start'));

@@ -11,13 +11,14 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { tempDir, waitFor } from './helpers.js';
-import { freePort, startRealServer, type RealServer } from './real-server.js';
-import { PUBLIC_NAME, missing, selfSignedCert, startNginx, stockNginxTree, withCertificates, type LiveNginx } from './deploy-support.js';
+import { freePort, tempDir, waitFor } from './support/helpers.js';
+import { INIT } from './support/raw-mcp.js';
+import { spawnServer, type RealServer } from './support/server-process.js';
+import { PUBLIC_NAME, missing, startNginx, stockNginxTree, withCertificates, type LiveNginx } from './support/deploy.js';
+import { selfSignedCertificate } from './support/tls.js';
 import { needsLinux } from './support/platform.js';
 
 const TOKEN = `cas_nginx_${randomUUID().replace(/-/g, '')}`;
-const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'nginx-test', version: '1' } } };
 const MCP_HEADERS = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
 
 interface Answer { status: number; headers: Record<string, string | string[] | undefined>; body: string }
@@ -72,13 +73,15 @@ describe('deploy/nginx.conf live in front of the real server', { skip: needsLinu
 
   before(async () => {
     tmp = tempDir('ca-nginx-live-');
-    server = await startRealServer({
-      CLAUDE_ASYNC_TOKEN: TOKEN, CLAUDE_ASYNC_PUBLIC_URL: `https://${PUBLIC_NAME}`, CLAUDE_ASYNC_TRUST_PROXY: 'loopback',
-      CLAUDE_ASYNC_GLAMA_MAINTAINERS: 'owner@example.com',
+    server = await spawnServer({
+      env: {
+        CLAUDE_ASYNC_TOKEN: TOKEN, CLAUDE_ASYNC_PUBLIC_URL: `https://${PUBLIC_NAME}`, CLAUDE_ASYNC_TRUST_PROXY: 'loopback',
+        CLAUDE_ASYNC_GLAMA_MAINTAINERS: 'owner@example.com',
+      },
     });
     [tlsPort, httpPort] = await Promise.all([freePort(), freePort()]);
-    const cert = selfSignedCert(path.join(tmp, 'certs'));
-    ca = fs.readFileSync(cert.cert, 'utf8');
+    const cert = selfSignedCertificate(path.join(tmp, 'certs'), PUBLIC_NAME);
+    ca = cert.cert;
     const edits: [RegExp, string][] = [
       [/^(\s*)server 127\.0\.0\.1:8787;/m, `$1server 127.0.0.1:${server.port};`],
       [/^(\s*)listen 80;/m, `$1listen 127.0.0.1:${httpPort};`],

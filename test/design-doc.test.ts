@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT } from './helpers.js';
+import { REPO_ROOT } from './support/helpers.js';
 
 function sources(): string[] {
   return ['src', 'test', 'scripts'].flatMap((dir) => fs.readdirSync(path.join(REPO_ROOT, dir), { withFileTypes: true, recursive: true })

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { ALICE, BOB, ADMIN, openService, tempDir, waitFor, isAlive, FAKE_CLAUDE, testConfig, cleanupJobs } from './helpers.js';
+import { ALICE, BOB, ADMIN, openService, tempDir, waitFor, isAlive, FAKE_CLAUDE, testConfig, cleanupJobs } from './support/helpers.js';
 import { JobService } from '../src/jobs/service.js';
 import { parseInput, startInputSchema } from '../src/jobs/schemas.js';
 import { InvalidInput, JobConflict, JobNotFound, LimitExceeded } from '../src/jobs/errors.js';

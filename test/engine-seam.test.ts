@@ -8,7 +8,7 @@ import type { JobBackend } from '../src/jobs/backend.js';
 import { JobNotFound, LimitExceeded } from '../src/jobs/errors.js';
 import { LocalBackend } from '../src/jobs/local-backend.js';
 import { JobService } from '../src/jobs/service.js';
-import { ALICE, BOB, cleanupJobs, testConfig } from './helpers.js';
+import { ALICE, BOB, cleanupJobs, testConfig } from './support/helpers.js';
 
 /** A LocalBackend whose every call is written down by name. */
 async function recordedBackend(t: { after: (fn: () => unknown) => void }) {

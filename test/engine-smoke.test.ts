@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ALICE, openService } from './helpers.js';
+import { ALICE, openService } from './support/helpers.js';
 
 describe('job engine basics', () => {
   it('a job runs on the fake CLI and completes with its output and result', async (t) => {

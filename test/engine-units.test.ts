@@ -10,7 +10,7 @@ import { claudeArgs } from '../src/jobs/claude-args.js';
 import { LineSplitter } from '../src/jobs/line-splitter.js';
 import { jobEnvironment } from '../src/jobs/environment.js';
 import type { ExitRecord, RunnerRecord } from '../src/jobs/records.js';
-import { REPO_ROOT, tempDir } from './helpers.js';
+import { REPO_ROOT, tempDir } from './support/helpers.js';
 
 const runner: RunnerRecord = { runnerPid: 123, runnerStartTime: '456', startedAt: 1 };
 const exit = (over: Partial<ExitRecord>): ExitRecord => ({ reason: 'exited', exitCode: 0, signal: null, endedAt: 2, logCapped: false, watchdog: false, result: null, ...over });

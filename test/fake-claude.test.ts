@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { FAKE_CLAUDE, REPO_ROOT } from './helpers.js';
+import { FAKE_CLAUDE, REPO_ROOT } from './support/helpers.js';
 import { needsPosix } from './support/platform.js';
 
 /** Runs the fake; with `signal`, sends it once the fake has printed its init line (its handlers are set by then). */

@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { newJobId } from '../src/jobs/ids.js';
-import { tempDir, waitFor } from './helpers.js';
-import { cleanupAll, serverEnv, spawnServer, type RealServer, writeFinished } from './support/real-server.js';
+import { tempDir, waitFor } from './support/helpers.js';
+import { cleanupAll, faultDirs, faultServer, writeFinished } from './support/faults.js';
+import { type RealServer } from './support/server-process.js';
 import { needsPosix } from './support/platform.js';
 
 type Job = { jobId: string; status: string };
@@ -15,10 +16,7 @@ type Job = { jobId: string; status: string };
 
 describe('boot over many job folders', { skip: needsPosix('umask and POSIX file modes; SIGTERM to the server') }, () => {
   it('listens before reading 8,000 folders and before sweeping 6,000 expired ones; lists answer from the folders meanwhile', async (t) => {
-    const dataDir = tempDir('ca-boot-');
-    const work = path.join(dataDir, 'work');
-    fs.mkdirSync(work);
-    const jobsDir = path.join(dataDir, 'jobs');
+    const { dataDir, work, jobsDir } = faultDirs('ca-boot-');
     const now = Date.now();
     const expired = Array.from({ length: 6000 }, (_, i) => newJobId(now - 30 * 86_400_000 + i * 1000));
     const recent = Array.from({ length: 2000 }, (_, i) => newJobId(now - 3_600_000 + i * 1000));
@@ -27,7 +25,7 @@ describe('boot over many job folders', { skip: needsPosix('umask and POSIX file 
     const servers: RealServer[] = [];
     t.after(cleanupAll(servers, dataDir));
 
-    const server = await spawnServer(serverEnv(dataDir, work, { CLAUDE_ASYNC_RETENTION: '7d' }));
+    const server = await faultServer(dataDir, work, { CLAUDE_ASYNC_RETENTION: '7d' });
     servers.push(server);
     const first = await server.rest('/v1/jobs?limit=20');
     const rebuiltWhenAnswered = /job index rebuilt/.test(server.logs());
@@ -68,12 +66,12 @@ describe('private files whatever the umask', { skip: needsPosix('umask and POSIX
     fs.chmodSync(path.join(dataDir, 'db.json'), 0o644);
     const servers: RealServer[] = [];
     t.after(cleanupAll(servers, dataDir, [work]));
-    const server = await spawnServer(serverEnv(dataDir, work), { umask: 0 });
+    const server = await faultServer(dataDir, work, {}, { umask: 0 });
     servers.push(server);
     const started = await server.rest('/v1/jobs', { body: { prompt: '#fake stderr noise\nprivate' }, headers: { 'Idempotency-Key': 'modes' } });
     assert.equal(started.status, 201);
     await waitFor(async () => (await server.rest(`/v1/jobs/${String(started.body.jobId)}`)).body.status === 'completed', 30_000, 'the job to complete');
-    await server.stop('SIGTERM'); // flushes db.json
+    await server.kill('SIGTERM'); // flushes db.json
 
     const loose: string[] = [];
     const walk = (dir: string) => {

@@ -6,11 +6,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { newJobId } from '../src/jobs/ids.js';
 import type { ExitRecord } from '../src/jobs/records.js';
-import { REPO_ROOT, tempDir, waitFor } from './helpers.js';
-import { cleanupAll, isAlive, mountTmpfs, runnerOf, serverEnv, spawnServer, type RealServer, writeFinished } from './support/real-server.js';
+import { isAlive, tempDir, waitFor } from './support/helpers.js';
+import { NOBODY, cleanupAll, mountTmpfs, nobodyCanRunServer, runnerOf, faultServer, writeFinished } from './support/faults.js';
+import { type RealServer } from './support/server-process.js';
 import { needsLinux } from './support/platform.js';
 
 type Job = { jobId: string; status: string; statusReason?: string; result?: { result: string; isError: boolean }; tail?: string };
@@ -31,7 +31,7 @@ describe('a full disk', { skip: needsLinux('fills a tmpfs of its own') }, () => 
       await cleanupAll(servers, dataDir, [work])();
       await fs2.unmount();
     });
-    const server = await spawnServer(serverEnv(dataDir, work, { CLAUDE_ASYNC_MAX_CONCURRENT: '4' }));
+    const server = await faultServer(dataDir, work, { CLAUDE_ASYNC_MAX_CONCURRENT: '4' });
     servers.push(server);
 
     // Quiet: prints nothing until space is back. Noisy: prints ~1.5 MB into a disk with ~300 KB left.
@@ -106,7 +106,7 @@ describe('a full disk', { skip: needsLinux('fills a tmpfs of its own') }, () => 
       await cleanupAll(servers, dataDir, [work])();
       await fs2.unmount();
     });
-    const server = await spawnServer(serverEnv(dataDir, work));
+    const server = await faultServer(dataDir, work);
     servers.push(server);
     // The boot rebuild tries to write db.json and says why it cannot.
     await waitFor(() => /db\.json cannot be written \(the disk is full\)/.test(server.logs()), 20_000, 'the read-only warning');
@@ -137,9 +137,7 @@ describe('a full disk', { skip: needsLinux('fills a tmpfs of its own') }, () => 
       t.skip('needs root to run the server as another user (chmod does not stop root)');
       return;
     }
-    const bin = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
-    const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(bin)}, require('fs').constants.R_OK)`], { uid: 65534, gid: 65534, cwd: '/' });
-    if (probe.status !== 0) {
+    if (!nobodyCanRunServer()) {
       t.skip('the uid nobody (65534) cannot run node on this checkout, so an unwritable index cannot be simulated');
       return;
     }
@@ -155,7 +153,7 @@ describe('a full disk', { skip: needsLinux('fills a tmpfs of its own') }, () => 
     fs.chmodSync(dataDir, 0o755); // owned by root: nobody cannot write db.json here
     const servers: RealServer[] = [];
     t.after(cleanupAll(servers, dataDir, [root]));
-    const server = await spawnServer({ ...serverEnv(dataDir, work), HOME: work }, { uid: 65534, gid: 65534, cwd: work });
+    const server = await faultServer(dataDir, work, { HOME: work }, { ...NOBODY, cwd: work });
     servers.push(server);
     await waitFor(() => /db\.json cannot be written \(EACCES\)/.test(server.logs()), 20_000, 'the read-only warning');
     // Its data dir is someone else's and 0755: it says so, since it cannot make it private.

@@ -6,20 +6,19 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { REPO_ROOT, tempDir, waitFor } from './helpers.js';
-import { cleanupAll, runnerOf, serverEnv, spawnServer, type RealServer } from './support/real-server.js';
+import { REPO_ROOT, tempDir, waitFor } from './support/helpers.js';
+import { cleanupAll, faultDirs, faultServer, runnerOf } from './support/faults.js';
+import { type RealServer } from './support/server-process.js';
 import { needsPosix } from './support/platform.js';
 
 type Job = { jobId: string; status: string; statusReason?: string; result?: { result: string; isError: boolean }; tail?: string; exitCode?: number | null };
 
 async function setup(t: { after: (fn: () => unknown) => void }, env: Record<string, string> = {}) {
-  const dataDir = tempDir('ca-runner-');
-  const work = path.join(dataDir, 'work');
-  fs.mkdirSync(work);
+  const { dataDir, work } = faultDirs('ca-runner-');
   const servers: RealServer[] = [];
   const extra: string[] = [];
   t.after(cleanupAll(servers, dataDir, extra));
-  const server = await spawnServer(serverEnv(dataDir, work, env));
+  const server = await faultServer(dataDir, work, env);
   servers.push(server);
   return { server, work, extra, jobsDir: path.join(dataDir, 'jobs') };
 }
@@ -70,8 +69,7 @@ describe('huge stream-json lines', { skip: needsPosix('kills runners and process
     assert.match(String(marker.head), /^\{"type":"assistant"/);
     const check = await server.rest(`/v1/jobs/${jobId}/output?format=text`);
     assert.equal(check.status, 200);
-    const text = String(check.body.text ?? JSON.stringify(check.body));
-    assert.match(text, /line cap/);
+    assert.match(check.text, /line cap/);
   });
 });
 
@@ -91,7 +89,7 @@ describe('failure reasons from the real CLI', { skip: needsPosix('kills runners 
     assert.equal(done.statusReason, `claude reported an error: No conversation found with session ID: ${sessionId}`);
     assert.equal(done.result?.result, `No conversation found with session ID: ${sessionId}`);
     const mcpLike = await server.rest(`/v1/jobs/${String(res.body.jobId)}/output?format=text`);
-    assert.match(JSON.stringify(mcpLike.body), /No conversation found with session ID/);
+    assert.match(mcpLike.text, /No conversation found with session ID/);
   });
 
   it('a failure with nothing in the result nor errors[] is explained by claude\'s stderr', async (t) => {

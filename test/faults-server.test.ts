@@ -5,26 +5,21 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import pino from 'pino';
 import { startServer } from '../src/server.js';
 import { newJobId } from '../src/jobs/ids.js';
 import type { ExitRecord } from '../src/jobs/records.js';
-import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, tempDir, testConfig, waitFor } from './helpers.js';
-import { TOKEN, cleanupAll, spawnServer, specFor, writeFinished, type RealServer } from './support/real-server.js';
+import { cleanupJobs, tempDir, testConfig, waitFor } from './support/helpers.js';
+import { cleanupAll, faultDirs, faultServer, NOBODY, nobodyCanRunServer, specFor, TOKEN, writeFinished } from './support/faults.js';
+import { connect as connectWith } from './support/mcp-client.js';
+import type { RealServer } from './support/server-process.js';
 import { needsPosix } from './support/platform.js';
 
-const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
 type Structured = Record<string, unknown>;
 type Job = { jobId: string; status: string; statusReason?: string };
 
-async function connect(url: string, token = TOKEN) {
-  const client = new Client({ name: 'faults', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
-  return client;
-}
+const connect = async (url: string) => (await connectWith(url, TOKEN)).client;
 
 async function tool(client: Client, name: string, args: Record<string, unknown>): Promise<Structured> {
   const res = await client.callTool({ name, arguments: args }, undefined, { timeout: 60_000 });
@@ -49,15 +44,12 @@ const idFolders = (jobsDir: string) => fs.readdirSync(jobsDir).filter((n) => /^[
 
 describe('a kill -9 of the server loses nothing and runs nothing twice', { skip: needsPosix('kill -9 of the server, process groups and chmod') }, () => {
   it('20 running + 20 queued jobs all finish exactly once after a restart, and the index agrees with the folders', async (t) => {
-    const dataDir = tempDir('ca-kill9-');
-    const work = path.join(dataDir, 'work');
-    fs.mkdirSync(work);
-    const jobsDir = path.join(dataDir, 'jobs');
-    const env = { CLAUDE_ASYNC_DATA_DIR: dataDir, CLAUDE_ASYNC_CLAUDE_BIN: FAKE_CLAUDE, CLAUDE_ASYNC_DEFAULT_CWD: work, CLAUDE_ASYNC_MAX_CONCURRENT: '20', CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE: '10000', CLAUDE_ASYNC_RETENTION: '0' };
+    const { dataDir, work, jobsDir } = faultDirs('ca-kill9-');
+    const env = { CLAUDE_ASYNC_MAX_CONCURRENT: '20' };
     const servers: RealServer[] = [];
     t.after(cleanupAll(servers, dataDir));
 
-    const first = await spawnServer(env);
+    const first = await faultServer(dataDir, work, env);
     servers.push(first);
     const clients = await Promise.all([0, 1, 2, 3].map(() => connect(first.url)));
     // Every job waits for a release file, so none can end before the kill however slow the box is.
@@ -74,12 +66,12 @@ describe('a kill -9 of the server loses nothing and runs nothing twice', { skip:
       return { running, queued: 40 - claimed.length, ended: ids.filter((id) => has(id, 'exit.json')).length };
     };
     const atKill = await waitFor(() => { const now = state(); return now.running === 20 ? now : undefined; }, 120_000, '20 running jobs');
-    await first.stop('SIGKILL');
+    await first.kill('SIGKILL');
     await Promise.all(clients.map((c) => c.close().catch(() => {})));
     t.diagnostic(`at the kill: ${JSON.stringify(atKill)}`);
     assert.deepEqual(atKill, { running: 20, queued: 20, ended: 0 });
 
-    const second = await spawnServer(env);
+    const second = await faultServer(dataDir, work, env);
     servers.push(second);
     fs.writeFileSync(release, '');
     await waitFor(() => ids.every((id) => fs.existsSync(path.join(jobsDir, id, 'exit.json'))), 120_000, 'every job to finish after the restart');
@@ -106,7 +98,7 @@ describe('a kill -9 of the server loses nothing and runs nothing twice', { skip:
     assert.deepEqual(listed.map((j) => j.jobId).sort(), [...ids].sort());
     assert.deepEqual([...new Set(listed.map((j) => j.status))], ['completed']);
 
-    await second.stop('SIGTERM'); // graceful: the index is flushed to db.json
+    await second.kill('SIGTERM'); // graceful: the index is flushed to db.json
     const db = JSON.parse(fs.readFileSync(path.join(dataDir, 'db.json'), 'utf8')) as { jobs: Record<string, Job> };
     assert.deepEqual(Object.keys(db.jobs).sort(), idFolders(jobsDir));
     for (const id of ids) assert.equal(db.jobs[id]!.status, 'completed', `db.json says ${id} is ${db.jobs[id]!.status}`);
@@ -166,17 +158,14 @@ describe('a damaged index or half-made job folders never stop the server', { ski
   }
 
   it('a truncated db.json: the real server starts, warns in its log, rebuilds and loses nothing', async (t) => {
-    const dataDir = tempDir('ca-dbtrunc-');
-    const work = path.join(dataDir, 'work');
-    fs.mkdirSync(work);
-    const jobsDir = path.join(dataDir, 'jobs');
+    const { dataDir, work, jobsDir } = faultDirs('ca-dbtrunc-');
     const seeded = seedDamage(jobsDir, work);
     // A real index, cut in the middle as a crash mid-write (without an atomic rename) would leave it.
     const full = JSON.stringify({ version: 1, jobs: Object.fromEntries(seeded.finished.map((id) => [id, { jobId: id, status: 'completed', owner: 'default', cwd: work, createdAt: 1 }])) });
     fs.writeFileSync(path.join(dataDir, 'db.json'), full.slice(0, Math.floor(full.length / 2)));
     const servers: RealServer[] = [];
     t.after(cleanupAll(servers, dataDir));
-    const server = await spawnServer({ CLAUDE_ASYNC_DATA_DIR: dataDir, CLAUDE_ASYNC_CLAUDE_BIN: FAKE_CLAUDE, CLAUDE_ASYNC_DEFAULT_CWD: work, CLAUDE_ASYNC_RETENTION: '0' });
+    const server = await faultServer(dataDir, work);
     servers.push(server);
     const warning = server.logs().split('\n').find((l) => l.includes('db.json') && l.includes('unreadable'));
     assert.ok(warning, `no warning about the unreadable index in the log:\n${server.logs()}`);
@@ -187,7 +176,7 @@ describe('a damaged index or half-made job folders never stop the server', { ski
     await client.close();
     const health = await fetch(`${server.url}/healthz`);
     assert.equal(health.status, 200);
-    await server.stop('SIGTERM');
+    await server.kill('SIGTERM');
     const db = JSON.parse(fs.readFileSync(path.join(dataDir, 'db.json'), 'utf8')) as { version: number; jobs: Record<string, Job> };
     assert.equal(db.version, 1);
     assert.deepEqual(Object.keys(db.jobs).sort(), idFolders(jobsDir));
@@ -244,10 +233,9 @@ describe('a jobs folder the server may not write', { skip: needsPosix('kill -9 o
     // chmod does not stop root. As root, run the server as `nobody` (it owns the data dir), so the
     // permission bits mean what they say; otherwise run it as ourselves.
     const asRoot = process.getuid?.() === 0;
-    const ids: { uid?: number; gid?: number } = asRoot ? { uid: 65534, gid: 65534 } : {};
+    const ids: { uid?: number; gid?: number } = asRoot ? NOBODY : {};
     if (asRoot) {
-      const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(BIN)}, require('fs').constants.R_OK)`], { ...ids, cwd: '/' });
-      if (probe.status !== 0) {
+      if (!nobodyCanRunServer()) {
         fs.rmSync(dataDir, { recursive: true, force: true });
         t.skip('running as root and the uid nobody (65534) cannot run node on this checkout, so a read-only folder cannot be simulated');
         return;
@@ -259,7 +247,7 @@ describe('a jobs folder the server may not write', { skip: needsPosix('kill -9 o
       fs.chmodSync(jobsDir, 0o700);
       await cleanupAll(servers, dataDir)();
     });
-    const server = await spawnServer({ CLAUDE_ASYNC_DATA_DIR: dataDir, CLAUDE_ASYNC_CLAUDE_BIN: FAKE_CLAUDE, CLAUDE_ASYNC_DEFAULT_CWD: work, HOME: dataDir }, { ...ids, cwd: dataDir });
+    const server = await faultServer(dataDir, work, {}, ids);
     servers.push(server);
     const client = await connect(server.url);
     t.after(() => client.close());

@@ -5,21 +5,20 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { tempDir, waitFor } from './helpers.js';
-import { cleanupAll, isAlive, runnerOf, serverEnv, spawnServer, type RealServer } from './support/real-server.js';
+import { isAlive, waitFor } from './support/helpers.js';
+import { cleanupAll, faultDirs, faultServer, runnerOf, TOKEN } from './support/faults.js';
+import { type RealServer } from './support/server-process.js';
 import { needsLinux, needsPosix } from './support/platform.js';
 
 type Job = { jobId: string; status: string; statusReason?: string; result?: { result: string; isError: boolean } | null; tail?: string };
 
 function setup(t: { after: (fn: () => unknown) => void }) {
-  const dataDir = tempDir('ca-truth-');
-  const work = path.join(dataDir, 'work');
-  fs.mkdirSync(work);
+  const { dataDir, work } = faultDirs('ca-truth-');
   const servers: RealServer[] = [];
   t.after(cleanupAll(servers, dataDir));
   const jobsDir = path.join(dataDir, 'jobs');
   const start = async (env: Record<string, string> = {}) => {
-    const server = await spawnServer(serverEnv(dataDir, work, env));
+    const server = await faultServer(dataDir, work, env);
     servers.push(server);
     return server;
   };
@@ -55,6 +54,25 @@ function liveClaudes(jobsDir: string): number {
   return n;
 }
 
+/** Counts live claudes under jobsDir as often as the event loop allows; stop() gives the most seen at once. */
+function watchLiveClaudes(jobsDir: string): { stop(): Promise<number> } {
+  let most = 0;
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      most = Math.max(most, liveClaudes(jobsDir));
+      await new Promise((r) => setImmediate(r));
+    }
+  })();
+  return {
+    async stop() {
+      watching = false;
+      await watcher;
+      return most;
+    },
+  };
+}
+
 describe('a runner killed while claude runs', { skip: needsPosix('SIGSTOP and SIGKILL of runners and claude') }, () => {
   it('the job stays running and holds its slot while claude lives; the server ends claude; then orphaned with the output whole', async (t) => {
     const { jobsDir, start } = setup(t);
@@ -66,14 +84,7 @@ describe('a runner killed while claude runs', { skip: needsPosix('SIGSTOP and SI
     await runnerOf(jobsDir, other);
     await waitFor(() => fs.readFileSync(path.join(jobsDir, victim, 'out.jsonl'), 'utf8').includes('tick 3'), 20_000, 'the victim to print');
 
-    let maxClaudes = 0;
-    let watching = true;
-    const watcher = (async () => {
-      while (watching) {
-        maxClaudes = Math.max(maxClaudes, liveClaudes(jobsDir));
-        await new Promise((r) => setImmediate(r));
-      }
-    })();
+    const peak = watchLiveClaudes(jobsDir);
     process.kill(pids.runnerPid, 'SIGKILL');
     // Every answer is true: `orphaned` only once claude is gone; until then `running`.
     const seen: string[] = [];
@@ -91,8 +102,7 @@ describe('a runner killed while claude runs', { skip: needsPosix('SIGSTOP and SI
     // The queued job only started once the victim's claude was gone.
     const third = await until(server, queued, (j) => j.status === 'completed', 'to complete');
     assert.equal(third.status, 'completed');
-    watching = false;
-    await watcher;
+    const maxClaudes = await peak.stop();
     assert.ok(maxClaudes <= 2, `${maxClaudes} claude processes ran at once with MAX_CONCURRENT=2`);
     const log = fs.readFileSync(path.join(jobsDir, victim, 'out.jsonl'), 'utf8');
     assert.ok(log.endsWith('\n') && log.includes('tick 3'), 'the output is whole');
@@ -166,7 +176,7 @@ describe('two servers on one data dir', { skip: needsPosix('SIGSTOP and SIGKILL 
     await runnerOf(jobsDir, blocker);
     const doomed = await startJob(one, 'doomed');
     assert.equal((await job(one, doomed)).status, 'queued');
-    const stream = await fetch(`${one.url}/v1/jobs/${doomed}/events`, { headers: { Authorization: `Bearer ${(await import('./support/real-server.js')).TOKEN}` } });
+    const stream = await fetch(`${one.url}/v1/jobs/${doomed}/events`, { headers: { Authorization: `Bearer ${TOKEN}` } });
     assert.equal(stream.status, 200);
     const body = stream.text();
 
@@ -193,18 +203,10 @@ describe('two servers on one data dir', { skip: needsPosix('SIGSTOP and SIGKILL 
     const { jobsDir, start } = setup(t);
     const one = await start({ CLAUDE_ASYNC_MAX_CONCURRENT: '2' });
     const two = await start({ CLAUDE_ASYNC_MAX_CONCURRENT: '2' });
-    let maxClaudes = 0;
-    let watching = true;
-    const watcher = (async () => {
-      while (watching) {
-        maxClaudes = Math.max(maxClaudes, liveClaudes(jobsDir));
-        await new Promise((r) => setImmediate(r));
-      }
-    })();
+    const peak = watchLiveClaudes(jobsDir);
     const ids = await Promise.all([one, two, one, two, one, two].map((s, i) => startJob(s, `#fake sleep 1500\njob ${i}`)));
     for (const [i, id] of ids.entries()) await until(i % 2 ? two : one, id, (j) => j.status === 'completed', 'to complete', 60_000);
-    watching = false;
-    await watcher;
+    const maxClaudes = await peak.stop();
     assert.ok(maxClaudes >= 1 && maxClaudes <= 2, `${maxClaudes} claude processes ran at once with MAX_CONCURRENT=2 on both servers`);
   });
 });
@@ -216,7 +218,7 @@ describe('a retried start after a crash', { skip: needsPosix('SIGSTOP and SIGKIL
     const body = { prompt: 'exactly once' };
     const a = await first.rest('/v1/jobs', { body, headers: { 'Idempotency-Key': 'crash-1' } });
     assert.equal(a.status, 201);
-    await first.stop('SIGKILL');
+    await first.kill('SIGKILL');
     const second = await start();
     const b = await second.rest('/v1/jobs', { body, headers: { 'Idempotency-Key': 'crash-1' } });
     assert.equal(b.status, 201);

@@ -11,7 +11,7 @@ import { createFileExclusive, writeFileAtomic, writeFileAtomicSync } from '../sr
 import { withFileLock } from '../src/files/lock.js';
 import { StateFile } from '../src/files/state-file.js';
 import { z } from 'zod';
-import { tempDir } from './helpers.js';
+import { tempDir } from './support/helpers.js';
 
 const ATOMIC = new URL('../src/files/atomic.js', import.meta.url).href;
 const LOCK = new URL('../src/files/lock.js', import.meta.url).href;

@@ -5,12 +5,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { waitFor } from './helpers.js';
-import { SERVER_BIN, startRealServer, type RealServer } from './real-server.js';
+import { waitFor } from './support/helpers.js';
+import { INIT } from './support/raw-mcp.js';
+import { SERVER_BIN, spawnServer, type RealServer } from './support/server-process.js';
 
 const TOKEN = `cas_log_${randomUUID().replace(/-/g, '')}`;
 const CLAIM = `glama_claim_${'Ab1_-'.repeat(6)}xy`;
-const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'log-test', version: '1' } } };
 const auth = { Authorization: `Bearer ${TOKEN}` };
 
 /** The `request` lines logged for one X-Request-Id (the server echoes the id back). */
@@ -24,10 +24,12 @@ describe('the request log of the real server', { timeout: 120_000 }, () => {
 
   before(async () => {
     [direct, proxied] = await Promise.all([
-      startRealServer({ CLAUDE_ASYNC_TOKEN: TOKEN }),
-      startRealServer({
-        CLAUDE_ASYNC_TOKEN: TOKEN, CLAUDE_ASYNC_TRUST_PROXY: 'loopback',
-        CLAUDE_ASYNC_GLAMA_MAINTAINERS: 'alice@example.com, bob@example.org', CLAUDE_ASYNC_GLAMA_CLAIM: CLAIM,
+      spawnServer({ env: { CLAUDE_ASYNC_TOKEN: TOKEN } }),
+      spawnServer({
+        env: {
+          CLAUDE_ASYNC_TOKEN: TOKEN, CLAUDE_ASYNC_TRUST_PROXY: 'loopback',
+          CLAUDE_ASYNC_GLAMA_MAINTAINERS: 'alice@example.com, bob@example.org', CLAUDE_ASYNC_GLAMA_CLAIM: CLAIM,
+        },
       }),
     ]);
   });
@@ -89,8 +91,8 @@ describe('/.well-known/glama.json', { timeout: 120_000 }, () => {
 
   before(async () => {
     [withOwners, without] = await Promise.all([
-      startRealServer({ CLAUDE_ASYNC_TOKEN: TOKEN, CLAUDE_ASYNC_GLAMA_MAINTAINERS: 'alice@example.com, bob@example.org', CLAUDE_ASYNC_GLAMA_CLAIM: CLAIM }),
-      startRealServer({ CLAUDE_ASYNC_TOKEN: TOKEN }),
+      spawnServer({ env: { CLAUDE_ASYNC_TOKEN: TOKEN, CLAUDE_ASYNC_GLAMA_MAINTAINERS: 'alice@example.com, bob@example.org', CLAUDE_ASYNC_GLAMA_CLAIM: CLAIM } }),
+      spawnServer({ env: { CLAUDE_ASYNC_TOKEN: TOKEN } }),
     ]);
   });
 

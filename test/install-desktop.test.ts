@@ -7,10 +7,10 @@ import { promisify } from 'node:util';
 import {
   CONFIG_FILE_NAME, RegisterError, desktopConfigDir, registerDesktop, type RegisterDesktopContext,
 } from '../src/cli/register-desktop.js';
-import { REPO_ROOT, tempDir, testConfig } from './helpers.js';
+import { tempDir, testConfig } from './support/helpers.js';
+import { SERVER_BIN } from './support/server-process.js';
 
 const run = promisify(execFile);
-const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
 type TestContext = { after: (fn: () => unknown) => void };
 
 function sandbox(t: TestContext, platform: NodeJS.Platform = 'linux', env: Record<string, string> = {}): RegisterDesktopContext {
@@ -108,10 +108,10 @@ describe('register-desktop', () => {
     const home = tempDir('ca-desktop-cli-');
     t.after(() => fs.rmSync(home, { recursive: true, force: true }));
     const env = { PATH: process.env.PATH ?? '', HOME: home, CLAUDE_ASYNC_DATA_DIR: path.join(home, 'data') };
-    const { stdout } = await run(process.execPath, [BIN, 'register-desktop', '--stdio'], { env, cwd: home });
+    const { stdout } = await run(process.execPath, [SERVER_BIN, 'register-desktop', '--stdio'], { env, cwd: home });
     assert.match(stdout, /Added "claude-async"/);
     const entry = readJson(path.join(home, '.config', 'Claude', CONFIG_FILE_NAME)).mcpServers['claude-async'];
-    assert.deepEqual(entry.args, [BIN, 'stdio']);
+    assert.deepEqual(entry.args, [SERVER_BIN, 'stdio']);
     assert.equal(entry.command, process.execPath);
   });
 });

@@ -5,11 +5,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { defaultProbes, runDoctor, type CheckResult, type DoctorProbes } from '../src/cli/doctor.js';
-import { FAKE_CLAUDE, REPO_ROOT, tempDir } from './helpers.js';
+import { FAKE_CLAUDE, tempDir } from './support/helpers.js';
+import { SERVER_BIN } from './support/server-process.js';
 import { needsPosix } from './support/platform.js';
 
 const run = promisify(execFile);
-const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
 type TestContext = { after: (fn: () => unknown) => void };
 
 /** A working set-up in a temp folder: the fake claude, a data dir, a work root, a token. */
@@ -81,9 +81,9 @@ describe('doctor', { skip: needsPosix('checks POSIX folder modes and runs the fa
 
   it('exits 0 on a good set-up and 1 on a bad one from the command line', async (t) => {
     const env = goodEnv(t);
-    const good = await run(process.execPath, [BIN, 'doctor'], { env, cwd: env.HOME });
+    const good = await run(process.execPath, [SERVER_BIN, 'doctor'], { env, cwd: env.HOME });
     assert.match(good.stdout, /^ok\s+claude --version/m);
-    await assert.rejects(run(process.execPath, [BIN, 'doctor'], { env: { ...env, CLAUDE_ASYNC_CLAUDE_BIN: 'no-such-claude-binary' }, cwd: env.HOME }), (error: { code: number; stdout: string }) => {
+    await assert.rejects(run(process.execPath, [SERVER_BIN, 'doctor'], { env: { ...env, CLAUDE_ASYNC_CLAUDE_BIN: 'no-such-claude-binary' }, cwd: env.HOME }), (error: { code: number; stdout: string }) => {
       assert.equal(error.code, 1);
       assert.match(error.stdout, /^fail\s+claude\s+'no-such-claude-binary' was not found on PATH/m);
       assert.match(error.stdout, /fix: install it with `npm i -g @anthropic-ai\/claude-code`/);
@@ -103,7 +103,7 @@ describe('doctor', { skip: needsPosix('checks POSIX folder modes and runs the fa
     assert.match(login.fix!, /claude auth login/);
     assert.match(login.fix!, /ANTHROPIC_API_KEY/);
     assert.match(login.fix!, /CLAUDE_CODE_OAUTH_TOKEN/);
-    const cli = await run(process.execPath, [BIN, 'doctor'], { env: { ...env, FAKE_CLAUDE_LOGGED_OUT: '1', CLAUDE_ASYNC_JOB_ENV: 'FAKE_CLAUDE_LOGGED_OUT' }, cwd: env.HOME }).then(() => null, (e: { code: number; stdout: string }) => e);
+    const cli = await run(process.execPath, [SERVER_BIN, 'doctor'], { env: { ...env, FAKE_CLAUDE_LOGGED_OUT: '1', CLAUDE_ASYNC_JOB_ENV: 'FAKE_CLAUDE_LOGGED_OUT' }, cwd: env.HOME }).then(() => null, (e: { code: number; stdout: string }) => e);
     assert.ok(cli, 'doctor must exit 1 when claude is not logged in');
     assert.equal(cli.code, 1);
     assert.doesNotMatch(cli.stdout, /All checks passed/);
@@ -114,7 +114,7 @@ describe('doctor', { skip: needsPosix('checks POSIX folder modes and runs the fa
     const results = await runDoctor(probes(env));
     assert.deepEqual(failed(results), ['public URL']);
     assert.match(results.find((r) => r.name === 'public URL')!.fix!, /CLAUDE_ASYNC_PUBLIC_URL/);
-    const serve = await run(process.execPath, [BIN, 'serve'], { env, cwd: env.HOME, timeout: 30_000 }).then(() => null, (e: { code: number; stdout: string; stderr: string }) => e);
+    const serve = await run(process.execPath, [SERVER_BIN, 'serve'], { env, cwd: env.HOME, timeout: 30_000 }).then(() => null, (e: { code: number; stdout: string; stderr: string }) => e);
     assert.ok(serve, 'serve must refuse to start');
     assert.notEqual(serve.code, 0);
     assert.match(serve.stdout + serve.stderr, /CLAUDE_ASYNC_PUBLIC_URL/);

@@ -6,9 +6,8 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { REPO_ROOT, isAlive, tempDir, waitFor } from './helpers.js';
+import { connectStdio } from './support/mcp-client.js';
+import { REPO_ROOT, isAlive, tempDir, waitFor } from './support/helpers.js';
 import { needsPosix } from './support/platform.js';
 
 const run = promisify(execFile);
@@ -104,9 +103,7 @@ describe('the npm package, packed and installed into an empty folder', { skip: n
   });
 
   it('answers tools/list over stdio with no secrets set', async () => {
-    const transport = new StdioClientTransport({ command: bin, args: ['stdio'], env: cleanEnv(), stderr: 'pipe', cwd: path.join(tmp, 'app') });
-    const client = new Client({ name: 'install-test', version: '1.0.0' });
-    await client.connect(transport);
+    const { client } = await connectStdio({ command: bin, args: ['stdio'], env: cleanEnv(), stderr: 'pipe', cwd: path.join(tmp, 'app') });
     try {
       const { tools } = await client.listTools();
       assert.ok(tools.some((t) => t.name === 'claude_start'));

@@ -1,43 +1,25 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError, ResourceListChangedNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import pino from 'pino';
-import { TokenStore } from '../src/auth/token-store.js';
 import { JobNotFound } from '../src/jobs/errors.js';
 import { JOB_URI_TEMPLATE, OUTPUT_URI_TEMPLATE, jobUri, outputUri, parseJobUri } from '../src/mcp/resources.js';
 import { JobWatcher } from '../src/mcp/subscriptions.js';
-import { startServer } from '../src/server.js';
-import { tokensFile } from '../src/auth/options.js';
-import { ALICE, cleanupJobs, testConfig, waitFor } from './helpers.js';
+import { ALICE, waitFor } from './support/helpers.js';
+import { startTestServer, type TestServer } from './support/in-process-server.js';
 
-const TOKEN = 'cas_test_token_0123456789abcdef';
 type Structured = Record<string, unknown>;
-type Ctx = { after: (fn: () => unknown) => void };
-/** Closed before their server (after hooks run first to last), so no SSE stream holds its shutdown. */
-const clients: Client[] = [];
 
-async function serverFor(t: Ctx) {
-  const config = testConfig({ port: 0, token: TOKEN, auth: 'token' });
-  const bob = (await new TokenStore(tokensFile(config)).create('bob', ['jobs:read', 'jobs:write'])).token;
-  const server = await startServer(config, pino({ level: 'silent' }));
-  t.after(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-    await server.close();
-    cleanupJobs(config);
-  });
-  return { url: server.url, bob };
-}
-
-async function connect(url: string, token = TOKEN) {
-  const client = new Client({ name: 'test-client', version: '1.0.0' });
+/** A client that records the resource notifications it hears. */
+async function listen(server: TestServer, token?: string) {
   const updated: string[] = [];
   let listChanged = 0;
-  client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updated.push(n.params.uri));
-  client.setNotificationHandler(ResourceListChangedNotificationSchema, () => void listChanged++);
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
-  clients.push(client);
+  const client = await server.connect(token, {
+    setup: (c) => {
+      c.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updated.push(n.params.uri));
+      c.setNotificationHandler(ResourceListChangedNotificationSchema, () => void listChanged++);
+    },
+  });
   return { client, updated, listChanged: () => listChanged };
 }
 
@@ -50,8 +32,8 @@ const text = (r: { contents: unknown[] }) => String((r.contents[0] as { text?: s
 
 describe('jobs as MCP resources', () => {
   it('lists job templates and recent jobs, reads a job and its output, and completes jobIds', async (t) => {
-    const { url } = await serverFor(t);
-    const { client, listChanged } = await connect(url);
+    const server = await startTestServer(t);
+    const { client, listChanged } = await listen(server);
     const caps = client.getServerCapabilities()!;
     assert.deepEqual(caps.resources, { subscribe: true, listChanged: true });
     assert.deepEqual(caps.completions, {});
@@ -84,8 +66,8 @@ describe('jobs as MCP resources', () => {
   });
 
   it('a subscriber hears `updated` when its job writes output and when it finishes', async (t) => {
-    const { url } = await serverFor(t);
-    const { client, updated } = await connect(url);
+    const server = await startTestServer(t);
+    const { client, updated } = await listen(server);
     const jobId = await start(client, '#fake sleep 1200\n#fake tick 2 100\ndone soon');
     // What the client learns by reading the job each time it is told the job changed.
     const seen: string[] = [];
@@ -98,18 +80,23 @@ describe('jobs as MCP resources', () => {
     await waitFor(() => seen.includes('completed'), 20_000, 'an updated notification after which the job reads completed');
     assert.ok(updated.includes(outputUri(jobId)), 'the output resource was updated too');
     const before = updated.length;
-    await new Promise((r) => setTimeout(r, 2500));
-    const late = updated.slice(before);
+    // The watcher looks at every subscription in one pass: once a second, growing job has been
+    // heard of three times (a second apart at least), it has looked at the ended one for two seconds
+    // or more; a job that did not go quiet would have been told of four times or more by then.
+    const second = await start(client, '#fake tick 8 400\nthe clock');
+    await client.subscribeResource({ uri: outputUri(second) });
+    await waitFor(() => updated.filter((uri) => uri === outputUri(second)).length >= 3, 30_000, 'three notifications about the second job');
+    const late = updated.slice(before).filter((uri) => uri === jobUri(jobId) || uri === outputUri(jobId));
     assert.ok(late.length <= 2, `an ended job should go quiet, got ${late.length} more`);
     await client.unsubscribeResource({ uri: jobUri(jobId) });
     await client.unsubscribeResource({ uri: outputUri(jobId) });
   });
 
   it('another principal can neither list, read, complete nor subscribe to a job', async (t) => {
-    const { url, bob: bobToken } = await serverFor(t);
-    const alice = await connect(url);
+    const server = await startTestServer(t);
+    const alice = await listen(server);
     const jobId = await start(alice.client, '#fake sleep 2000\nprivate');
-    const bob = await connect(url, bobToken);
+    const bob = await listen(server, server.tokens.bob);
     assert.deepEqual((await bob.client.listResources()).resources, []);
     for (const uri of [jobUri(jobId), outputUri(jobId)]) {
       const read = await bob.client.readResource({ uri }).then(() => null, (e: unknown) => e);
@@ -129,8 +116,8 @@ describe('jobs as MCP resources', () => {
   });
 
   it('offers the delegate_to_claude prompt that teaches the start → wait → result loop', async (t) => {
-    const { url } = await serverFor(t);
-    const { client } = await connect(url);
+    const server = await startTestServer(t);
+    const { client } = await listen(server);
     const { prompts } = await client.listPrompts();
     assert.deepEqual(prompts.map((p) => [p.name, p.arguments?.map((a) => [a.name, a.required])]), [['delegate_to_claude', [['task', true], ['cwd', false]]]]);
     const prompt = await client.getPrompt({ name: 'delegate_to_claude', arguments: { task: 'fix the flaky test', cwd: '/srv/app' } });
@@ -155,17 +142,48 @@ describe('the resource watcher', () => {
     return { service, remove: () => (gone = true) };
   }
 
-  it('throttles updates per resource and stops polling when nothing is subscribed', async () => {
+  it('tells a subscriber of a change at most once per minGapMs (an injected clock), and stops polling when nothing is subscribed', async () => {
     const { service } = growingJob();
     const updated: string[] = [];
-    const watcher = new JobWatcher(service, ALICE, { updated: async (uri) => void updated.push(uri), listChanged: async () => {} }, { pollMs: 10, minGapMs: 300 });
+    let clock = 50_000;
+    // The poll timer is too slow to fire during the test: each look is a poll() call of ours.
+    const watcher = new JobWatcher(service, ALICE, { updated: async (uri) => void updated.push(uri), listChanged: async () => {} }, { pollMs: 600_000, minGapMs: 300, now: () => clock });
     await watcher.subscribe('u1', 'j1');
     assert.equal(watcher.polling, true);
-    await new Promise((r) => setTimeout(r, 1000));
-    assert.ok(updated.length >= 2 && updated.length <= 4, `expected 2-4 updates in 1 s at ≥ 300 ms apart, got ${updated.length}`);
+    await watcher.poll();
+    assert.deepEqual(updated, ['u1'], 'the first change is told at once');
+    clock += 299;
+    await watcher.poll();
+    assert.equal(updated.length, 1, 'a change 299 ms after the last notification waits');
+    clock += 1;
+    await watcher.poll();
+    assert.equal(updated.length, 2, 'it is told once the gap has passed');
+    for (let i = 0; i < 14; i++) {
+      clock += 20;
+      await watcher.poll();
+    }
+    assert.equal(updated.length, 2, 'fourteen changes inside one gap make no notification');
+    clock += 20;
+    await watcher.poll();
+    assert.equal(updated.length, 3);
     watcher.unsubscribe('u1');
     assert.equal(watcher.polling, false);
     assert.equal(watcher.subscriptionCount, 0);
+    watcher.close();
+  });
+
+  it('an ended job goes quiet: looks at a job that no longer changes tell nothing', async () => {
+    const updated: string[] = [];
+    const ended = { jobId: 'j1', status: 'completed' as const, owner: 'alice', cwd: '/', createdAt: 0, outputBytes: 700, exitCode: 0, signal: null, logCapped: false };
+    const service = { job: async () => ended, list: async () => ({ jobs: [ended] }) };
+    let clock = 50_000;
+    const watcher = new JobWatcher(service, ALICE, { updated: async (uri) => void updated.push(uri), listChanged: async () => {} }, { pollMs: 600_000, minGapMs: 300, now: () => clock });
+    await watcher.subscribe('u1', 'j1');
+    for (let i = 0; i < 20; i++) {
+      clock += 1000;
+      await watcher.poll();
+    }
+    assert.deepEqual(updated, []);
     watcher.close();
   });
 

@@ -7,8 +7,10 @@ import { SignJWT } from 'jose';
 import { hasTypeArray } from '../src/mcp/json-schema.js';
 import { originAllowed } from '../src/http/security.js';
 import { SessionRegistry } from '../src/http/sessions.js';
-import { waitFor } from './helpers.js';
-import { messagesOf, rawSession, readSse, spawnServer, type RawSession, type RealServer } from './support/mcp-server.js';
+import { waitFor } from './support/helpers.js';
+import { rawSession, type RawSession } from './support/raw-mcp.js';
+import { spawnServer, type RealServer } from './support/server-process.js';
+import { messagesOf, readSse } from './support/sse.js';
 
 const JWT_SECRET = `jwt-secret-${randomUUID()}-${randomUUID()}`;
 
@@ -28,7 +30,9 @@ const stillThere = async (session: RawSession) => (await session.post({ jsonrpc:
 describe('MCP sessions: idle means nothing open (issue 14 item 14)', () => {
   let server: RealServer;
   before(async () => {
-    server = await spawnServer({ CLAUDE_ASYNC_AUTH: 'none', CLAUDE_ASYNC_SESSION_IDLE: '2s' });
+    // Long enough that a stall of the machine between opening the two sessions and counting them
+    // does not reap one early; the reaping itself is waited for, not timed.
+    server = await spawnServer({ env: { CLAUDE_ASYNC_AUTH: 'none', CLAUDE_ASYNC_SESSION_IDLE: '5s' } });
   });
   after(async () => server?.stop());
 
@@ -41,7 +45,7 @@ describe('MCP sessions: idle means nothing open (issue 14 item 14)', () => {
     // would refresh it); by then the listener had sent nothing for as long.
     const openSessions = async () => ((await (await fetch(`${server.url}/healthz`)).json()) as { sessions: number }).sessions;
     assert.equal(await openSessions(), 2);
-    await waitFor(async () => (await openSessions()) === 1, 20_000, 'the idle session to be reaped');
+    await waitFor(async () => (await openSessions()) === 1, 40_000, 'the idle session to be reaped');
     assert.equal(await stillThere(walkedAway), 404);
     assert.equal(await stillThere(listener), 200, 'the listening session was reaped');
     await stream.body?.cancel();
@@ -52,8 +56,10 @@ describe('MCP rights, session caps and subscriptions (issue 15 items 2, 4, 6)', 
   let server: RealServer;
   before(async () => {
     server = await spawnServer({
-      CLAUDE_ASYNC_JWT_SECRET: JWT_SECRET, CLAUDE_ASYNC_MAX_SESSIONS: '5', CLAUDE_ASYNC_MAX_SESSIONS_PER_PRINCIPAL: '3',
-      CLAUDE_ASYNC_MAX_SUBSCRIPTIONS: '2', CLAUDE_ASYNC_SESSION_IDLE: '1h',
+      env: {
+        CLAUDE_ASYNC_JWT_SECRET: JWT_SECRET, CLAUDE_ASYNC_MAX_SESSIONS: '5', CLAUDE_ASYNC_MAX_SESSIONS_PER_PRINCIPAL: '3',
+        CLAUDE_ASYNC_MAX_SUBSCRIPTIONS: '2', CLAUDE_ASYNC_SESSION_IDLE: '1h',
+      },
     });
   });
   after(async () => server?.stop());
@@ -144,7 +150,7 @@ describe('MCP rights, session caps and subscriptions (issue 15 items 2, 4, 6)', 
 describe('what every client can read and resume (issue 14 item 15)', () => {
   let server: RealServer;
   before(async () => {
-    server = await spawnServer({ CLAUDE_ASYNC_AUTH: 'none', CLAUDE_ASYNC_SSE_RETRY: '1500ms' });
+    server = await spawnServer({ env: { CLAUDE_ASYNC_AUTH: 'none', CLAUDE_ASYNC_SSE_RETRY: '1500ms' } });
   });
   after(async () => server?.stop());
 
@@ -191,7 +197,7 @@ describe('what every client can read and resume (issue 14 item 15)', () => {
 describe('browsers on this machine, not hostile pages (issue 15 item 12)', () => {
   let server: RealServer;
   before(async () => {
-    server = await spawnServer({ CLAUDE_ASYNC_AUTH: 'none' });
+    server = await spawnServer({ env: { CLAUDE_ASYNC_AUTH: 'none' } });
   });
   after(async () => server?.stop());
   const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'browser', version: '1' } } };

@@ -7,8 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { newJobId } from '../src/jobs/ids.js';
-import { waitFor } from './helpers.js';
-import { messagesOf, rawSession, readSse, spawnServer, type RealServer } from './support/mcp-server.js';
+import { waitFor } from './support/helpers.js';
+import { rawSession } from './support/raw-mcp.js';
+import { spawnServer, type RealServer } from './support/server-process.js';
+import { messagesOf, readSse } from './support/sse.js';
 
 const TOKEN = `cas_spec_${randomUUID().replace(/-/g, '')}`;
 const auth = { Authorization: `Bearer ${TOKEN}` };
@@ -23,7 +25,7 @@ const error = (answer: Record<string, any>) => answer.error as { code: number; m
 describe('MCP 2025-11-25 to the letter (issue 21)', () => {
   let server: RealServer;
   before(async () => {
-    server = await spawnServer({ CLAUDE_ASYNC_TOKEN: TOKEN, CLAUDE_ASYNC_ALLOWED_ROOTS: '' });
+    server = await spawnServer({ env: { CLAUDE_ASYNC_TOKEN: TOKEN, CLAUDE_ASYNC_ALLOWED_ROOTS: '' } });
   });
   after(async () => server?.stop());
 
@@ -168,26 +170,29 @@ describe('MCP 2025-11-25 › Pagination over 104 jobs (issue 21)', () => {
   let server: RealServer;
   const ids: string[] = [];
   before(async () => {
-    server = await spawnServer({ CLAUDE_ASYNC_TOKEN: TOKEN }, async (dataDir, work) => {
-      // One real finished job, copied 103 times under new ids: the server rebuilds its index from
-      // the folders at start, so 104 jobs exist without running 104 processes.
-      const { JobService } = await import('../src/jobs/service.js');
-      const { testConfig } = await import('./helpers.js');
-      const config = testConfig({ dataDir, defaultCwd: work, allowedRoots: [work] });
-      const service = await JobService.open(config);
-      const { jobId } = await service.start({ prompt: 'the template job' }, { id: 'default', admin: false });
-      await service.wait(jobId, { id: 'default', admin: false }, { timeoutMs: 20_000 });
-      await service.close();
-      ids.push(jobId);
-      for (let i = 0; i < 103; i++) {
-        const id = newJobId(Date.now() + i + 1);
-        fs.cpSync(path.join(config.jobsDir, jobId), path.join(config.jobsDir, id), { recursive: true });
-        const specFile = path.join(config.jobsDir, id, 'spec.json');
-        const spec = JSON.parse(fs.readFileSync(specFile, 'utf8')) as { jobId: string; createdAt: number };
-        fs.writeFileSync(specFile, JSON.stringify({ ...spec, jobId: id, createdAt: spec.createdAt + i + 1 }));
-        ids.push(id);
-      }
-      fs.rmSync(path.join(dataDir, 'db.json'), { force: true });
+    server = await spawnServer({
+      env: { CLAUDE_ASYNC_TOKEN: TOKEN },
+      prepare: async (dataDir, work) => {
+        // One real finished job, copied 103 times under new ids: the server rebuilds its index from
+        // the folders at start, so 104 jobs exist without running 104 processes.
+        const { JobService } = await import('../src/jobs/service.js');
+        const { testConfig } = await import('./support/helpers.js');
+        const config = testConfig({ dataDir, defaultCwd: work, allowedRoots: [work] });
+        const service = await JobService.open(config);
+        const { jobId } = await service.start({ prompt: 'the template job' }, { id: 'default', admin: false });
+        await service.wait(jobId, { id: 'default', admin: false }, { timeoutMs: 20_000 });
+        await service.close();
+        ids.push(jobId);
+        for (let i = 0; i < 103; i++) {
+          const id = newJobId(Date.now() + i + 1);
+          fs.cpSync(path.join(config.jobsDir, jobId), path.join(config.jobsDir, id), { recursive: true });
+          const specFile = path.join(config.jobsDir, id, 'spec.json');
+          const spec = JSON.parse(fs.readFileSync(specFile, 'utf8')) as { jobId: string; createdAt: number };
+          fs.writeFileSync(specFile, JSON.stringify({ ...spec, jobId: id, createdAt: spec.createdAt + i + 1 }));
+          ids.push(id);
+        }
+        fs.rmSync(path.join(dataDir, 'db.json'), { force: true });
+      },
     });
   });
   after(async () => server?.stop());

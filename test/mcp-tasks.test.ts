@@ -1,57 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema, CreateTaskResultSchema, type Task } from '@modelcontextprotocol/sdk/types.js';
-import pino from 'pino';
-import { TokenStore } from '../src/auth/token-store.js';
-import type { Config } from '../src/config.js';
 import { taskStatusOf } from '../src/mcp/tasks.js';
 import { JOB_STATUSES } from '../src/jobs/schemas.js';
-import { startServer, type RunningServer } from '../src/server.js';
-import { tokensFile } from '../src/auth/options.js';
-import { cleanupJobs, testConfig, waitFor } from './helpers.js';
+import { waitFor } from './support/helpers.js';
+import { startTestServer } from './support/in-process-server.js';
 
-const TOKEN = 'cas_test_token_0123456789abcdef';
 type Structured = Record<string, unknown>;
-type Ctx = { after: (fn: () => unknown) => void };
-/** Closed before their server (after hooks run first to last), so no SSE stream holds its shutdown. */
-const clients: Client[] = [];
-
-/** A server on a fresh data dir; `restart` closes it and starts another on the same dir. */
-async function serverFor(t: Ctx, overrides: Partial<Config> = {}) {
-  const config = testConfig({ port: 0, token: TOKEN, auth: 'token', ...overrides });
-  const tokens = new TokenStore(tokensFile(config));
-  const bob = (await tokens.create('bob', ['jobs:read', 'jobs:write'])).token;
-  const reader = (await tokens.create('reader', ['jobs:read'])).token;
-  const log = pino({ level: 'silent' });
-  const state: { server: RunningServer } = { server: await startServer(config, log) };
-  t.after(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-    await state.server.close();
-    cleanupJobs(config);
-  });
-  return {
-    config,
-    bob,
-    reader,
-    get url() {
-      return state.server.url;
-    },
-    async restart() {
-      await state.server.close();
-      state.server = await startServer(config, log);
-    },
-  };
-}
-
-async function connect(url: string, token = TOKEN) {
-  const client = new Client({ name: 'test-client', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
-  clients.push(client);
-  return client;
-}
-
 /** A task-augmented claude_run call: the answer is a task, not the tool's result. */
 async function runAsTask(client: Client, prompt: string): Promise<Task> {
   const created = await client.request(
@@ -71,8 +27,8 @@ async function until(client: Client, taskId: string, status: Task['status']): Pr
 
 describe('MCP tasks backed by the job engine', () => {
   it('a task-augmented claude_run returns a task that tasks/get follows to completion and tasks/result resolves', async (t) => {
-    const srv = await serverFor(t);
-    const client = await connect(srv.url);
+    const srv = await startTestServer(t);
+    const client = await srv.connect();
     assert.deepEqual(client.getServerCapabilities()?.tasks, { list: {}, cancel: {}, requests: { tools: { call: {} } } });
     const { tools } = await client.listTools();
     assert.equal(tools.find((x) => x.name === 'claude_run')?.execution?.taskSupport, 'optional');
@@ -103,13 +59,13 @@ describe('MCP tasks backed by the job engine', () => {
   });
 
   it('a task survives a server restart: a new session on the new server fetches its result', async (t) => {
-    const srv = await serverFor(t);
-    const first = await connect(srv.url);
+    const srv = await startTestServer(t);
+    const first = await srv.connect();
     const task = await runAsTask(first, '#fake sleep 1500\nslow one');
     await first.close();
     await srv.restart();
 
-    const second = await connect(srv.url);
+    const second = await srv.connect();
     assert.equal((await second.experimental.tasks.getTask(task.taskId)).taskId, task.taskId);
     // tasks/result blocks until the task is terminal, then answers with the tool's result.
     const result = await second.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema, { timeout: 30_000 });
@@ -119,8 +75,8 @@ describe('MCP tasks backed by the job engine', () => {
   });
 
   it('a client without task support gets the plain tool result from claude_run; claude_start still answers at once', async (t) => {
-    const srv = await serverFor(t);
-    const client = await connect(srv.url);
+    const srv = await startTestServer(t);
+    const client = await srv.connect();
     const started = await client.callTool({ name: 'claude_start', arguments: { prompt: '#fake sleep 1000\nlater' } });
     assert.equal((started.structuredContent as Structured).status, 'queued');
 
@@ -136,8 +92,8 @@ describe('MCP tasks backed by the job engine', () => {
   });
 
   it('tasks/cancel cancels the job behind the task', async (t) => {
-    const srv = await serverFor(t);
-    const client = await connect(srv.url);
+    const srv = await startTestServer(t);
+    const client = await srv.connect();
     const task = await runAsTask(client, '#fake sleep 20000\nforever');
     await waitFor(async () => ((await client.callTool({ name: 'claude_check', arguments: { jobId: task.taskId } })).structuredContent as Structured).status === 'running', 10_000, 'job to run');
     const cancelled = await client.experimental.tasks.cancelTask(task.taskId);
@@ -148,10 +104,10 @@ describe('MCP tasks backed by the job engine', () => {
   });
 
   it('another principal cannot see, fetch, list or cancel a task', async (t) => {
-    const srv = await serverFor(t);
-    const alice = await connect(srv.url);
+    const srv = await startTestServer(t);
+    const alice = await srv.connect();
     const task = await runAsTask(alice, '#fake sleep 3000\nmine');
-    const bob = await connect(srv.url, srv.bob);
+    const bob = await srv.connect(srv.tokens.bob);
     await assert.rejects(bob.experimental.tasks.getTask(task.taskId), /Task not found/);
     await assert.rejects(bob.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema), /Task not found/);
     await assert.rejects(bob.experimental.tasks.cancelTask(task.taskId), /Task not found/);
@@ -161,8 +117,8 @@ describe('MCP tasks backed by the job engine', () => {
   });
 
   it('a read-only principal cannot run claude_run, as a task or not', async (t) => {
-    const srv = await serverFor(t);
-    const reader = await connect(srv.url, srv.reader);
+    const srv = await startTestServer(t);
+    const reader = await srv.connect(srv.tokens.reader);
     const plain = await reader.callTool({ name: 'claude_run', arguments: { prompt: 'x' } }).then((r) => JSON.stringify(r), (e: unknown) => String(e));
     assert.match(plain, /read-only|jobs:write/);
     await assert.rejects(runAsTask(reader, 'x'));

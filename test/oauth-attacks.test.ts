@@ -8,10 +8,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { decodeJwt, importJWK, SignJWT, generateKeyPair, type JWK } from 'jose';
-import { tempDir, waitFor } from './helpers.js';
-import {
-  cli, formPost, openConsent, postConsent, removeServerData, selfSignedCertificate, startHttpsServer, startOAuthServer, type OAuthServer,
-} from './oauth-support.js';
+import { tempDir, waitFor } from './support/helpers.js';
+import { formPost, openConsent, postConsent, startHttpsServer, mcpStatus, startOAuthServer } from './support/oauth.js';
+import { runCli, type RealServer } from './support/server-process.js';
+import { selfSignedCertificate } from './support/tls.js';
 
 const REDIRECT = 'https://app.example.com/callback';
 
@@ -59,18 +59,8 @@ async function signIn(url: string, token: string, scope?: string) {
   return { clientId, access: String(tokens.json.access_token), refresh: String(tokens.json.refresh_token), scope: String(tokens.json.scope) };
 }
 
-async function mcp(url: string, accessToken: string) {
-  const res = await fetch(`${url}/mcp`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
-  });
-  await res.body?.cancel();
-  return { status: res.status, challenge: res.headers.get('www-authenticate') ?? '' };
-}
-
 /** Signs with the server's own private key, so only the claims under test are wrong. */
-async function forgeWithServerKey(server: OAuthServer, claims: Record<string, unknown>, expiresAt?: number) {
+async function forgeWithServerKey(server: RealServer, claims: Record<string, unknown>, expiresAt?: number) {
   const keys = JSON.parse(fs.readFileSync(path.join(server.dataDir, 'oauth', 'keys.json'), 'utf8')) as { keys: Array<{ kid: string; privateJwk: JWK }> };
   const key = keys.keys[0]!;
   const now = Math.floor(Date.now() / 1000);
@@ -79,14 +69,13 @@ async function forgeWithServerKey(server: OAuthServer, claims: Record<string, un
 }
 
 describe('attacks on the built-in OAuth server', () => {
-  let server: OAuthServer;
+  let server: RealServer;
   let tokens: Record<string, string>;
   before(async () => {
     ({ server, tokens } = await startOAuthServer({ tokens: { alice: 'jobs:read,jobs:write', reader: 'jobs:read', bob: 'jobs:read,jobs:write' } }));
   });
   after(async () => {
     await server.stop();
-    removeServerData(server.dataDir);
   });
 
   it('an unregistered or look-alike redirect URI gets an error page, never a redirect', async () => {
@@ -116,11 +105,11 @@ describe('attacks on the built-in OAuth server', () => {
     const { clientId, code, verifier } = await codeFor(server.url, tokens.alice!);
     const first = await exchange(server.url, clientId, code, verifier);
     assert.equal(first.status, 200);
-    assert.equal((await mcp(server.url, String(first.json.access_token))).status, 200);
+    assert.equal((await mcpStatus(server.url, String(first.json.access_token))).status, 200);
     const replay = await exchange(server.url, clientId, code, verifier);
     assert.equal(replay.status, 400);
     assert.equal(replay.json.error, 'invalid_grant');
-    assert.equal((await mcp(server.url, String(first.json.access_token))).status, 401, 'the access token from the code is revoked');
+    assert.equal((await mcpStatus(server.url, String(first.json.access_token))).status, 401, 'the access token from the code is revoked');
     const refresh = await formPost(`${server.url}/token`, { grant_type: 'refresh_token', refresh_token: String(first.json.refresh_token), client_id: clientId });
     assert.equal(refresh.json.error, 'invalid_grant', 'the refresh token from the code is revoked');
   });
@@ -153,7 +142,7 @@ describe('attacks on the built-in OAuth server', () => {
     assert.equal(reused.json.error, 'invalid_grant');
     const next = await formPost(`${server.url}/token`, { grant_type: 'refresh_token', refresh_token: String(rotated.json.refresh_token), client_id: signedIn.clientId });
     assert.equal(next.json.error, 'invalid_grant', 'the newest refresh token of the family is dead too');
-    assert.equal((await mcp(server.url, String(rotated.json.access_token))).status, 401, 'and so are its access tokens');
+    assert.equal((await mcpStatus(server.url, String(rotated.json.access_token))).status, 401, 'and so are its access tokens');
   });
 
   it('a consent post without the CSRF token, with a wrong one, or from another origin approves nothing', async () => {
@@ -212,25 +201,25 @@ describe('attacks on the built-in OAuth server', () => {
     const otherAudience = await forgeWithServerKey(server, { ...base, iss: server.url, aud: 'https://other.example/mcp' });
     const otherIssuer = await forgeWithServerKey(server, { ...base, iss: 'https://other.example', aud: `${server.url}/mcp` });
     const control = await forgeWithServerKey(server, { ...base, iss: server.url, aud: `${server.url}/mcp` });
-    assert.equal((await mcp(server.url, control)).status, 200, 'the forging helper makes tokens the server would accept');
+    assert.equal((await mcpStatus(server.url, control)).status, 200, 'the forging helper makes tokens the server would accept');
     for (const token of [otherAudience, otherIssuer]) {
-      const res = await mcp(server.url, token);
+      const res = await mcpStatus(server.url, token);
       assert.equal(res.status, 401);
       assert.match(res.challenge, /error="invalid_token"/);
     }
     const { privateKey } = await generateKeyPair('ES256');
     const foreignKey = await new SignJWT({ ...base }).setProtectedHeader({ alg: 'ES256', kid: 'foreign' }).setIssuer(server.url)
       .setAudience(`${server.url}/mcp`).setExpirationTime('10m').sign(privateKey);
-    assert.equal((await mcp(server.url, foreignKey)).status, 401, 'a token signed by another key');
+    assert.equal((await mcpStatus(server.url, foreignKey)).status, 401, 'a token signed by another key');
     const otherSub = await forgeWithServerKey(server, { ...base, sub: 'bob', iss: server.url, aud: `${server.url}/mcp` });
-    assert.equal((await mcp(server.url, otherSub)).status, 401, "a token whose sub is not its grant's principal");
+    assert.equal((await mcpStatus(server.url, otherSub)).status, 401, "a token whose sub is not its grant's principal");
   });
 
   it('an expired access token answers 401 with a WWW-Authenticate challenge', async () => {
     const signedIn = await signIn(server.url, tokens.alice!);
     const real = decodeJwt(signedIn.access);
     const expired = await forgeWithServerKey(server, { sub: real.sub, scope: real.scope, client_id: real.client_id, grant_id: real.grant_id, iss: server.url, aud: `${server.url}/mcp` }, Math.floor(Date.now() / 1000) - 3600);
-    const res = await mcp(server.url, expired);
+    const res = await mcpStatus(server.url, expired);
     assert.equal(res.status, 401);
     assert.match(res.challenge, /^Bearer error="invalid_token", error_description="The token has expired; refresh it", resource_metadata="[^"]+", scope="jobs:read jobs:write"$/);
     const rest = await fetch(`${server.url}/v1/jobs`, { headers: { authorization: `Bearer ${expired}` } });
@@ -297,28 +286,28 @@ describe('attacks on the built-in OAuth server', () => {
     const aliceAgain = await signIn(server.url, tokens.alice!);
     const reader = await signIn(server.url, tokens.reader!);
     const oldKid = decodeJwt(reader.access) && JSON.parse(Buffer.from(reader.access.split('.')[0]!, 'base64url').toString()).kid as string;
-    assert.match(cli(server.env, ['oauth', 'rotate-key']), /New signing key/);
+    assert.match(runCli(server.env, ['oauth', 'rotate-key']), /New signing key/);
     const jwks = await waitFor(async () => {
       const doc = await (await fetch(`${server.url}/.well-known/jwks.json`)).json() as { keys: Array<{ kid: string }> };
       return doc.keys.length === 2 ? doc : undefined;
     }, 10_000, 'the new key in the JWKS');
     assert.ok(jwks.keys.some((k) => k.kid === oldKid), 'the old key stays until its tokens expire');
-    assert.equal((await mcp(server.url, reader.access)).status, 200, 'tokens signed with the old key still work');
+    assert.equal((await mcpStatus(server.url, reader.access)).status, 200, 'tokens signed with the old key still work');
     const rotated = await formPost(`${server.url}/token`, { grant_type: 'refresh_token', refresh_token: reader.refresh, client_id: reader.clientId });
     const newKid = JSON.parse(Buffer.from(String(rotated.json.access_token).split('.')[0]!, 'base64url').toString()).kid as string;
     assert.notEqual(newKid, oldKid);
 
     // oauth revoke <grant>
     const grantId = String(decodeJwt(String(rotated.json.access_token)).grant_id);
-    assert.match(cli(server.env, ['oauth', 'revoke', grantId]), /revoked/);
-    await waitFor(async () => (await mcp(server.url, String(rotated.json.access_token))).status === 401, 10_000, 'the revoked grant to stop working');
+    assert.match(runCli(server.env, ['oauth', 'revoke', grantId]), /revoked/);
+    await waitFor(async () => (await mcpStatus(server.url, String(rotated.json.access_token))).status === 401, 10_000, 'the revoked grant to stop working');
 
     // token revoke alice ends alice's grants
-    assert.match(cli(server.env, ['token', 'revoke', 'alice']), /OAuth grant/);
-    await waitFor(async () => (await mcp(server.url, aliceAgain.access)).status === 401, 10_000, "alice's OAuth token to stop working");
+    assert.match(runCli(server.env, ['token', 'revoke', 'alice']), /OAuth grant/);
+    await waitFor(async () => (await mcpStatus(server.url, aliceAgain.access)).status === 401, 10_000, "alice's OAuth token to stop working");
     const refresh = await formPost(`${server.url}/token`, { grant_type: 'refresh_token', refresh_token: aliceAgain.refresh, client_id: aliceAgain.clientId });
     assert.equal(refresh.json.error, 'invalid_grant');
-    assert.match(cli(server.env, ['oauth', 'clients']), /revoked .*the token "alice" was revoked/);
+    assert.match(runCli(server.env, ['oauth', 'clients']), /revoked .*the token "alice" was revoked/);
   });
 });
 
@@ -326,11 +315,8 @@ describe('the built-in server beside other credentials', () => {
   it('token mint JWTs and static tokens keep working beside it', async (t) => {
     const secret = `jwt-secret-${randomBytes(24).toString('hex')}`;
     const { server, tokens } = await startOAuthServer({ env: { CLAUDE_ASYNC_JWT_SECRET: secret } });
-    t.after(async () => {
-      await server.stop();
-      removeServerData(server.dataDir);
-    });
-    const minted = cli(server.env, ['token', 'mint', '--sub', 'carol', '--scopes', 'jobs:read']).trim();
+    t.after(() => server.stop());
+    const minted = runCli(server.env, ['token', 'mint', '--sub', 'carol', '--scopes', 'jobs:read']).trim();
     for (const token of [minted, tokens.alice!]) {
       assert.equal((await fetch(`${server.url}/v1/jobs`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
     }
@@ -339,10 +325,7 @@ describe('the built-in server beside other credentials', () => {
 
   it('with CLAUDE_ASYNC_JWKS_URL set it is off and the metadata names the external issuer', async (t) => {
     const { server } = await startOAuthServer({ env: { CLAUDE_ASYNC_JWKS_URL: 'https://idp.example/jwks', CLAUDE_ASYNC_JWT_ISSUER: 'https://idp.example/realms/dev' } });
-    t.after(async () => {
-      await server.stop();
-      removeServerData(server.dataDir);
-    });
+    t.after(() => server.stop());
     const prm = await (await fetch(`${server.url}/.well-known/oauth-protected-resource/mcp`)).json() as Record<string, unknown>;
     assert.deepEqual(prm.authorization_servers, ['https://idp.example/realms/dev']);
     for (const route of ['/.well-known/oauth-authorization-server', '/.well-known/jwks.json']) {
@@ -358,10 +341,7 @@ describe('floods and limits of the built-in OAuth server', () => {
     const { server, tokens } = await startOAuthServer({
       env: { CLAUDE_ASYNC_OAUTH_REGISTRATIONS_PER_HOUR: '8', CLAUDE_ASYNC_OAUTH_MAX_CLIENTS: '3', CLAUDE_ASYNC_AUTH_FAILURES_PER_MINUTE: '3' },
     });
-    t.after(async () => {
-      await server.stop();
-      removeServerData(server.dataDir);
-    });
+    t.after(() => server.stop());
     const statuses: number[] = [];
     for (let i = 0; i < 12; i++) statuses.push((await register(server.url, { client_name: `flood ${i}` })).status);
     assert.deepEqual(statuses, [...Array(8).fill(201), ...Array(4).fill(429)]);
@@ -412,10 +392,7 @@ describe('floods and limits of the built-in OAuth server', () => {
     t.after(() => docs.stop());
     origin = docs.origin;
     const { server } = await startOAuthServer({ env: { NODE_EXTRA_CA_CERTS: tls.certFile, CLAUDE_ASYNC_OAUTH_CIMD_LOOPBACK_ORIGINS: docs.origin } });
-    t.after(async () => {
-      await server.stop();
-      removeServerData(server.dataDir);
-    });
+    t.after(() => server.stop());
     const tryClient = async (clientId: string) => {
       const res = await fetch(authorizeUrl(server.url, clientId, { code_challenge: pkce().challenge, code_challenge_method: 'S256' }), { redirect: 'manual' });
       assert.equal(res.headers.get('location'), null, clientId);

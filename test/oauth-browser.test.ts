@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT, tempDir, waitFor } from './helpers.js';
-import { freePort, removeServerData, startOAuthServer } from './oauth-support.js';
+import { REPO_ROOT, freePort, tempDir, waitFor } from './support/helpers.js';
+import { startOAuthServer } from './support/oauth.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const MCP_REMOTE = path.join(REPO_ROOT, 'node_modules', 'mcp-remote', 'dist', 'proxy.js');
@@ -36,7 +36,6 @@ describe('mcp-remote signs in through the consent page in a real browser', { ski
     });
     cleanups.push(async () => {
       await server.stop();
-      removeServerData(server.dataDir);
       fs.rmSync(scratch, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     });
     // mcp-remote would open the system browser; a no-op opener keeps this headless and in our hands.

@@ -10,10 +10,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { auth, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { decodeJwt } from 'jose';
-import { tempDir } from './helpers.js';
-import {
-  MemoryClientProvider, cli, consent, formPost, removeServerData, selfSignedCertificate, spawnServer, startHttpsServer, startOAuthServer,
-} from './oauth-support.js';
+import { tempDir } from './support/helpers.js';
+import { MemoryClientProvider, consent, formPost, startHttpsServer, mcpStatus, startOAuthServer } from './support/oauth.js';
+import { runCli, spawnServer, type RealServer } from './support/server-process.js';
+import { selfSignedCertificate } from './support/tls.js';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 
@@ -38,22 +38,13 @@ async function signIn(url: string, provider: MemoryClientProvider, token: string
   assert.ok(provider.saved?.access_token && provider.saved.refresh_token);
 }
 
-async function mcpStatus(url: string, accessToken: string) {
-  const res = await fetch(`${url}/mcp`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
-  });
-  await res.body?.cancel();
-  return { status: res.status, challenge: res.headers.get('www-authenticate') ?? '' };
-}
-
 describe('the SDK client signs in with the built-in OAuth server', () => {
   it('DCR end to end: discovery, registration, consent, tokens, tool calls, refresh, revoke, 401', async (t) => {
     const { server, tokens } = await startOAuthServer({ tokens: { alice: 'jobs:read,jobs:write', bob: 'jobs:read,jobs:write' } });
+    let again: RealServer | undefined;
     t.after(async () => {
+      await again?.kill();
       await server.stop();
-      removeServerData(server.dataDir);
     });
 
     // Discovery documents say what Claude needs.
@@ -119,11 +110,10 @@ describe('the SDK client signs in with the built-in OAuth server', () => {
     assert.equal((await mcpStatus(server.url, second.access_token)).status, 200);
 
     // The grant survives a restart of the server.
-    await server.stop();
-    const again = await spawnServer(server.dataDir, server.env);
-    t.after(() => again.stop());
+    await server.kill();
+    again = await spawnServer({ env: server.env, dataDir: server.dataDir });
     assert.equal((await mcpStatus(again.url, second.access_token)).status, 200, 'the access token still works after a restart');
-    const clients = cli(server.env, ['oauth', 'clients']);
+    const clients = runCli(server.env, ['oauth', 'clients']);
     assert.match(clients, /SDK test client/);
     assert.match(clients, /alice/);
 
@@ -158,10 +148,7 @@ describe('the SDK client signs in with the built-in OAuth server', () => {
     const { server, tokens } = await startOAuthServer({
       env: { NODE_EXTRA_CA_CERTS: tls.certFile, CLAUDE_ASYNC_OAUTH_CIMD_LOOPBACK_ORIGINS: documentServer.origin },
     });
-    t.after(async () => {
-      await server.stop();
-      removeServerData(server.dataDir);
-    });
+    t.after(() => server.stop());
 
     const provider = new MemoryClientProvider(REDIRECT, 'ignored: the document names the client', documentUrl);
     await signIn(server.url, provider, tokens.alice!);

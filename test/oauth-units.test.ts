@@ -14,7 +14,7 @@ import { SigningKeys } from '../src/auth/oauth/keys.js';
 import { StateFile } from '../src/files/state-file.js';
 import { checkOAuthIssuer } from '../src/cli/doctor.js';
 import { loadConfig } from '../src/config.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from './support/helpers.js';
 
 describe('which addresses a client metadata fetch may reach', () => {
   it('refuses loopback, private, link-local (cloud metadata), CGNAT and mapped forms of them', () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { REPO_ROOT, tempDir } from './helpers.js';
+import { REPO_ROOT, tempDir } from './support/helpers.js';
 import { darwinHost, parseStatLstart } from '../src/jobs/process/darwin.js';
 import { parseCimProcesses, parseGetProcessStartTime, parsePowerShellDate, tasklistHasPid, win32Host, windowsSpawnPlan } from '../src/jobs/process/win32.js';
 import { cmdInvocation, CmdArgumentError, quoteCmdArgument, quoteCmdCommand } from '../src/jobs/process/cmd-quote.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Forbidden, InvalidInput, JobNotFound, LimitExceeded, StorageError } from '../src/jobs/errors.js';
 import { protocolError, toolError } from '../src/mcp/errors.js';
 import { problemFor } from '../src/http/problem.js';
-import { runJob, startRestApp } from './rest-fixture.js';
+import { startRestApp } from './support/rest-app.js';
 
 const TYPE = 'https://claude-async.dev/problems/';
 
@@ -47,7 +47,7 @@ describe('REST errors are problem documents', () => {
 
   it('404: an unknown job and another owner\'s job answer exactly alike', async (t) => {
     const app = await startRestApp(t);
-    const bobsJob = await runJob(app, 'private', app.tokens.bob);
+    const bobsJob = await app.runJob('private', app.tokens.bob);
     const missing = '01jabcdefghjkmnpqrstvwxyz0';
     for (const [method, suffix] of [['GET', ''], ['GET', '/output'], ['GET', '/events'], ['POST', '/cancel'], ['DELETE', '']] as const) {
       const theirs = await problem(await app.call(`/v1/jobs/${bobsJob}${suffix}`, { method }), 404, 'job-not-found');
@@ -88,7 +88,7 @@ describe('REST errors are problem documents', () => {
 
   it('401 without a token, 403 without the scope (reads need jobs:read, writes jobs:write)', async (t) => {
     const app = await startRestApp(t);
-    const jobId = await runJob(app, 'hi');
+    const jobId = await app.runJob('hi');
     assert.equal((await app.call('/v1/jobs', { token: null })).status, 401);
     assert.equal((await app.call('/v1/openapi.json', { token: null })).status, 401);
     assert.equal((await app.call('/v1/openapi.json', { token: app.tokens.reader })).status, 200);
@@ -104,7 +104,7 @@ describe('REST errors are problem documents', () => {
 
   it('416 when the offset or Range lies past the end of the log', async (t) => {
     const app = await startRestApp(t);
-    const jobId = await runJob(app, 'short');
+    const jobId = await app.runJob('short');
     const size = Number((await app.call(`/v1/jobs/${jobId}/output`)).headers.get('x-output-bytes'));
     const past = await app.call(`/v1/jobs/${jobId}/output?offset=${size + 1}`);
     assert.equal(past.headers.get('content-range'), `bytes */${size}`);

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRestApp } from './rest-fixture.js';
+import { startRestApp } from './support/rest-app.js';
 
 describe('REST: GET /v1/info tells a client what this server allows it', () => {
   it('offers only the permission modes within the cap, caps the default, and names the principal', async (t) => {

@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { IdempotencyCache, type IdempotencyStore } from '../src/http/idempotency.js';
 import type { StartOutput } from '../src/jobs/schemas.js';
-import { readEvents, runJob, startRestApp } from './rest-fixture.js';
+import { startRestApp } from './support/rest-app.js';
+import { readSse } from './support/sse.js';
 
 interface Started { jobId: string; status: string; createdAt: number }
 
@@ -22,7 +23,7 @@ describe('REST: start a job and follow it live', () => {
     assert.match(stream.headers.get('content-type') ?? '', /^text\/event-stream/);
     assert.equal(stream.headers.get('x-accel-buffering'), 'no');
     assert.match(stream.headers.get('cache-control') ?? '', /no-cache/);
-    const { events, pings } = await readEvents(stream);
+    const { events, comments: pings } = await readSse(stream);
     assert.ok(pings > 0, 'no heartbeat during a 600 ms job with a 200 ms heartbeat');
 
     const output = events.filter((e) => e.event === 'output');
@@ -44,8 +45,8 @@ describe('REST: start a job and follow it live', () => {
 
   it('text events carry the readable rendering, and an ended job still gets its output and status', async (t) => {
     const app = await startRestApp(t);
-    const jobId = await runJob(app, '#fake tool Bash ls -la\nreadable please');
-    const { events } = await readEvents(await app.call(`/v1/jobs/${jobId}/events`));
+    const jobId = await app.runJob('#fake tool Bash ls -la\nreadable please');
+    const { events } = await readSse(await app.call(`/v1/jobs/${jobId}/events`));
     assert.deepEqual(events.filter((e) => e.event === 'output').map((e) => e.data).slice(1), ['→ Bash: ls -la', 'Echo: readable please', '[result] Echo: readable please']);
     assert.match(events[0]!.data, /^\[session .* started/);
     assert.equal(events.at(-1)!.event, 'status');
@@ -53,20 +54,20 @@ describe('REST: start a job and follow it live', () => {
 
   it('Last-Event-ID (or ?offset) resumes after that line only; a reconnect to a finished stream gets 204', async (t) => {
     const app = await startRestApp(t);
-    const jobId = await runJob(app, '#fake lines 6\nresume');
-    const all = (await readEvents(await app.call(`/v1/jobs/${jobId}/events?format=jsonl`))).events.filter((e) => e.event === 'output');
+    const jobId = await app.runJob('#fake lines 6\nresume');
+    const all = (await readSse(await app.call(`/v1/jobs/${jobId}/events?format=jsonl`))).events.filter((e) => e.event === 'output');
     assert.ok(all.length >= 8, `only ${all.length} lines`);
     const cut = all[3]!.id!;
 
-    const resumed = await readEvents(await app.call(`/v1/jobs/${jobId}/events?format=jsonl`, { headers: { 'last-event-id': cut } }));
+    const resumed = await readSse(await app.call(`/v1/jobs/${jobId}/events?format=jsonl`, { headers: { 'last-event-id': cut } }));
     assert.deepEqual(resumed.events.filter((e) => e.event === 'output'), all.slice(4));
     assert.equal(resumed.events.at(-1)!.event, 'status');
 
-    const byOffset = await readEvents(await app.call(`/v1/jobs/${jobId}/events?format=jsonl&offset=${cut}`));
+    const byOffset = await readSse(await app.call(`/v1/jobs/${jobId}/events?format=jsonl&offset=${cut}`));
     assert.deepEqual(byOffset.events.filter((e) => e.event === 'output'), all.slice(4));
 
     // An offset inside a line starts at the next whole line, never mid-JSON.
-    const midLine = await readEvents(await app.call(`/v1/jobs/${jobId}/events?format=jsonl&offset=${Number(cut) + 5}`));
+    const midLine = await readSse(await app.call(`/v1/jobs/${jobId}/events?format=jsonl&offset=${Number(cut) + 5}`));
     assert.deepEqual(midLine.events.filter((e) => e.event === 'output'), all.slice(5));
 
     const done = await app.call(`/v1/jobs/${jobId}/events`, { headers: { 'last-event-id': all.at(-1)!.id! } });
@@ -77,7 +78,7 @@ describe('REST: start a job and follow it live', () => {
     const app = await startRestApp(t);
     const res = await app.call('/v1/jobs', { body: { prompt: '#fake tick 50 100\nlong' } });
     const { jobId } = (await res.json()) as Started;
-    const partial = await readEvents(await app.call(`/v1/jobs/${jobId}/events`), (events) => events.length >= 2);
+    const partial = await readSse(await app.call(`/v1/jobs/${jobId}/events`), (events) => events.length >= 2);
     assert.ok(partial.events.length >= 2);
     const cancelled = await app.call(`/v1/jobs/${jobId}/cancel`, { method: 'POST' });
     assert.equal(((await cancelled.json()) as { status: string }).status, 'cancelled');
@@ -139,7 +140,7 @@ describe('REST: Idempotency-Key', () => {
         return memory.run(owner, key, body, create);
       },
     };
-    const app = await startRestApp(t, {}, { heartbeatMs: 200, starts });
+    const app = await startRestApp(t, {}, { idempotency: starts });
     const first = await app.call('/v1/jobs', { body: { prompt: 'once' }, headers: { 'idempotency-key': 'shared' } });
     const again = await app.call('/v1/jobs', { body: { prompt: 'once' }, headers: { 'idempotency-key': 'shared' } });
     assert.equal(first.status, 201);
@@ -175,7 +176,7 @@ describe('REST: list, get, cancel, delete', () => {
 
   it('GET a job answers its status and result without the tail; cancel and delete work', async (t) => {
     const app = await startRestApp(t);
-    const jobId = await runJob(app, 'result please');
+    const jobId = await app.runJob('result please');
     const job = (await (await app.call(`/v1/jobs/${jobId}`)).json()) as Record<string, unknown>;
     assert.equal(job.status, 'completed');
     assert.equal((job.result as { result: string }).result, 'Echo: result please');
@@ -192,7 +193,7 @@ describe('REST: list, get, cancel, delete', () => {
 
   it('output as text renders the same window readably, with the next offset', async (t) => {
     const app = await startRestApp(t);
-    const jobId = await runJob(app, '#fake lines 3\nas text');
+    const jobId = await app.runJob('#fake lines 3\nas text');
     const res = await app.call(`/v1/jobs/${jobId}/output?format=text`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
@@ -205,5 +206,5 @@ describe('REST: list, get, cancel, delete', () => {
 });
 
 async function runJobEnded(app: Awaited<ReturnType<typeof startRestApp>>, jobId: string): Promise<void> {
-  await readEvents(await app.call(`/v1/jobs/${jobId}/events`));
+  await readSse(await app.call(`/v1/jobs/${jobId}/events`));
 }

@@ -1,8 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Ajv2020 from 'ajv/dist/2020.js';
-import { readEvents, runJob, startRestApp, type RestApp } from './rest-fixture.js';
-import { waitFor } from './helpers.js';
+import { startRestApp, type RestApp } from './support/rest-app.js';
+import { readSse } from './support/sse.js';
+import { waitFor } from './support/helpers.js';
 
 type Json = Record<string, any>;
 
@@ -44,7 +45,7 @@ describe('REST: the OpenAPI document describes what the API really answers', () 
     const app = await startRestApp(t);
     const doc = (await (await app.call('/v1/openapi.json')).json()) as Json;
     assert.equal(doc.openapi, '3.1.0');
-    assert.deepEqual(doc.servers, [{ url: `${app.base}/v1` }]);
+    assert.deepEqual(doc.servers, [{ url: `${app.url}/v1` }]);
     assert.equal(doc.components.securitySchemes.bearerAuth.scheme, 'bearer');
     for (const name of ['StartInput', 'StartOutput', 'Job', 'JobList', 'CancelOutput', 'RemoveOutput', 'Problem']) assert.ok(doc.components.schemas[name], name);
     assert.deepEqual(doc.components.schemas.StartInput.required, ['prompt']);
@@ -79,7 +80,7 @@ describe('REST: the OpenAPI document describes what the API really answers', () 
     await ex(approval, `/v1/jobs/${asking}/approvals/ap-0000000000000000`, { body: { decision: 'allow' } }); // 404
     await ex(approval, `/v1/jobs/${asking}/approvals/${pending.approvalId}`, { body: { decision: 'allow' } });
     await ex(approval, `/v1/jobs/${asking}/approvals/${pending.approvalId}`, { body: { decision: 'deny' } }); // 409
-    const done = await runJob(app, '#fake tool Read /etc/hosts\ndone');
+    const done = await app.runJob('#fake tool Read /etc/hosts\ndone');
     await ex(job, `/v1/jobs/${done}`);
     await ex('/jobs', '/v1/jobs');
     await ex('/jobs', '/v1/jobs?limit=1');
@@ -89,7 +90,7 @@ describe('REST: the OpenAPI document describes what the API really answers', () 
     await ex(`${job}/output`, `/v1/jobs/${done}/output`, { headers: { range: 'bytes=0-99' } });
     await ex(`${job}/output`, `/v1/jobs/${done}/output?offset=99999999`); // 416
     const stream = await app.call(`/v1/jobs/${done}/events`);
-    const { events } = await readEvents(stream);
+    const { events } = await readSse(stream);
     check(`${job}/events`, 'get', stream.status, stream.headers.get('content-type') ?? '', '');
     const status = events.at(-1)!;
     assert.equal(status.event, 'status');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { jobPaths } from '../src/jobs/layout.js';
-import { runJob, startRestApp } from './rest-fixture.js';
+import { startRestApp } from './support/rest-app.js';
 
 const LOG_BYTES = 100 * 1024 * 1024;
 
@@ -30,7 +30,7 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 describe('REST: paging a 100 MB log', () => {
   it('offset pages and Range requests each reassemble the log byte for byte', async (t) => {
     const app = await startRestApp(t);
-    const jobId = await runJob(app, 'a job whose log we replace');
+    const jobId = await app.runJob('a job whose log we replace');
     const log = bigLog();
     fs.writeFileSync(jobPaths(app.config.jobsDir, jobId).out, log);
     const expected = sha256(log);

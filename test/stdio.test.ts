@@ -1,7 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import pino from 'pino';
@@ -9,10 +8,10 @@ import type { Config } from '../src/config.js';
 import { JobService } from '../src/jobs/service.js';
 import { startServer } from '../src/server.js';
 import { STDIO_VIEWER } from '../src/stdio.js';
-import { REPO_ROOT, cleanupJobs, isAlive, testConfig, waitFor } from './helpers.js';
+import { cleanupJobs, isAlive, testConfig, waitFor } from './support/helpers.js';
+import { SERVER_BIN } from './support/server-process.js';
 import { needsPosix } from './support/platform.js';
 
-const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
 const TOOL_NAMES = ['claude_approve', 'claude_cancel', 'claude_check', 'claude_jobs', 'claude_run', 'claude_start', 'claude_wait'];
 type Structured = Record<string, unknown>;
 type TestContext = { after: (fn: () => unknown) => void };
@@ -46,7 +45,7 @@ function spawnRawStdio(t: TestContext) {
   const config = testConfig();
   const defer = deferrals(t);
   defer(() => cleanupJobs(config));
-  const child = spawn(process.execPath, [BIN, 'stdio'], { env: stdioEnv(config), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [SERVER_BIN, 'stdio'], { env: stdioEnv(config), stdio: ['pipe', 'pipe', 'pipe'] });
   defer(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
@@ -54,7 +53,7 @@ function spawnRawStdio(t: TestContext) {
 }
 
 async function stdioClient(defer: (fn: () => unknown) => void, env: Record<string, string>, cwd?: string) {
-  const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, 'stdio'], env, stderr: 'pipe', ...(cwd ? { cwd } : {}) });
+  const transport = new StdioClientTransport({ command: process.execPath, args: [SERVER_BIN, 'stdio'], env, stderr: 'pipe', ...(cwd ? { cwd } : {}) });
   let stderr = '';
   transport.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const protocolErrors: Error[] = [];

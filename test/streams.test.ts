@@ -13,8 +13,9 @@ import type { AuthResult, Principal } from '../src/auth/types.js';
 import { LimitExceeded } from '../src/jobs/errors.js';
 import { LogFollowers, type LogLine } from '../src/jobs/follower.js';
 import { createApp } from '../src/http/app.js';
-import { openService, tempDir, waitFor } from './helpers.js';
-import { openStream, bearer } from './support/hardening-server.js';
+import { openService, tempDir, waitFor } from './support/helpers.js';
+import { openStream } from './support/raw-http.js';
+import { bearer } from './support/raw-mcp.js';
 
 const principal = (id: string): Principal => ({ id, scopes: ['jobs:read'], kind: 'static' });
 

@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
-import { assertDocumentedRequests, chromiumMissing, launchBrowser, openPage, screenshot, signIn, startWebServer } from './web-fixture.js';
-import { waitFor } from './helpers.js';
+import { assertDocumentedRequests, chromiumMissing, launchBrowser, openPage, screenshot, signIn, startWebServer } from './support/web.js';
+import { waitFor } from './support/helpers.js';
 
 type Json = Record<string, any>;
 
@@ -27,7 +27,7 @@ describe('approvals on the jobs page', { skip: chromiumMissing }, () => {
     // Three questions one after another; the job waits at the gate before the third, so the page
     // is known to be showing nothing between them.
     const { page, requests, dialogs, consoleErrors } = await openPage(browser);
-    await signIn(page, server.base, server.tokens.alice);
+    await signIn(page, server.url, server.tokens.alice);
     await page.getByRole('link', { name: 'New job' }).click();
     await page.getByLabel('Prompt').fill(`#fake ask Bash rm -rf dist\n#fake ask Write /srv/app/config.json\n#fake wait-file ${gate}/go\n#fake ask Bash git push\nthe end`);
     await page.getByLabel('Title').fill('asks three times');
@@ -96,7 +96,7 @@ describe('approvals on the jobs page', { skip: chromiumMissing }, () => {
   it('offers approvals on the start form only when the operator turned them on', async (t) => {
     const server = await startWebServer(t);
     const { page, consoleErrors } = await openPage(browser);
-    await signIn(page, server.base, server.tokens.alice);
+    await signIn(page, server.url, server.tokens.alice);
     await page.getByRole('link', { name: 'New job' }).click();
     await page.getByLabel('Permission mode').waitFor();
     assert.equal(await page.getByLabel('Ask me first (approvals)').count(), 0);
@@ -119,8 +119,8 @@ describe('approvals on the jobs page', { skip: chromiumMissing }, () => {
       if (looks === 1) await route.continue();
       else await route.abort();
     });
-    await signIn(page, server.base, server.tokens.alice);
-    await page.goto(`${server.base}/ui/#/jobs/${jobId}`);
+    await signIn(page, server.url, server.tokens.alice);
+    await page.goto(`${server.url}/ui/#/jobs/${jobId}`);
     const card = page.getByRole('article', { name: /Claude wants to use <img_src=x_onerror=alert\(1\)>/ });
     await card.waitFor({ timeout: 30_000 });
     assert.match(await card.locator('pre.approval-input').innerText(), /<script>alert\(2\)<\/script>/);

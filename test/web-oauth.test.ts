@@ -5,8 +5,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
-import { waitFor } from './helpers.js';
-import { assertDocumentedRequests, chromiumMissing, launchBrowser, openPage, screenshot, startWebServer } from './web-fixture.js';
+import { waitFor } from './support/helpers.js';
+import { assertDocumentedRequests, chromiumMissing, launchBrowser, openPage, screenshot, startWebServer } from './support/web.js';
 
 type Json = Record<string, any>;
 
@@ -24,9 +24,9 @@ describe('the jobs page signs in with the built-in OAuth server', { skip: chromi
 
   it('approve: PKCE code flow to a bearer JWT for the token\'s principal; nothing stays in the URL; sign-out forgets it', async (t) => {
     const server = await startWebServer(t);
-    const meta = (await (await fetch(`${server.base}/.well-known/oauth-authorization-server`)).json()) as Json;
+    const meta = (await (await fetch(`${server.url}/.well-known/oauth-authorization-server`)).json()) as Json;
     const { page, requests, dialogs, consoleErrors } = await openPage(browser);
-    await page.goto(`${server.base}/ui/#/jobs`);
+    await page.goto(`${server.url}/ui/#/jobs`);
     await page.getByRole('button', { name: 'Sign in with claude-async' }).click();
 
     await page.waitForURL((url) => url.pathname === new URL(meta.authorization_endpoint).pathname || url.pathname.startsWith('/oauth/'));
@@ -35,8 +35,8 @@ describe('the jobs page signs in with the built-in OAuth server', { skip: chromi
     assert.equal(asked.get('code_challenge_method'), 'S256');
     assert.match(asked.get('code_challenge') ?? '', /^[A-Za-z0-9_-]{43}$/);
     assert.match(asked.get('state') ?? '', /^[A-Za-z0-9_-]{43}$/);
-    assert.equal(asked.get('resource'), `${server.base}/mcp`);
-    assert.equal(asked.get('redirect_uri'), `${server.base}/ui/`);
+    assert.equal(asked.get('resource'), `${server.url}/mcp`);
+    assert.equal(asked.get('redirect_uri'), `${server.url}/ui/`);
     await screenshot(page, 'oauth-consent-from-page');
 
     await page.locator('input[name="token"]').fill(server.tokens.alice);
@@ -52,7 +52,7 @@ describe('the jobs page signs in with the built-in OAuth server', { skip: chromi
     assert.equal(session.kind, 'oauth');
     assert.match(session.accessToken, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'an access token (JWT), not the cas_ token');
     assert.ok(!JSON.stringify(session).includes(server.tokens.alice), 'the cas_ token never reaches the page\'s storage');
-    const info = await (await fetch(`${server.base}/v1/info`, { headers: { authorization: `Bearer ${session.accessToken}` } })).json() as Json;
+    const info = await (await fetch(`${server.url}/v1/info`, { headers: { authorization: `Bearer ${session.accessToken}` } })).json() as Json;
     assert.equal(info.principal.id, 'token:alice');
 
     // A job started with the OAuth sign-in belongs to alice.
@@ -78,7 +78,7 @@ describe('the jobs page signs in with the built-in OAuth server', { skip: chromi
   it('refreshes a refused access token once, without the person noticing', async (t) => {
     const server = await startWebServer(t);
     const { page, requests, consoleErrors } = await openPage(browser);
-    await page.goto(`${server.base}/ui/`);
+    await page.goto(`${server.url}/ui/`);
     await page.getByRole('button', { name: 'Sign in with claude-async' }).click();
     await onConsentPage(page);
     await page.locator('input[name="token"]').fill(server.tokens.bob);
@@ -99,7 +99,7 @@ describe('the jobs page signs in with the built-in OAuth server', { skip: chromi
     await page.getByText('No jobs here yet.').waitFor();
     const second = JSON.parse(String(await page.evaluate('sessionStorage.getItem("claude-async.session")'))) as Json;
     assert.notEqual(second.accessToken, first.accessToken);
-    assert.equal((await fetch(`${server.base}/v1/info`, { headers: { authorization: `Bearer ${second.accessToken}` } })).status, 200, 'the page holds a fresh access token');
+    assert.equal((await fetch(`${server.url}/v1/info`, { headers: { authorization: `Bearer ${second.accessToken}` } })).status, 200, 'the page holds a fresh access token');
     assert.notEqual(second.refreshToken, first.refreshToken, 'the refresh token rotated');
     const refreshes = requests.filter((r) => r.method() === 'POST' && r.postData()?.includes('grant_type=refresh_token'));
     assert.ok(refreshes.length >= 1, 'the page used its refresh token');
@@ -110,7 +110,7 @@ describe('the jobs page signs in with the built-in OAuth server', { skip: chromi
   it('shows no OAuth button when the server runs no authorization server', async (t) => {
     const server = await startWebServer(t, { oauth: false });
     const { page, requests } = await openPage(browser);
-    await page.goto(`${server.base}/ui/`);
+    await page.goto(`${server.url}/ui/`);
     await page.getByLabel('API token').waitFor();
     await waitFor(() => requests.some((r) => r.url().endsWith('/.well-known/oauth-protected-resource/mcp')), 10_000, 'discovery');
     await page.waitForLoadState('networkidle');
@@ -120,7 +120,7 @@ describe('the jobs page signs in with the built-in OAuth server', { skip: chromi
   it('deny: the page says so and stays signed out', async (t) => {
     const server = await startWebServer(t);
     const { page, consoleErrors } = await openPage(browser);
-    await page.goto(`${server.base}/ui/`);
+    await page.goto(`${server.url}/ui/`);
     await page.getByRole('button', { name: 'Sign in with claude-async' }).click();
     await onConsentPage(page);
     await page.locator('button[name="decision"][value="deny"]').click();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { assertDocumentedRequests, chromiumMissing, launchBrowser, openPage, screenshot, signIn, startWebServer } from './web-fixture.js';
+import { assertDocumentedRequests, chromiumMissing, launchBrowser, openPage, screenshot, signIn, startWebServer } from './support/web.js';
 
 type Json = Record<string, any>;
 
@@ -22,7 +22,7 @@ describe('the jobs page in a real browser', { skip: chromiumMissing }, () => {
   it('signs in with a token from the keyboard, starts a job, shows its lines live and the result with cost; screenshots', async (t) => {
     const server = await startWebServer(t);
     const { page, requests, dialogs, consoleErrors } = await openPage(browser);
-    const res = await page.goto(`${server.base}/`);
+    const res = await page.goto(`${server.url}/`);
     assert.equal(new URL(page.url()).pathname, '/ui/');
     const csp = res!.headers()['content-security-policy'] ?? '';
     assert.match(csp, /script-src 'self'(;|$)/);
@@ -105,7 +105,7 @@ describe('the jobs page in a real browser', { skip: chromiumMissing }, () => {
     const elsewhere = await server.startJob('#fake sleep 60000\ncancelled by a script', server.tokens.alice, { title: 'cancelled elsewhere' });
     const jobId = await server.startJob('#fake tick 1 10\n#fake sleep 60000\nlong job', server.tokens.alice, { title: 'to cancel' });
     const { page, requests, consoleErrors } = await openPage(browser);
-    await signIn(page, server.base, server.tokens.alice);
+    await signIn(page, server.url, server.tokens.alice);
     // The list follows live jobs: a cancel from somewhere else shows up without a reload.
     await page.locator(`tr[data-job-id="${elsewhere}"] .badge.s-running`).waitFor();
     assert.equal((await server.call(`/v1/jobs/${elsewhere}/cancel`, { method: 'POST' })).status, 200);
@@ -137,19 +137,19 @@ describe('the jobs page in a real browser', { skip: chromiumMissing }, () => {
     const bobJob = await server.startJob('bob private words', server.tokens.bob, { title: 'bob secret title' });
     await server.waitStatus(bobJob, (s) => s === 'completed', server.tokens.bob);
     const { page, requests } = await openPage(browser);
-    await signIn(page, server.base, server.tokens.alice);
-    await page.goto(`${server.base}/ui/#/jobs/${bobJob}`);
+    await signIn(page, server.url, server.tokens.alice);
+    await page.goto(`${server.url}/ui/#/jobs/${bobJob}`);
     await page.getByRole('heading', { name: 'Job not found' }).waitFor();
     const body = await page.locator('body').innerText();
     assert.doesNotMatch(body, /bob private words|bob secret title/);
-    await page.goto(`${server.base}/ui/#/`);
+    await page.goto(`${server.url}/ui/#/`);
     await page.getByText('No jobs here yet.').waitFor();
     assert.doesNotMatch(await page.locator('body').innerText(), /bob secret title/);
     const eventsCalls = requests.filter((r) => r.url().includes(`/v1/jobs/${bobJob}/events`));
     assert.equal(eventsCalls.length, 0, 'the page did not even try to follow a job it could not see');
 
     const admin = await openPage(browser);
-    await signIn(admin.page, server.base, server.tokens.root);
+    await signIn(admin.page, server.url, server.tokens.root);
     const row = admin.page.locator(`tr[data-job-id="${bobJob}"]`);
     await row.waitFor();
     await admin.page.getByRole('columnheader', { name: 'Owner' }).waitFor();
@@ -172,7 +172,7 @@ describe('the jobs page in a real browser', { skip: chromiumMissing }, () => {
     });
     await server.waitStatus(jobId, (s) => s === 'completed');
     const { page, requests, dialogs, consoleErrors } = await openPage(browser);
-    await signIn(page, server.base, server.tokens.alice);
+    await signIn(page, server.url, server.tokens.alice);
     await page.getByRole('link', { name: '<img src=/ui/pwned-title onerror=alert("title")>' }).click();
     await page.locator('section.result').waitFor();
     await page.locator('details.tool > summary').click();
@@ -193,7 +193,7 @@ describe('the jobs page in a real browser', { skip: chromiumMissing }, () => {
     })`);
     assert.deepEqual(found, { pwned: null, scripts: 0, images: 0, jsLinks: 0, handlers: 0 });
     await screenshot(page, 'job-xss-desktop');
-    await page.goto(`${server.base}/ui/#/`);
+    await page.goto(`${server.url}/ui/#/`);
     await page.locator(`tr[data-job-id="${jobId}"]`).waitFor();
     assert.deepEqual(dialogs, [], 'no dialog opened');
     assert.equal(requests.filter((r) => r.url().includes('pwned')).length, 0, 'no payload made a request');
@@ -203,9 +203,9 @@ describe('the jobs page in a real browser', { skip: chromiumMissing }, () => {
   it('follows a job across a dropped connection without losing or repeating a line, and continues its session', async (t) => {
     const server = await startWebServer(t);
     const { page, requests, consoleErrors } = await openPage(browser);
-    await signIn(page, server.base, server.tokens.alice);
+    await signIn(page, server.url, server.tokens.alice);
     const jobId = await server.startJob('#fake tick 8 700\nresumable', server.tokens.alice, { title: 'resumable' });
-    await page.goto(`${server.base}/ui/#/jobs/${jobId}`);
+    await page.goto(`${server.url}/ui/#/jobs/${jobId}`);
     await page.getByText('tick 2', { exact: true }).waitFor();
     assert.equal(((await (await server.call(`/v1/jobs/${jobId}`)).json()) as Json).status, 'running', 'the job is still running when its stream is cut');
     assert.equal(server.dropEventStreams(), 1, 'the page\'s event stream was open');

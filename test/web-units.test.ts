@@ -8,7 +8,7 @@ import type { Info as ServerInfo } from '../src/http/info.js';
 import type { JobResource } from '../src/http/openapi.js';
 import type { ListOutput, StartInput as ServerStartInput, StartOutput as ServerStartOutput } from '../src/jobs/schemas.js';
 import type { Info, Job, JobList, StartInput, StartOutput } from '../src/web/types.js';
-import { REPO_ROOT } from './helpers.js';
+import { REPO_ROOT } from './support/helpers.js';
 
 // The page's hand-written wire types must accept what the server's own types say it sends (and
 // the server must accept what the page sends). tsc checks these lines; they do nothing at run time.

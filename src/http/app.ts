@@ -29,6 +29,14 @@ export interface AppDeps {
   oauth?: BuiltInAuthorizationServer;
   /** Where REST keeps Idempotency-Keys of starts; defaults to files under the data dir. */
   idempotency?: IdempotencyStore<StartOutput>;
+  /** Event-stream timing: the idle heartbeat (15 s) and the log poll (250 ms); tests shorten both. */
+  streamTiming?: StreamTiming;
+}
+
+export interface StreamTiming {
+  heartbeatMs?: number;
+  /** Read by startServer, which gives it to the engine (the backend follows logs). */
+  pollMs?: number;
 }
 
 export interface App {
@@ -38,7 +46,7 @@ export interface App {
   setDraining(): void;
 }
 
-export function createApp({ config, service, authenticator, log, oauth, idempotency }: AppDeps): App {
+export function createApp({ config, service, authenticator, log, oauth, idempotency, streamTiming = {} }: AppDeps): App {
   const app = express();
   let draining = false;
   app.disable('x-powered-by');
@@ -99,7 +107,7 @@ export function createApp({ config, service, authenticator, log, oauth, idempote
   app.use('/mcp', json, auth, requireScope('jobs:read', { resourceMetadataUrl: metadataUrl }), mcp.router);
   app.use('/mcp', mcpErrorHandler(log));
 
-  app.use('/v1', json, auth, createRestRouter(service, config, { streams, ...(idempotency ? { starts: idempotency } : {}) }));
+  app.use('/v1', json, auth, createRestRouter(service, config, { streams, ...(idempotency ? { starts: idempotency } : {}), ...(streamTiming.heartbeatMs ? { heartbeatMs: streamTiming.heartbeatMs } : {}) }));
   app.use('/v1', problemErrorHandler(log));
 
   // The jobs page at /ui/ (and / redirects there): static files only; it signs in like any client.

@@ -22,6 +22,8 @@ export interface WatcherOptions {
   /** Most resources one session may subscribe to; past it subscribe is refused. */
   maxSubscriptions?: number;
   log?: (error: unknown) => void;
+  /** The clock the notification gap is measured with (tests inject one). */
+  now?: () => number;
 }
 
 const DEFAULT_MAX_SUBSCRIPTIONS = 100;
@@ -145,9 +147,10 @@ export class JobWatcher {
       for (const sub of subs) {
         if (this.closed || this.subs.get(sub.uri) !== sub) continue;
         // Not yet told and not too soon: tell now. Too soon: the next poll sees the difference again.
-        if (now === sub.told || Date.now() - sub.toldAt < this.minGapMs) continue;
+        const at = this.options.now?.() ?? Date.now();
+        if (now === sub.told || at - sub.toldAt < this.minGapMs) continue;
         sub.told = now;
-        sub.toldAt = Date.now();
+        sub.toldAt = at;
         await this.notify.updated(sub.uri).catch((error: unknown) => this.options.log?.(error));
         if (now === GONE) {
           this.subs.delete(sub.uri);

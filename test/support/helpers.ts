@@ -5,16 +5,20 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { configFor, type Config } from '../src/config.js';
-import { JobService, type ServiceOptions } from '../src/jobs/service.js';
-import type { Viewer } from '../src/jobs/records.js';
+import { configFor, type Config } from '../../src/config.js';
+import { JobService, type ServiceOptions } from '../../src/jobs/service.js';
+import type { Viewer } from '../../src/jobs/records.js';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+// Compiled to .test-build/test/support/helpers.js: three levels below the repository root.
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 // On Windows a .mjs cannot be started by itself: the tests go through a cmd-shim, as claude.cmd does.
 export const FAKE_CLAUDE = path.join(REPO_ROOT, 'test', 'fixtures', process.platform === 'win32' ? 'fake-claude.cmd' : 'fake-claude.mjs');
 export const ALICE: Viewer = { id: 'alice', admin: false };
 export const BOB: Viewer = { id: 'bob', admin: false };
 export const ADMIN: Viewer = { id: 'root', admin: true };
+
+/** A file of this repository as text, by its path from the root. */
+export const readRepoFile = (relative: string) => fs.readFileSync(path.join(REPO_ROOT, relative), 'utf8');
 
 export function tempDir(prefix = 'ca-test-'): string {
   return fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
@@ -50,9 +54,15 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | null | fal
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  // A zombie (killed, not yet reaped by its parent) is gone for our purposes.
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? '');
+  } catch {
+    return process.platform !== 'linux';
   }
 }
 

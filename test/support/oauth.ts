@@ -1,93 +1,32 @@
-// Test scaffolding for the built-in OAuth server: the real server process on a free port, tokens made
-// with the real CLI, an in-memory OAuthClientProvider for the SDK client, the consent form driven
-// with plain HTTP (the documented form contract), and a local https server with a self-signed
-// certificate made for the test by openssl.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
+// Test scaffolding for the built-in OAuth server: the real server process with tokens made by the
+// real CLI, an in-memory OAuthClientProvider for the SDK client, the consent form driven with plain
+// HTTP (the documented form contract), and a local https server (for client metadata documents).
 import https from 'node:https';
-import net from 'node:net';
-import path from 'node:path';
+import type net from 'node:net';
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
-import { configFor } from '../src/config.js';
-import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, freePort, tempDir, waitFor } from './helpers.js';
-
-export const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
-
-export interface OAuthServer {
-  url: string;
-  port: number;
-  dataDir: string;
-  env: Record<string, string>;
-  logs: () => string;
-  child: ChildProcess;
-  stop: () => Promise<void>;
-}
-
-export { freePort } from './helpers.js';
-
-function baseEnv(dataDir: string, port: number, extra: Record<string, string>): Record<string, string> {
-  const work = path.join(dataDir, 'work');
-  fs.mkdirSync(work, { recursive: true });
-  return {
-    PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? dataDir,
-    CLAUDE_ASYNC_DATA_DIR: dataDir, CLAUDE_ASYNC_CLAUDE_BIN: FAKE_CLAUDE, CLAUDE_ASYNC_DEFAULT_CWD: work,
-    CLAUDE_ASYNC_PORT: String(port), CLAUDE_ASYNC_LOG_LEVEL: 'info', CLAUDE_ASYNC_RETENTION: '0',
-    CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE: '100000', CLAUDE_ASYNC_KILL_GRACE: '1s',
-    ...extra,
-  };
-}
-
-/** Runs the real CLI against a data dir; returns stdout. */
-export function cli(env: Record<string, string>, args: string[]): string {
-  return execFileSync(process.execPath, [BIN, ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
+import { INIT, jsonHeaders } from './raw-mcp.js';
+import { runCli, serverEnv, spawnServer, type RealServer } from './server-process.js';
 
 /** A fresh data dir with tokens made by `claude-async token create`, then the real server on it. */
-export async function startOAuthServer(options: { tokens?: Record<string, string>; env?: Record<string, string> } = {}) {
-  const dataDir = tempDir('ca-oauth-');
-  const port = await freePort();
-  const env = baseEnv(dataDir, port, options.env ?? {});
+export async function startOAuthServer(options: { tokens?: Record<string, string>; env?: Record<string, string> } = {}): Promise<{ server: RealServer; tokens: Record<string, string> }> {
   const tokens: Record<string, string> = {};
-  for (const [name, scopes] of Object.entries(options.tokens ?? { alice: 'jobs:read,jobs:write' })) {
-    tokens[name] = cli(env, ['token', 'create', '--name', name, '--scopes', scopes]).trim();
-  }
-  const server = await spawnServer(dataDir, env);
+  const server = await spawnServer({
+    ...(options.env ? { env: options.env } : {}),
+    prepare: (dataDir, work) => {
+      for (const [name, scopes] of Object.entries(options.tokens ?? { alice: 'jobs:read,jobs:write' })) {
+        tokens[name] = runCli(serverEnv(dataDir, work, options.env), ['token', 'create', '--name', name, '--scopes', scopes]).trim();
+      }
+    },
+  });
   return { server, tokens };
 }
 
-export async function spawnServer(dataDir: string, env: Record<string, string>): Promise<OAuthServer> {
-  const child = spawn(process.execPath, [BIN, 'serve'], { cwd: dataDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${env.CLAUDE_ASYNC_PORT}`;
-  await waitFor(async () => {
-    if (child.exitCode !== null) throw new Error(`the server exited during start-up:\n${out}`);
-    return fetch(`${url}/healthz`).then((r) => r.ok, () => false);
-  }, 30_000, 'the server to listen');
-  return {
-    url, port: Number(env.CLAUDE_ASYNC_PORT), dataDir, env, child, logs: () => out,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
-
-/**
- * Ends every job process of the data dir, then removes it. A runner killed a moment ago may still be
- * writing its last file, so the removal retries instead of failing the test (and skipping the
- * cleanup hooks registered after this one).
- */
-export function removeServerData(dataDir: string): void {
-  try {
-    cleanupJobs(configFor({ dataDir }));
-  } catch {
-    // the removal below retries
-  }
-  fs.rmSync(dataDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+/** What /mcp answers an initialize with this access token: its status and its WWW-Authenticate challenge. */
+export async function mcpStatus(url: string, accessToken: string): Promise<{ status: number; challenge: string }> {
+  const res = await fetch(`${url}/mcp`, { method: 'POST', headers: jsonHeaders(accessToken), body: JSON.stringify(INIT) });
+  await res.body?.cancel();
+  return { status: res.status, challenge: res.headers.get('www-authenticate') ?? '' };
 }
 
 /** The OAuthClientProvider a headless test needs: everything in memory, the authorize URL captured. */
@@ -194,18 +133,6 @@ export async function formPost(url: string, fields: Record<string, string>): Pro
     json = { raw: text };
   }
   return { status: res.status, json };
-}
-
-/** A self-signed certificate for localhost and 127.0.0.1, made by openssl in `dir`. */
-export function selfSignedCertificate(dir: string): { key: string; cert: string; certFile: string } {
-  const keyFile = path.join(dir, 'key.pem');
-  const certFile = path.join(dir, 'cert.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-keyout', keyFile, '-out', certFile,
-  ], { stdio: 'ignore' });
-  return { key: fs.readFileSync(keyFile, 'utf8'), cert: fs.readFileSync(certFile, 'utf8'), certFile };
 }
 
 export type Route = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void;

@@ -1,15 +1,14 @@
 // Scaffolding for tests of the files in deploy/: which real tools this machine has, a copy of the
 // stock Debian nginx configuration with deploy/nginx.conf dropped into its conf.d/ (the way the
-// file's header says to install it), a self-signed certificate for it, and a live nginx.
+// file's header says to install it), pointed at a test certificate, and a live nginx.
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { REPO_ROOT, isAlive, waitFor } from './helpers.js';
+import type { Certificate } from './tls.js';
 
 export const DEPLOY = path.join(REPO_ROOT, 'deploy');
 export const PUBLIC_NAME = 'claude-async.example.com';
-
-export const readRepoFile = (relative: string) => fs.readFileSync(path.join(REPO_ROOT, relative), 'utf8');
 
 /** The absolute path of a command on PATH (or in sbin, where Debian puts nginx), or undefined. */
 export function findCommand(name: string): string | undefined {
@@ -21,19 +20,6 @@ export function findCommand(name: string): string | undefined {
 /** Why a test that needs `command` cannot run here, or false when it can. */
 export function missing(command: string, install: string): string | false {
   return findCommand(command) ? false : `${command} is not installed (.ci/run installs it: apt-get install ${install})`;
-}
-
-/** A self-signed certificate for PUBLIC_NAME: fullchain.pem and privkey.pem in dir. */
-export function selfSignedCert(dir: string): { cert: string; key: string } {
-  fs.mkdirSync(dir, { recursive: true });
-  const cert = path.join(dir, 'fullchain.pem');
-  const key = path.join(dir, 'privkey.pem');
-  const made = spawnSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-    '-subj', `/CN=${PUBLIC_NAME}`, '-addext', `subjectAltName=DNS:${PUBLIC_NAME}`, '-keyout', key, '-out', cert,
-  ], { encoding: 'utf8' });
-  if (made.status !== 0) throw new Error(`openssl could not make a certificate: ${made.stderr}`);
-  return { cert, key };
 }
 
 export interface NginxTree {
@@ -72,10 +58,10 @@ export function stockNginxTree(root: string, edit: (site: string) => string, opt
 }
 
 /** deploy/nginx.conf with only the certificate paths changed to files that exist. */
-export function withCertificates(site: string, cert: { cert: string; key: string }): string {
+export function withCertificates(site: string, cert: Certificate): string {
   const live = `/etc/letsencrypt/live/${PUBLIC_NAME}/`;
   if (!site.includes(`${live}fullchain.pem`) || !site.includes(`${live}privkey.pem`)) throw new Error('deploy/nginx.conf no longer names the Let\'s Encrypt paths this test replaces');
-  return site.replaceAll(`${live}fullchain.pem`, cert.cert).replaceAll(`${live}privkey.pem`, cert.key);
+  return site.replaceAll(`${live}fullchain.pem`, cert.certFile).replaceAll(`${live}privkey.pem`, cert.keyFile);
 }
 
 export function nginxTest(tree: NginxTree): { status: number | null; output: string } {

@@ -1,83 +1,37 @@
-// The real server process for fault tests: `node .test-build/src/index.js serve` on a free loopback
-// port with the fake CLI, REST calls with its token, and the pieces tests need to hurt it (the pids
-// of a job's runner and claude, a small tmpfs for a full disk). Everything started is ended by pid.
+// What the fault tests need to hurt the server: a server on a data dir the test made, the pids of a
+// job's runner and claude, a small tmpfs for a full disk, and finished jobs written the way the
+// runner writes them. cleanupAll ends everything started by pid and removes the dirs.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { configFor } from '../../src/config.js';
 import type { ExitRecord, JobSpecRecord } from '../../src/jobs/records.js';
-import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, waitFor } from '../helpers.js';
+import { FAKE_CLAUDE, cleanupJobs, tempDir, waitFor } from './helpers.js';
+import { SERVER_BIN, spawnServer, type RealServer, type ServerOptions } from './server-process.js';
 
 export const TOKEN = `cas_faults_${randomUUID().replace(/-/g, '')}`;
-const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
 
-export interface RealServer {
-  child: ChildProcess;
-  url: string;
-  logs: () => string;
-  /** SIGTERM (graceful) or SIGKILL; resolves once the process is gone. */
-  stop: (signal?: NodeJS.Signals) => Promise<void>;
-  /** A REST call with the server's token; JSON bodies in and out. */
-  rest: (route: string, init?: { method?: string; body?: unknown; headers?: Record<string, string> }) => Promise<{ status: number; body: Record<string, unknown>; headers: Headers }>;
+/** A fresh data dir with its work folder (the job cwd); the jobs folder is left to the server. */
+export function faultDirs(prefix: string): { dataDir: string; work: string; jobsDir: string } {
+  const dataDir = tempDir(prefix);
+  const work = path.join(dataDir, 'work');
+  fs.mkdirSync(work);
+  return { dataDir, work, jobsDir: path.join(dataDir, 'jobs') };
 }
 
-export interface ServerOptions {
-  uid?: number;
-  gid?: number;
-  cwd?: string;
-  /** Runs the server under this umask (through sh), e.g. 0 to prove modes do not depend on it. */
-  umask?: number;
+/** A server on a data dir the test made (and removes with cleanupAll), answering REST with TOKEN. */
+export function faultServer(dataDir: string, work: string, env: Record<string, string> = {}, options: Omit<ServerOptions, 'env' | 'dataDir' | 'work'> = {}): Promise<RealServer> {
+  return spawnServer({ ...options, dataDir, work, env: { CLAUDE_ASYNC_TOKEN: TOKEN, ...env } });
 }
 
-/** The environment for a data dir with a work folder: the fake CLI, no retention, many starts. */
-export function serverEnv(dataDir: string, work: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    CLAUDE_ASYNC_DATA_DIR: dataDir, CLAUDE_ASYNC_CLAUDE_BIN: FAKE_CLAUDE, CLAUDE_ASYNC_DEFAULT_CWD: work,
-    CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE: '10000', CLAUDE_ASYNC_RETENTION: '0', CLAUDE_ASYNC_KILL_GRACE: '1s', ...extra,
-  };
-}
+/** The uid and gid of `nobody`, which the tests run a server as, so that permission bits bind even under root. */
+export const NOBODY = { uid: 65534, gid: 65534 };
 
-/** Starts the server and waits for its "listening" log line. */
-export async function spawnServer(env: Record<string, string>, options: ServerOptions = {}): Promise<RealServer> {
-  const fullEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', CLAUDE_ASYNC_PORT: '0', CLAUDE_ASYNC_LOG_LEVEL: 'info', CLAUDE_ASYNC_TOKEN: TOKEN, ...env };
-  const { umask, ...spawnOptions } = options;
-  const child = umask === undefined
-    ? spawn(process.execPath, [BIN, 'serve'], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'], ...spawnOptions })
-    : spawn('/bin/sh', ['-c', `umask ${umask.toString(8).padStart(3, '0')} && exec "$0" "$1" serve`, process.execPath, BIN], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'], ...spawnOptions });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = await waitFor(() => {
-    if (child.exitCode !== null) throw new Error(`the server exited during start-up:\n${out}`);
-    return /"url":"(http:[^"]+)"/.exec(out)?.[1];
-  }, 60_000, 'the server to listen');
-  const rest: RealServer['rest'] = async (route, init = {}) => {
-    const res = await fetch(`${url}${route}`, {
-      method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-      headers: { Authorization: `Bearer ${TOKEN}`, ...(init.body === undefined ? {} : { 'Content-Type': 'application/json' }), ...init.headers },
-      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-    });
-    const text = await res.text();
-    let body: Record<string, unknown> = {};
-    try {
-      body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-    } catch {
-      body = { text };
-    }
-    return { status: res.status, body, headers: res.headers };
-  };
-  return {
-    child, url, rest, logs: () => out,
-    stop: async (signal = 'SIGKILL') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-  };
+/** Whether `nobody` can read the compiled server of this checkout (not when it lies under a private home). */
+export function nobodyCanRunServer(): boolean {
+  return spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(SERVER_BIN)}, require('fs').constants.R_OK)`], { ...NOBODY, cwd: '/' }).status === 0;
 }
 
 /** A job's runner.json once claude has started (its pid recorded). */
@@ -92,25 +46,10 @@ export async function runnerOf(jobsDir: string, jobId: string, timeoutMs = 20_00
   }, timeoutMs, `claude of ${jobId} to start`);
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie (killed, not yet reaped by its parent) is gone for our purposes.
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? '');
-  } catch {
-    return process.platform !== 'linux';
-  }
-}
-
 /** Ends the servers, then every runner and claude group recorded under the data dir, then removes it. */
 export function cleanupAll(servers: RealServer[], dataDir: string, extraDirs: string[] = []): () => Promise<void> {
   return async () => {
-    for (const s of servers) await s.stop('SIGKILL').catch(() => {});
+    for (const s of servers) await s.kill('SIGKILL').catch(() => {});
     cleanupJobs(configFor({ dataDir }));
     for (const dir of extraDirs) fs.rmSync(dir, { recursive: true, force: true });
   };
