@@ -184,8 +184,8 @@ describe('approvals', () => {
     await waitFor(() => mine().includes('input_required'), 30_000, 'an input_required notification');
     const asking = heard.find((n) => n.taskId === task.taskId && n.status === 'input_required')!;
     assert.match(asking.statusMessage ?? '', /waiting for your answer to 1 question/);
-    const pending = ((await s.rest(`/jobs/${task.taskId}`)).body.pendingApprovals as Pending[])[0]!;
-    assert.equal((await s.rest(`/jobs/${task.taskId}/approvals/${pending.approvalId}`, { body: { decision: 'allow' } })).status, 200);
+    const pending = ((await s.rest(`/v1/jobs/${task.taskId}`)).body.pendingApprovals as Pending[])[0]!;
+    assert.equal((await s.rest(`/v1/jobs/${task.taskId}/approvals/${pending.approvalId}`, { body: { decision: 'allow' } })).status, 200);
     await waitFor(() => mine().at(-1) === 'working', 30_000, 'a working notification after the answer');
     fs.writeFileSync(path.join(gate, 'go'), '');
     await waitFor(() => mine().at(-1) === 'completed', 30_000, 'a completed notification');
@@ -240,7 +240,7 @@ describe('approvals', () => {
     );
     const waiting = decliner.experimental.tasks.getTaskResult(open.task.taskId, CallToolResultSchema, { timeout: 60_000 });
     await waitFor(() => declined === 1, 30_000, 'the question to be put and declined');
-    const pending = ((await s.rest(`/jobs/${open.task.taskId}`)).body.pendingApprovals as Pending[] | undefined) ?? [];
+    const pending = ((await s.rest(`/v1/jobs/${open.task.taskId}`)).body.pendingApprovals as Pending[] | undefined) ?? [];
     assert.equal(pending.length, 1, 'a declined question stays open');
     await decliner.callTool({ name: 'claude_approve', arguments: { jobId: open.task.taskId, approvalId: pending[0]!.approvalId, decision: 'allow' } });
     const result = await waiting;
