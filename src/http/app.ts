@@ -122,7 +122,7 @@ function mcpErrorHandler(log: Logger) {
     if (res.headersSent) return;
     if (err instanceof Unavailable) {
       // The shared Redis (auth limits, sessions' jobs) did not answer: retryable, never a 500.
-      res.status(503).set('Retry-After', String(err.retryAfterSeconds)).json(jsonRpcError(-32603, err.message));
+      res.status(503).set('Retry-After', String(err.retryAfterSeconds)).json(jsonRpcError(-32603, err.message, req.body));
     } else if (e.type === 'entity.too.large') {
       res.status(413).json(jsonRpcError(-32600, 'Request body too large'));
     } else if (e.type === 'entity.parse.failed') {

@@ -5,7 +5,7 @@
 // created: a retry after a crash at any point finds that id and either returns the job (it was
 // created) or creates it under that same id (it was not), so there is never a second job.
 import { createHash } from 'node:crypto';
-import { StorageError } from '../jobs/errors.js';
+import { JobConflict, StorageError } from '../jobs/errors.js';
 import { newJobId } from '../jobs/ids.js';
 import { FileIdempotencyRecords, MemoryIdempotencyRecords, type IdempotencyRecord, type IdempotencyRecords } from './idempotency-records.js';
 import { HttpProblem } from './problem.js';
@@ -14,6 +14,8 @@ import { HttpProblem } from './problem.js';
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x20-\x7e]{1,200}$/;
 
 const SWEEP_EVERY_MS = 3_600_000;
+/** How long a start waits for another server's attempt under the same key to finish creating the job. */
+const CONCURRENT_CREATE_WAIT_MS = 5_000;
 
 export interface IdempotencyOptions {
   /** Where keys are kept; without it they live in memory only (lost on restart). */
@@ -96,8 +98,9 @@ export class IdempotencyCache<T> {
     try {
       result = await starts.create(record.jobId);
     } catch (error) {
-      // Maybe a concurrent attempt (another server) created it under this id first.
-      const existing = await starts.existing(record.jobId).catch(() => null);
+      // Maybe a concurrent attempt (another server) created it under this id first, or is creating
+      // it right now (its folder exists, its spec not yet): give that attempt a moment to finish.
+      const existing = error instanceof JobConflict ? await this.awaitExisting(record.jobId, starts) : await starts.existing(record.jobId).catch(() => null);
       if (existing) return existing;
       // If this fails too, a retry finds the record, no job under its id, and creates it.
       await this.records.remove(id).catch(() => {});
@@ -107,6 +110,16 @@ export class IdempotencyCache<T> {
       // The job exists under the recorded id; a retry finds it through `existing`.
     });
     return result;
+  }
+
+  /** Asks for a job another attempt is creating until it exists (null if it never appears). */
+  private async awaitExisting(jobId: string, starts: IdempotentStarts<T>): Promise<T | null> {
+    const deadline = Date.now() + CONCURRENT_CREATE_WAIT_MS; // real time: tests may freeze this.now
+    for (let delayMs = 10; ; delayMs = Math.min(delayMs * 2, 250)) {
+      const existing = await starts.existing(jobId).catch(() => null);
+      if (existing || Date.now() >= deadline) return existing;
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
   }
 
   /** Forgets keys past their age, at most once an hour, off the request path. */
