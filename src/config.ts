@@ -42,6 +42,8 @@ export interface Config {
   headersTimeoutMs: number;
   sessionIdleMs: number;
   maxSessions: number;
+  /** This front's name in MCP session ids (`<frontId>.<uuid>`), so a proxy routes a session to the front holding it. */
+  frontId: string | undefined;
   maxSessionsPerPrincipal: number;
   maxSubscriptionsPerSession: number;
   sseRetryMs: number;
@@ -123,6 +125,7 @@ export const ENV_DEFAULTS = {
   CLAUDE_ASYNC_HEADERS_TIMEOUT: ['30s', 'a client must send its request headers within this (slow clients are cut off)'],
   CLAUDE_ASYNC_SESSION_IDLE: ['30m', 'MCP sessions idle this long are closed'],
   CLAUDE_ASYNC_MAX_SESSIONS: ['1000', 'most open MCP sessions; past it an idle session of the principal holding the most is closed'],
+  CLAUDE_ASYNC_FRONT_ID: ['', 'this server\'s name when several run behind one proxy: MCP session ids start with it (front1.…) and the proxy routes each session to its front (deploy/nginx.conf)'],
   CLAUDE_ASYNC_MAX_SESSIONS_PER_PRINCIPAL: ['100', 'most open MCP sessions of one principal; past it its oldest idle one is closed'],
   CLAUDE_ASYNC_MAX_SUBSCRIPTIONS: ['100', 'most resource subscriptions of one MCP session'],
   CLAUDE_ASYNC_SSE_RETRY: ['3s', 'SSE retry field: how long a client that was cut off waits before it reconnects'],
@@ -225,6 +228,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     headersTimeoutMs: read(env, 'CLAUDE_ASYNC_HEADERS_TIMEOUT', parseDuration, () => 30_000),
     sessionIdleMs: read(env, 'CLAUDE_ASYNC_SESSION_IDLE', parseDuration, () => 30 * 60_000),
     maxSessions: read(env, 'CLAUDE_ASYNC_MAX_SESSIONS', int(1, 1_000_000), () => 1000),
+    frontId: read(env, 'CLAUDE_ASYNC_FRONT_ID', (raw) => {
+      if (!/^[A-Za-z0-9_-]{1,32}$/.test(raw)) throw new Error('1-32 letters, digits, dash or underscore (it becomes the start of session ids)');
+      return raw;
+    }, () => undefined),
     maxSessionsPerPrincipal: read(env, 'CLAUDE_ASYNC_MAX_SESSIONS_PER_PRINCIPAL', int(1, 1_000_000), () => 100),
     maxSubscriptionsPerSession: read(env, 'CLAUDE_ASYNC_MAX_SUBSCRIPTIONS', int(1, 1_000_000), () => 100),
     sseRetryMs: read(env, 'CLAUDE_ASYNC_SSE_RETRY', parseDuration, () => 3000),

@@ -97,6 +97,7 @@ export function createApp({ config, service, authenticator, log, oauth, ...share
   const mcp = createMcpRoute({
     service, log, resourceMetadataUrl: metadataUrl, sessionIdleMs: config.sessionIdleMs, maxSessions: config.maxSessions,
     maxSessionsPerPrincipal: config.maxSessionsPerPrincipal, maxSubscriptionsPerSession: config.maxSubscriptionsPerSession, sseRetryMs: config.sseRetryMs,
+    ...(config.frontId ? { frontId: config.frontId } : {}),
     streams,
   });
   app.use('/mcp', json, auth, requireScope('jobs:read', { resourceMetadataUrl: metadataUrl }), mcp.router);
