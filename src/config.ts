@@ -42,6 +42,8 @@ export interface Config {
   headersTimeoutMs: number;
   sessionIdleMs: number;
   maxSessions: number;
+  /** This front's name in MCP session ids (`<frontId>.<uuid>`), so a proxy routes a session to the front holding it. */
+  frontId: string | undefined;
   maxSessionsPerPrincipal: number;
   maxSubscriptionsPerSession: number;
   sseRetryMs: number;
@@ -211,6 +213,14 @@ export const SETTINGS: readonly AnySetting[] = [
   setting({ env: 'CLAUDE_ASYNC_HEADERS_TIMEOUT', key: 'headersTimeoutMs', group: 'http', default: '30s', parse: parseDuration, meaning: 'a client must send its request headers within this (slow clients are cut off)' }),
   setting({ env: 'CLAUDE_ASYNC_SESSION_IDLE', key: 'sessionIdleMs', group: 'http', default: '30m', parse: parseDuration, meaning: 'MCP sessions with nothing open (no stream, no request) this long are closed' }),
   setting({ env: 'CLAUDE_ASYNC_MAX_SESSIONS', key: 'maxSessions', group: 'http', default: '1000', parse: int(1, 1_000_000), meaning: 'most open MCP sessions; past it an idle session of the principal holding the most is closed' }),
+  setting({
+    env: 'CLAUDE_ASYNC_FRONT_ID', key: 'frontId', group: 'http', default: '', fallback: () => undefined,
+    parse: (raw) => {
+      if (!/^[A-Za-z0-9_-]{1,32}$/.test(raw)) throw new Error('1-32 letters, digits, dash or underscore (it becomes the start of session ids)');
+      return raw;
+    },
+    meaning: 'this server\'s name when several run behind one proxy: MCP session ids start with it (`front1.…`) and the proxy routes each session to its front ([More than one machine](#more-than-one-machine))',
+  }),
   setting({ env: 'CLAUDE_ASYNC_MAX_SESSIONS_PER_PRINCIPAL', key: 'maxSessionsPerPrincipal', group: 'http', default: '100', parse: int(1, 1_000_000), meaning: 'MCP sessions of one principal; past it its oldest idle one is closed, or 429 if all are in use' }),
   setting({ env: 'CLAUDE_ASYNC_MAX_SUBSCRIPTIONS', key: 'maxSubscriptionsPerSession', group: 'http', default: '100', parse: int(1, 1_000_000), meaning: 'resource subscriptions of one MCP session' }),
   setting({ env: 'CLAUDE_ASYNC_SSE_RETRY', key: 'sseRetryMs', group: 'http', default: '3s', parse: parseDuration, meaning: 'SSE `retry` field: how long a cut-off client waits before it reconnects' }),

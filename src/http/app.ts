@@ -6,14 +6,16 @@ import type { Logger } from 'pino';
 import { isLoopbackHost, type Config } from '../config.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { BuiltInAuthorizationServer } from '../auth/oauth/authorization-server.js';
-import { createAuthFailureLimiter, mountProtectedResourceMetadata, requireAuth, requireScope, resourceMetadataUrl } from '../auth/middleware.js';
+import { createAuthFailureLimiter, mountProtectedResourceMetadata, type AuthFailureLimiter, requireAuth, requireScope, resourceMetadataUrl } from '../auth/middleware.js';
 import type { JobService } from '../jobs/service.js';
+import { Unavailable } from '../jobs/errors.js';
 import { VERSION } from '../version.js';
 import { jsonRpcError } from './json-rpc.js';
 import { createMcpRoute, type McpRoute } from './mcp-route.js';
 import { createRestRouter } from './rest.js';
 import type { IdempotencyStore } from './idempotency.js';
 import type { StartOutput } from '../jobs/schemas.js';
+import type { IdempotencyRecords } from './idempotency-records.js';
 import { problemErrorHandler } from './problem.js';
 import { corsForAllowedOrigins, hostCheck, originCheck, requestLogger } from './security.js';
 import { glamaRouter } from './glama.js';
@@ -31,6 +33,10 @@ export interface AppDeps {
   idempotency?: IdempotencyStore<StartOutput>;
   /** Event-stream timing: the idle heartbeat (15 s) and the log poll (250 ms); tests shorten both. */
   streamTiming?: StreamTiming;
+  /** Failed-auth counts shared by several fronts (Redis); in-process when absent. */
+  failureLimiter?: AuthFailureLimiter;
+  /** Idempotency-Key records shared by several fronts (Redis); files in the data dir when absent. */
+  idempotencyRecords?: IdempotencyRecords;
 }
 
 export interface StreamTiming {
@@ -46,7 +52,7 @@ export interface App {
   setDraining(): void;
 }
 
-export function createApp({ config, service, authenticator, log, oauth, idempotency, streamTiming = {} }: AppDeps): App {
+export function createApp({ config, service, authenticator, log, oauth, idempotency, streamTiming = {}, ...shared }: AppDeps): App {
   const app = express();
   let draining = false;
   app.disable('x-powered-by');
@@ -57,7 +63,7 @@ export function createApp({ config, service, authenticator, log, oauth, idempote
   app.use(hostCheck(config.allowedHosts));
   const origins = { allowedOrigins: config.allowedOrigins, loopbackBind: isLoopbackHost(config.host) };
   // One limiter for every place a credential is guessed: bearer tokens and the consent page.
-  const failureLimiter = createAuthFailureLimiter({ failuresPerMinute: config.authFailuresPerMinute });
+  const failureLimiter = shared.failureLimiter ?? createAuthFailureLimiter({ failuresPerMinute: config.authFailuresPerMinute });
 
   // Discovery and the OAuth protocol endpoints are public and called cross-origin by browser-based
   // clients, so they come before the Origin check; the consent form post comes after it.
@@ -102,12 +108,18 @@ export function createApp({ config, service, authenticator, log, oauth, idempote
   const mcp = createMcpRoute({
     service, log, resourceMetadataUrl: metadataUrl, sessionIdleMs: config.sessionIdleMs, maxSessions: config.maxSessions,
     maxSessionsPerPrincipal: config.maxSessionsPerPrincipal, maxSubscriptionsPerSession: config.maxSubscriptionsPerSession, sseRetryMs: config.sseRetryMs,
+    ...(config.frontId ? { frontId: config.frontId } : {}),
     streams,
   });
   app.use('/mcp', json, auth, requireScope('jobs:read', { resourceMetadataUrl: metadataUrl }), mcp.router);
   app.use('/mcp', mcpErrorHandler(log));
 
-  app.use('/v1', json, auth, createRestRouter(service, config, { streams, ...(idempotency ? { starts: idempotency } : {}), ...(streamTiming.heartbeatMs ? { heartbeatMs: streamTiming.heartbeatMs } : {}) }));
+  app.use('/v1', json, auth, createRestRouter(service, config, {
+    streams,
+    ...(idempotency ? { starts: idempotency } : {}),
+    ...(shared.idempotencyRecords ? { idempotency: { records: shared.idempotencyRecords } } : {}),
+    ...(streamTiming.heartbeatMs ? { heartbeatMs: streamTiming.heartbeatMs } : {}),
+  }));
   app.use('/v1', problemErrorHandler(log));
 
   // The jobs page at /ui/ (and / redirects there): static files only; it signs in like any client.
@@ -125,7 +137,10 @@ function mcpErrorHandler(log: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const e = err as { type?: string; status?: number };
     if (res.headersSent) return;
-    if (e.type === 'entity.too.large') {
+    if (err instanceof Unavailable) {
+      // The shared Redis (auth limits, sessions' jobs) did not answer: retryable, never a 500.
+      res.status(503).set('Retry-After', String(err.retryAfterSeconds)).json(jsonRpcError(-32603, err.message, req.body));
+    } else if (e.type === 'entity.too.large') {
       res.status(413).json(jsonRpcError(-32600, 'Request body too large'));
     } else if (e.type === 'entity.parse.failed') {
       res.status(400).json(jsonRpcError(-32700, 'Parse error: the body is not valid JSON'));

@@ -30,6 +30,8 @@ export interface McpRouteOptions {
   maxSubscriptionsPerSession: number;
   /** SSE `retry` field: how long a client that was cut off waits before it reconnects. */
   sseRetryMs: number;
+  /** Session ids start with `<frontId>.` when set (several fronts behind one proxy). */
+  frontId?: string;
   resourceMetadataUrl: string;
   /** Caps long-lived requests per principal and closes them when their token is revoked. */
   streams?: OpenStreams;
@@ -118,6 +120,7 @@ export function createMcpRoute(options: McpRouteOptions): McpRoute {
     session.transport = new SessionTransport({
       eventStore: sessionEvents,
       retryMs: options.sseRetryMs,
+      ...(options.frontId ? { sessionIdPrefix: `${options.frontId}.` } : {}),
       onsessioninitialized: (id) => {
         session.id = id;
         sessions.add(session);

@@ -24,6 +24,8 @@ export interface SessionTransportOptions {
   eventStore: SessionEventStore;
   /** Sent as the SSE `retry` field: how long a cut-off client waits before it reconnects. */
   retryMs: number;
+  /** Put before every session id: a proxy in front of several servers routes a session by it. */
+  sessionIdPrefix?: string;
   onsessioninitialized: (sessionId: string) => void;
   onsessionclosed: (sessionId: string) => void;
 }
@@ -44,7 +46,7 @@ export class SessionTransport extends WebStandardStreamableHTTPServerTransport {
 
   constructor(options: SessionTransportOptions) {
     super({
-      sessionIdGenerator: () => crypto.randomUUID(),
+      sessionIdGenerator: () => `${options.sessionIdPrefix ?? ''}${crypto.randomUUID()}`,
       eventStore: options.eventStore,
       retryInterval: options.retryMs,
       onsessioninitialized: options.onsessioninitialized,
