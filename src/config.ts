@@ -1,4 +1,5 @@
 // The one place that reads the environment. Everything else receives a validated `Config`.
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -66,6 +67,15 @@ export interface Config {
   logLevel: string;
   glamaMaintainers: string[];
   glamaClaim: string | undefined;
+  /** Shared backend (issue #17): `serve` is a front and `worker` runs jobs, all on this Redis. */
+  redisUrl: string | undefined;
+  /** This worker's name in Redis: stable across restarts, so it adopts its own running jobs again. */
+  workerId: string;
+  workerLabels: string[];
+  /** A worker whose heartbeat is older than this is gone: its unended jobs turn orphaned. */
+  workerTtlMs: number;
+  /** How much of each job's log Redis keeps (the whole log stays on the worker's disk). */
+  redisMaxLogBytes: number;
 }
 
 /** "4h", "30m", "90s", "500ms", "7d" or a plain number of seconds → milliseconds. */
@@ -145,6 +155,11 @@ export const ENV_DEFAULTS = {
   CLAUDE_ASYNC_LOG_LEVEL: ['info', 'pino log level (trace, debug, info, warn, error, silent)'],
   CLAUDE_ASYNC_GLAMA_MAINTAINERS: ['', 'comma list of Glama account emails served at /.well-known/glama.json (claims a remote listing)'],
   CLAUDE_ASYNC_GLAMA_CLAIM: ['', 'the glama_claim_… token from Glama\'s claim panel, served at /.well-known/glama.json'],
+  CLAUDE_ASYNC_REDIS_URL: ['', 'redis://… of the shared backend: serve becomes a front, `claude-async worker` runs the jobs (empty: everything on this host)'],
+  CLAUDE_ASYNC_WORKER_ID: ['<hostname>-<hash of the jobs dir>', 'the worker\'s name in Redis; keep it across restarts (it adopts its running jobs by it)'],
+  CLAUDE_ASYNC_WORKER_LABELS: ['', 'comma list of labels this worker carries (a job naming labels goes only to a worker with all of them)'],
+  CLAUDE_ASYNC_WORKER_TTL: ['15s', 'a worker without a heartbeat for this long is gone and its running jobs read orphaned (refreshed every third of it)'],
+  CLAUDE_ASYNC_REDIS_MAX_LOG_BYTES: ['1MB', 'the end of each job\'s log kept in Redis for reads and follows; older pages are fetched from the worker\'s disk'],
 } as const;
 
 type EnvName = keyof typeof ENV_DEFAULTS;
@@ -187,11 +202,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const publicUrl = read(env, 'CLAUDE_ASYNC_PUBLIC_URL', url, () => `http://${host.includes(':') ? `[${host}]` : host}:${port}`);
   const publicHost = new URL(publicUrl).host;
   const auth = read(env, 'CLAUDE_ASYNC_AUTH', (raw) => z.enum(['token', 'none']).parse(raw), () => 'token' as const);
+  const jobsDir = path.resolve(expandHome(read(env, 'CLAUDE_ASYNC_JOBS_DIR', String, () => path.join(dataDir, 'jobs'))));
   const maxPermissionMode = read<PermissionMode>(env, 'CLAUDE_ASYNC_MAX_PERMISSION_MODE', mode, () => 'acceptEdits');
   const config: Config = {
     claudeBin: read(env, 'CLAUDE_ASYNC_CLAUDE_BIN', String, () => 'claude'),
     dataDir,
-    jobsDir: path.resolve(expandHome(read(env, 'CLAUDE_ASYNC_JOBS_DIR', String, () => path.join(dataDir, 'jobs')))),
+    jobsDir,
     defaultCwd,
     allowedRoots: read(env, 'CLAUDE_ASYNC_ALLOWED_ROOTS', (raw) => list(raw).map((p) => path.resolve(expandHome(p))), () => [defaultCwd]),
     maxConcurrent: read(env, 'CLAUDE_ASYNC_MAX_CONCURRENT', int(1, 1000), () => 4),
@@ -267,10 +283,36 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       if (!/^glama_claim_[A-Za-z0-9_-]{32}$/.test(raw)) throw new Error('must be the glama_claim_… token Glama shows (glama_claim_ and 32 letters, digits, _ or -)');
       return raw;
     }, () => undefined),
+    redisUrl: read(env, 'CLAUDE_ASYNC_REDIS_URL', (raw) => {
+      const parsed = new URL(raw);
+      if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw new Error('must be a redis:// or rediss:// URL');
+      return raw;
+    }, () => undefined),
+    workerId: read(env, 'CLAUDE_ASYNC_WORKER_ID', (raw) => {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(raw)) throw new Error('letters, digits, dot, dash and underscore only (at most 100)');
+      return raw;
+    }, () => defaultWorkerId(jobsDir)),
+    workerLabels: read(env, 'CLAUDE_ASYNC_WORKER_LABELS', list, () => []),
+    workerTtlMs: read(env, 'CLAUDE_ASYNC_WORKER_TTL', (raw) => {
+      const ms = parseDuration(raw);
+      if (ms < 1000) throw new Error('must be at least 1s');
+      return ms;
+    }, () => 15_000),
+    redisMaxLogBytes: read(env, 'CLAUDE_ASYNC_REDIS_MAX_LOG_BYTES', (raw) => {
+      const bytes = parseBytes(raw);
+      if (bytes < 4096) throw new Error('must be at least 4k');
+      return bytes;
+    }, () => 1024 ** 2),
   };
   if (config.maxTailBytes < config.defaultTailBytes) config.defaultTailBytes = config.maxTailBytes;
   if (config.jwksUrl && !config.jwtIssuer) throw new ConfigError('CLAUDE_ASYNC_JWT_ISSUER: required when CLAUDE_ASYNC_JWKS_URL is set');
   return config;
+}
+
+/** A name stable for this host and jobs folder: two workers on one host (tests) differ by folder. */
+function defaultWorkerId(jobsDir: string): string {
+  const host = os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 60) || 'worker';
+  return `${host}-${createHash('sha256').update(jobsDir).digest('hex').slice(0, 8)}`;
 }
 
 export function isLoopbackHost(host: string): boolean {
