@@ -2,7 +2,16 @@
 // one minute and the start of the next cannot double the rate.
 const WINDOW_MS = 60_000;
 
-export class StartLimiter {
+/**
+ * Decides whether a principal may start a job now. Injected into JobService (ServiceOptions.limiter)
+ * so servers sharing work (issue #17) can count starts in one place instead of per process.
+ */
+export interface StartLimit {
+  /** Records a start and returns null, or returns the seconds to wait and records nothing. */
+  take(principal: string): number | null | Promise<number | null>;
+}
+
+export class StartLimiter implements StartLimit {
   private readonly starts = new Map<string, number[]>();
 
   constructor(private readonly perMinute: number, private readonly now = () => Date.now()) {}
