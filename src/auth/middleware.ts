@@ -30,8 +30,18 @@ function challenge(params: Record<string, string | undefined>): string {
   return parts.length ? `Bearer ${parts.join(', ')}` : 'Bearer';
 }
 
+/**
+ * Failed authentications per client IP. In-process here; src/scale/auth-failure-limiter.ts keeps the
+ * counts in Redis so every front behind one proxy shares them (and may throw Unavailable).
+ */
 export interface AuthFailureLimiter {
   /** Seconds until this address may try again; 0 when it is not blocked. */
+  retryAfterSeconds(ip: string): number | Promise<number>;
+  recordFailure(ip: string): void | Promise<void>;
+}
+
+/** The in-process limiter answers at once. */
+export interface LocalAuthFailureLimiter extends AuthFailureLimiter {
   retryAfterSeconds(ip: string): number;
   recordFailure(ip: string): void;
 }
@@ -45,7 +55,7 @@ export function createAuthFailureLimiter(options: {
   failuresPerMinute: number;
   maxEntries?: number;
   now?: () => number;
-}): AuthFailureLimiter {
+}): LocalAuthFailureLimiter {
   const windowMs = 60_000;
   const maxEntries = options.maxEntries ?? 10_000;
   const now = options.now ?? Date.now;
@@ -99,7 +109,7 @@ export function requireAuth(authenticator: Authenticator, options: RequireAuthOp
     const limiter = options.failureLimiter;
     // Checked before authenticating, for valid tokens too: otherwise 401-versus-429 would keep
     // telling a guesser which of their tries was right.
-    const retryAfter = limiter?.retryAfterSeconds(ip) ?? 0;
+    const retryAfter = (await limiter?.retryAfterSeconds(ip)) ?? 0;
     if (retryAfter > 0) {
       options.onFailure?.({ ip, status: 429, error: 'too_many_requests', description: 'failed-auth limit reached' });
       res.set('Retry-After', String(retryAfter)).status(429).json({
@@ -132,7 +142,7 @@ export function requireAuth(authenticator: Authenticator, options: RequireAuthOp
       return;
     }
     // Only presented-but-wrong tokens count: a client without one is discovering how to log in.
-    if (!result.missing) limiter?.recordFailure(ip);
+    if (!result.missing) await limiter?.recordFailure(ip);
     options.onFailure?.({ ip, status: 401, error: result.error, description: result.description });
     // RFC 6750 section 3.1: with no credentials, the challenge carries no error code. The MCP
     // authorization spec needs resource_metadata in every 401 so clients can find the AS.

@@ -6,12 +6,14 @@ import type { Logger } from 'pino';
 import { isLoopbackHost, type Config } from '../config.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { BuiltInAuthorizationServer } from '../auth/oauth/authorization-server.js';
-import { createAuthFailureLimiter, mountProtectedResourceMetadata, requireAuth, requireScope, resourceMetadataUrl } from '../auth/middleware.js';
+import { createAuthFailureLimiter, mountProtectedResourceMetadata, type AuthFailureLimiter, requireAuth, requireScope, resourceMetadataUrl } from '../auth/middleware.js';
 import type { JobService } from '../jobs/service.js';
+import { Unavailable } from '../jobs/errors.js';
 import { VERSION } from '../version.js';
 import { jsonRpcError } from './json-rpc.js';
 import { createMcpRoute, type McpRoute } from './mcp-route.js';
 import { createRestRouter } from './rest.js';
+import type { IdempotencyRecords } from './idempotency-records.js';
 import { problemErrorHandler } from './problem.js';
 import { corsForAllowedOrigins, hostCheck, originCheck, requestLogger } from './security.js';
 import { glamaRouter } from './glama.js';
@@ -26,6 +28,10 @@ export interface AppDeps {
   log: Logger;
   /** The built-in OAuth authorization server, when it is on. */
   oauth?: BuiltInAuthorizationServer;
+  /** Failed-auth counts shared by several fronts (Redis); in-process when absent. */
+  failureLimiter?: AuthFailureLimiter;
+  /** Idempotency-Key records shared by several fronts (Redis); files in the data dir when absent. */
+  idempotencyRecords?: IdempotencyRecords;
 }
 
 export interface App {
@@ -35,7 +41,7 @@ export interface App {
   setDraining(): void;
 }
 
-export function createApp({ config, service, authenticator, log, oauth }: AppDeps): App {
+export function createApp({ config, service, authenticator, log, oauth, ...shared }: AppDeps): App {
   const app = express();
   let draining = false;
   app.disable('x-powered-by');
@@ -46,7 +52,7 @@ export function createApp({ config, service, authenticator, log, oauth }: AppDep
   app.use(hostCheck(config.allowedHosts));
   const origins = { allowedOrigins: config.allowedOrigins, loopbackBind: isLoopbackHost(config.host) };
   // One limiter for every place a credential is guessed: bearer tokens and the consent page.
-  const failureLimiter = createAuthFailureLimiter({ failuresPerMinute: config.authFailuresPerMinute });
+  const failureLimiter = shared.failureLimiter ?? createAuthFailureLimiter({ failuresPerMinute: config.authFailuresPerMinute });
 
   // Discovery and the OAuth protocol endpoints are public and called cross-origin by browser-based
   // clients, so they come before the Origin check; the consent form post comes after it.
@@ -96,7 +102,7 @@ export function createApp({ config, service, authenticator, log, oauth }: AppDep
   app.use('/mcp', json, auth, requireScope('jobs:read', { resourceMetadataUrl: metadataUrl }), mcp.router);
   app.use('/mcp', mcpErrorHandler(log));
 
-  app.use('/v1', json, auth, createRestRouter(service, config, { streams, followers }));
+  app.use('/v1', json, auth, createRestRouter(service, config, { streams, followers, ...(shared.idempotencyRecords ? { idempotency: { records: shared.idempotencyRecords } } : {}) }));
   app.use('/v1', problemErrorHandler(log));
 
   // The jobs page at /ui/ (and / redirects there): static files only; it signs in like any client.
@@ -114,7 +120,10 @@ function mcpErrorHandler(log: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const e = err as { type?: string; status?: number };
     if (res.headersSent) return;
-    if (e.type === 'entity.too.large') {
+    if (err instanceof Unavailable) {
+      // The shared Redis (auth limits, sessions' jobs) did not answer: retryable, never a 500.
+      res.status(503).set('Retry-After', String(err.retryAfterSeconds)).json(jsonRpcError(-32603, err.message));
+    } else if (e.type === 'entity.too.large') {
       res.status(413).json(jsonRpcError(-32600, 'Request body too large'));
     } else if (e.type === 'entity.parse.failed') {
       res.status(400).json(jsonRpcError(-32700, 'Parse error: the body is not valid JSON'));

@@ -4,12 +4,10 @@
 // by every server on the data dir. The job id is chosen and written down *before* the job is
 // created: a retry after a crash at any point finds that id and either returns the job (it was
 // created) or creates it under that same id (it was not), so there is never a second job.
-import fs from 'node:fs';
-import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { writeFileAtomic } from '../jobs/atomic.js';
 import { StorageError } from '../jobs/errors.js';
 import { newJobId } from '../jobs/ids.js';
+import { FileIdempotencyRecords, MemoryIdempotencyRecords, type IdempotencyRecord, type IdempotencyRecords } from './idempotency-records.js';
 import { HttpProblem } from './problem.js';
 
 /** 1-200 printable ASCII characters (the IETF draft leaves the format to the server). */
@@ -20,6 +18,8 @@ const SWEEP_EVERY_MS = 3_600_000;
 export interface IdempotencyOptions {
   /** Where keys are kept; without it they live in memory only (lost on restart). */
   dir?: string;
+  /** Another store for the keys (Redis, shared by fronts); wins over dir. */
+  records?: IdempotencyRecords;
   ttlMs?: number;
   now?: () => number;
 }
@@ -32,25 +32,18 @@ export interface IdempotentStarts<T> {
   existing(jobId: string): Promise<T | null>;
 }
 
-interface KeyRecord<T> {
-  bodyHash: string;
-  jobId: string;
-  createdAt: number;
-  /** The first answer, once the job exists. */
-  result?: T;
-}
-
 export class IdempotencyCache<T> {
   /** Starts in flight in this process: concurrent requests with one key share a single start. */
   private readonly inFlight = new Map<string, { bodyHash: string; result: Promise<T> }>();
-  private readonly memory = new Map<string, KeyRecord<T>>();
+  private readonly records: IdempotencyRecords;
   private readonly ttlMs: number;
   private readonly now: () => number;
   private lastSweep = 0;
 
-  constructor(private readonly options: IdempotencyOptions = {}) {
+  constructor(options: IdempotencyOptions = {}) {
     this.ttlMs = options.ttlMs ?? 24 * 3_600_000;
     this.now = options.now ?? Date.now;
+    this.records = options.records ?? (options.dir ? new FileIdempotencyRecords(options.dir) : new MemoryIdempotencyRecords());
   }
 
   /**
@@ -80,25 +73,25 @@ export class IdempotencyCache<T> {
 
   private async runOnce(id: string, bodyHash: string, starts: IdempotentStarts<T>, markReplayed: () => void): Promise<T> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const found = await this.read(id);
+      const found = await this.records.read(id);
       if (found && found.createdAt + this.ttlMs > this.now()) {
         if (found.bodyHash !== bodyHash) throw reused();
         markReplayed();
-        if (found.result) return found.result;
+        if (found.result) return found.result as T;
         // Written down, then the server died (or another server is creating it right now).
         const existing = await starts.existing(found.jobId);
         if (existing) return existing;
         return this.createUnder(id, found, starts);
       }
-      if (found) await this.remove(id);
-      const record: KeyRecord<T> = { bodyHash, jobId: newJobId(), createdAt: this.now() };
-      if (await this.createExclusive(id, record)) return this.createUnder(id, record, starts);
+      if (found) await this.records.remove(id);
+      const record: IdempotencyRecord = { bodyHash, jobId: newJobId(), createdAt: this.now() };
+      if (await this.records.createExclusive(id, record, this.ttlMs)) return this.createUnder(id, record, starts);
       // Another server wrote this key a moment ago: read it again.
     }
     throw new StorageError('Could not record the Idempotency-Key; try again.');
   }
 
-  private async createUnder(id: string, record: KeyRecord<T>, starts: IdempotentStarts<T>): Promise<T> {
+  private async createUnder(id: string, record: IdempotencyRecord, starts: IdempotentStarts<T>): Promise<T> {
     let result: T;
     try {
       result = await starts.create(record.jobId);
@@ -106,61 +99,14 @@ export class IdempotencyCache<T> {
       // Maybe a concurrent attempt (another server) created it under this id first.
       const existing = await starts.existing(record.jobId).catch(() => null);
       if (existing) return existing;
-      await this.remove(id);
+      // If this fails too, a retry finds the record, no job under its id, and creates it.
+      await this.records.remove(id).catch(() => {});
       throw error;
     }
-    await this.write(id, { ...record, result }).catch(() => {
+    await this.records.write(id, { ...record, result }).catch(() => {
       // The job exists under the recorded id; a retry finds it through `existing`.
     });
     return result;
-  }
-
-  private file(id: string): string | undefined {
-    return this.options.dir ? path.join(this.options.dir, `${id}.json`) : undefined;
-  }
-
-  private async read(id: string): Promise<KeyRecord<T> | null> {
-    const file = this.file(id);
-    if (!file) return this.memory.get(id) ?? null;
-    try {
-      return JSON.parse(await fs.promises.readFile(file, 'utf8')) as KeyRecord<T>;
-    } catch {
-      return null; // absent, or cut short by a crash: the key is free
-    }
-  }
-
-  private async createExclusive(id: string, record: KeyRecord<T>): Promise<boolean> {
-    const file = this.file(id);
-    if (!file) {
-      if (this.memory.has(id)) return false;
-      this.memory.set(id, record);
-      return true;
-    }
-    try {
-      await fs.promises.mkdir(this.options.dir!, { recursive: true, mode: 0o700 });
-      await fs.promises.writeFile(file, JSON.stringify(record), { flag: 'wx', mode: 0o600 });
-      return true;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') return false;
-      await fs.promises.rm(file, { force: true }).catch(() => {});
-      throw new StorageError(`Could not record the Idempotency-Key on disk (${code ?? 'error'}): check that the data folder is writable and has space.`);
-    }
-  }
-
-  private async write(id: string, record: KeyRecord<T>): Promise<void> {
-    const file = this.file(id);
-    if (!file) {
-      this.memory.set(id, record);
-      return;
-    }
-    await writeFileAtomic(file, JSON.stringify(record));
-  }
-
-  private async remove(id: string): Promise<void> {
-    const file = this.file(id);
-    if (!file) this.memory.delete(id);
-    else await fs.promises.rm(file, { force: true }).catch(() => {});
   }
 
   /** Forgets keys past their age, at most once an hour, off the request path. */
@@ -168,20 +114,7 @@ export class IdempotencyCache<T> {
     const now = this.now();
     if (now - this.lastSweep < SWEEP_EVERY_MS) return;
     this.lastSweep = now;
-    const cutoff = now - this.ttlMs;
-    if (!this.options.dir) {
-      for (const [id, record] of this.memory) if (record.createdAt < cutoff) this.memory.delete(id);
-      return;
-    }
-    const dir = this.options.dir;
-    void (async () => {
-      for (const name of await fs.promises.readdir(dir).catch(() => [] as string[])) {
-        if (!/^[0-9a-f]{64}\.json$/.test(name)) continue;
-        const file = path.join(dir, name);
-        const stat = await fs.promises.stat(file).catch(() => null);
-        if (stat && stat.mtimeMs < cutoff) await fs.promises.rm(file, { force: true }).catch(() => {});
-      }
-    })();
+    void this.records.sweep(now - this.ttlMs).catch(() => {});
   }
 }
 

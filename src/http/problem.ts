@@ -4,7 +4,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { ApprovalNotFound, InvalidInput, JobConflict, JobNotFound, LimitExceeded, StorageError } from '../jobs/errors.js';
+import { ApprovalNotFound, InvalidInput, JobConflict, JobNotFound, LimitExceeded, StorageError, Unavailable } from '../jobs/errors.js';
 
 export const PROBLEM_BASE = 'https://claude-async.dev/problems/';
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -16,7 +16,7 @@ export const problemSchema = z.object({
   detail: z.string().describe('What went wrong and what to do next.'),
   field: z.string().optional().describe('The input field at fault (invalid-input).'),
   errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
-  retryAfterSeconds: z.number().optional().describe('Also sent as the Retry-After header (rate-limited).'),
+  retryAfterSeconds: z.number().optional().describe('Also sent as the Retry-After header (rate-limited, service-unavailable).'),
   jobId: z.string().optional(),
 });
 export type Problem = z.infer<typeof problemSchema>;
@@ -73,6 +73,10 @@ export function problemFor(error: unknown): ProblemAnswer {
     return problem(413, 'too-large', 'Request too large', error.message);
   }
   if (error instanceof StorageError) return problem(503, 'storage-unavailable', 'Storage unavailable', error.message);
+  if (error instanceof Unavailable) {
+    const retry = Math.max(1, Math.ceil(error.retryAfterSeconds));
+    return problem(503, 'service-unavailable', 'Service unavailable', error.message, { retryAfterSeconds: retry }, { 'Retry-After': String(retry) });
+  }
 
   const e = (error ?? {}) as BodyParserError;
   if (e.type === 'entity.too.large') return problem(413, 'body-too-large', 'Request body too large', 'The request body is larger than this server accepts (CLAUDE_ASYNC_MAX_BODY_BYTES).');
@@ -94,8 +98,8 @@ export function problemFor(error: unknown): ProblemAnswer {
 /** Writes the problem for `error`; unexpected errors (500) are logged with their stack. */
 export function sendProblem(res: Response, error: unknown, log?: Logger): void {
   const answer = problemFor(error);
-  if (answer.status >= 500 && !(error instanceof StorageError)) log?.error({ err: error }, 'request failed');
-  else if (answer.status >= 500) log?.warn({ err: error }, 'storage refused a request');
+  if (answer.status >= 500 && !(error instanceof StorageError || error instanceof Unavailable)) log?.error({ err: error }, 'request failed');
+  else if (answer.status >= 500) log?.warn({ err: error }, error instanceof Unavailable ? 'a shared service did not answer' : 'storage refused a request');
   res.status(answer.status).set(answer.headers).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(answer.body));
 }
 

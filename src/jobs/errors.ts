@@ -50,3 +50,13 @@ export class ApprovalNotFound extends JobError {
     super(`Job ${jobId} has no approval ${approvalId}. Its open questions are in pendingApprovals (claude_check).`, 'approval_not_found');
   }
 }
+
+/**
+ * A service this server depends on (the shared Redis) does not answer, so nothing was done: not a
+ * bug and not the caller's fault. Faces answer 503 with Retry-After; a retry after that may succeed.
+ */
+export class Unavailable extends JobError {
+  constructor(what: string, readonly retryAfterSeconds = 5) {
+    super(`${what}; nothing was changed. Try again in ${retryAfterSeconds} s.`, 'unavailable');
+  }
+}

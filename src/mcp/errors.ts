@@ -1,7 +1,7 @@
 // The one place engine errors become MCP tool errors: isError results with a message a model can
 // act on. Anything unexpected becomes a generic message; its details go to the log, not the client.
 import { ErrorCode, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { InvalidInput, JobError, JobNotFound } from '../jobs/errors.js';
+import { InvalidInput, JobError, JobNotFound, Unavailable } from '../jobs/errors.js';
 
 export function toolError(error: unknown, log?: (error: unknown) => void): CallToolResult {
   let text: string;
@@ -25,6 +25,8 @@ export function protocolError(error: unknown, log?: (error: unknown) => void): M
   if (error instanceof McpError) return error;
   if (error instanceof JobNotFound) return new McpError(RESOURCE_NOT_FOUND, error.message, { jobId: error.jobId });
   if (error instanceof InvalidInput) return new McpError(ErrorCode.InvalidParams, error.message);
+  // Not the request's fault and not a bug: the data tells a client when to retry.
+  if (error instanceof Unavailable) return new McpError(ErrorCode.InternalError, error.message, { retryAfterSeconds: error.retryAfterSeconds });
   if (error instanceof JobError) return new McpError(ErrorCode.InvalidRequest, error.message);
   if (error instanceof Error && (error as { expose?: boolean }).expose) return new McpError(ErrorCode.InvalidRequest, error.message);
   log?.(error);

@@ -136,7 +136,7 @@ export class ConsentFlow {
         this.render(res, 400, requestId, request, 'Choose Approve or Deny.');
         return;
       }
-      const retryAfter = this.deps.failureLimiter?.retryAfterSeconds(ip) ?? 0;
+      const retryAfter = (await this.deps.failureLimiter?.retryAfterSeconds(ip)) ?? 0;
       if (retryAfter > 0) {
         res.set('Retry-After', String(retryAfter));
         this.render(res, 429, requestId, request, `Too many wrong tokens from this address; try again in ${retryAfter} s.`);
@@ -144,7 +144,7 @@ export class ConsentFlow {
       }
       const consenter = await this.deps.identify(field('token').trim());
       if (!consenter) {
-        this.deps.failureLimiter?.recordFailure(ip);
+        await this.deps.failureLimiter?.recordFailure(ip);
         this.deps.onFailure?.({ ip, reason: 'wrong token on the consent page' });
         this.render(res, 401, requestId, request, 'That token was not accepted. Paste a claude-async token (cas_…) that has not been revoked.');
         return;
