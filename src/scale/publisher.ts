@@ -46,13 +46,17 @@ export class JobPublisher {
 
   /** Publishes the job's state now (entry, exit, log size). */
   async publishState(jobId: string, state: FolderState): Promise<void> {
+    await this.stateTx(jobId, state).exec();
+  }
+
+  private stateTx(jobId: string, state: FolderState): ReturnType<Redis['multi']> {
     const tx = this.redis.multi().hset(keys.job(jobId), {
       entry: JSON.stringify(state.entry), outputBytes: String(state.outputBytes), worker: this.workerId,
       ...(state.exit ? { exit: JSON.stringify(state.exit) } : {}),
     });
     if (state.exit) tx.srem(keys.workerJobs(this.workerId), jobId).hdel(keys.job(jobId), 'prompt');
     else tx.sadd(keys.workerJobs(this.workerId), jobId);
-    await tx.exec();
+    return tx;
   }
 
   /**
@@ -84,13 +88,11 @@ export class JobPublisher {
         this.publishState(jobId, state).catch((error: unknown) => this.log.warn({ jobId, err: error }, 'could not publish a status change; it is published again with the next'));
       },
       ended: (state, end) => {
-        void (async () => {
-          const tx = this.redis.multi();
-          if (!head.ended || end > head.end) tx.xadd(keys.out(jobId), `${Math.max(end, pos)}-1`, 'e', state.status);
-          await tx.exec();
-          await this.publishState(jobId, { ...state, outputBytes: Math.max(state.outputBytes, end) });
-          handlers.ended(state);
-        })().catch((error: unknown) => handlers.failed(error));
+        // The status first, the end marker with it: a follower woken by the marker reads the end.
+        const final = { ...state, outputBytes: Math.max(state.outputBytes, end) };
+        const tx = this.stateTx(jobId, final);
+        if (!head.ended || end > head.end) tx.xadd(keys.out(jobId), `${Math.max(end, pos)}-1`, 'e', state.status);
+        tx.exec().then(() => handlers.ended(state), (error: unknown) => handlers.failed(error));
       },
       failed: (error) => handlers.failed(error),
     });
