@@ -60,7 +60,7 @@ describe('the real claude CLI with approvals on', { timeout: 240_000 }, () => {
     const ours = init.mcp_servers.find((s) => s.name === APPROVAL_SERVER_NAME);
     assert.equal(ours?.status, 'connected', JSON.stringify(init.mcp_servers));
     // Not logged in, it then fails and the job ends.
-    const done = await service.wait({ jobId }, 120_000, ALICE);
+    const done = await service.wait(jobId, ALICE, { timeoutMs: 120_000 });
     assert.notEqual(done.status, 'running');
   });
 });

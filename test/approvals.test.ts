@@ -220,8 +220,10 @@ describe('approvals', () => {
   });
 
   it('a subscriber of the job\'s resource is told when a question opens', async (t) => {
-    // The fingerprint the watcher compares changes with the number of open questions alone.
-    assert.notEqual(jobFingerprint({ status: 'running', outputBytes: 10 }), jobFingerprint({ status: 'running', outputBytes: 10, pendingApprovals: 1 }));
+    // The fingerprint the watcher compares changes with the open questions alone.
+    const question = { approvalId: 'ap-0000000000000001' };
+    assert.notEqual(jobFingerprint({ status: 'running', outputBytes: 10 }), jobFingerprint({ status: 'running', outputBytes: 10, pendingApprovals: [question] }));
+    assert.notEqual(jobFingerprint({ status: 'running', outputBytes: 10, pendingApprovals: [question] }), jobFingerprint({ status: 'running', outputBytes: 10, pendingApprovals: [{ approvalId: 'ap-0000000000000002' }] }));
     const s = await serverFor(t);
     const client = await s.connect();
     const started = await client.callTool({ name: 'claude_start', arguments: { prompt: '#fake sleep 1500\n#fake ask Bash git push', approvals: true } });

@@ -382,7 +382,7 @@ describe('principals from different sources cannot collide (issue 15.11)', () =>
     const config = configFor({ dataDir, claudeBin: FAKE_CLAUDE, defaultCwd: path.join(dataDir, 'work'), allowedRoots: [path.join(dataDir, 'work')], retentionMs: 0 });
     const old = await JobService.open(config);
     legacyJob = (await old.start({ prompt: 'from the old version' }, { id: 'alice', admin: false })).jobId;
-    await old.wait({ jobId: legacyJob }, 20_000, { id: 'alice', admin: false });
+    await old.wait(legacyJob, { id: 'alice', admin: false }, { timeoutMs: 20_000 });
     await old.close();
     tokens = await tokensFor(dataDir, { alice: ['jobs:read', 'jobs:write'] });
     server = await spawnServer({ CLAUDE_ASYNC_JWT_SECRET: JWT_SECRET }, dataDir);

@@ -7,7 +7,7 @@ describe('job engine basics', () => {
     const { service } = await openService(t);
     const started = await service.start({ prompt: 'hello world', title: 'greet' }, ALICE);
     assert.match(started.jobId, /^[0-9a-z]{26}$/);
-    const done = await service.wait({ jobId: started.jobId }, 15_000, ALICE);
+    const done = await service.wait(started.jobId, ALICE, { timeoutMs: 15_000 });
     assert.equal(done.status, 'completed', JSON.stringify(done));
     assert.equal(done.exitCode, 0);
     assert.match(done.tail, /Echo: hello world/);

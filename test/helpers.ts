@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configFor, type Config } from '../src/config.js';
-import { JobService } from '../src/jobs/service.js';
+import { JobService, type ServiceOptions } from '../src/jobs/service.js';
 import type { Viewer } from '../src/jobs/records.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -85,9 +85,9 @@ function killQuietly(pid: number): void {
 }
 
 /** Opens a service on a fresh temp dir and registers cleanup with the test context. */
-export async function openService(t: { after: (fn: () => unknown) => void }, overrides: Partial<Config> = {}, serverEnv?: Record<string, string | undefined>) {
+export async function openService(t: { after: (fn: () => unknown) => void }, overrides: Partial<Config> = {}, serverEnv?: Record<string, string | undefined>, options: ServiceOptions = {}) {
   const config = testConfig(overrides);
-  const service = await JobService.open(config, serverEnv ? { serverEnv } : {});
+  const service = await JobService.open(config, { ...options, ...(serverEnv ? { serverEnv } : {}) });
   t.after(async () => {
     await service.close();
     cleanupJobs(config);

@@ -324,7 +324,7 @@ describe('graceful shutdown', { skip: needsPosix('Windows has no SIGTERM to shut
     const { JobService } = await import('../src/jobs/service.js');
     const opened = await JobService.open(config);
     service = opened;
-    const done = await opened.wait({ jobId: String(jobId) }, 20_000, { id: 'token:default', admin: false });
+    const done = await opened.wait(String(jobId), { id: 'token:default', admin: false }, { timeoutMs: 20_000 });
     assert.equal(done.status, 'completed');
     assert.match(done.tail, /tick 8/);
   });

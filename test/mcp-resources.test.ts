@@ -145,10 +145,10 @@ describe('the resource watcher', () => {
     let bytes = 0;
     let gone = false;
     const service = {
-      peek: async ({ jobId }: { jobId: string }) => {
+      job: async (jobId: string) => {
         if (gone) throw new JobNotFound(jobId);
         bytes += 100;
-        return { jobId, status: 'running' as const, owner: 'alice', cwd: '/', createdAt: 0, outputBytes: bytes };
+        return { jobId, status: 'running' as const, owner: 'alice', cwd: '/', createdAt: 0, outputBytes: bytes, exitCode: null, signal: null, logCapped: false };
       },
       list: async () => ({ jobs: gone ? [] : [{ jobId: 'j1', status: 'running' as const, owner: 'alice', cwd: '/', createdAt: 0 }] }),
     };

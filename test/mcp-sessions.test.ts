@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { hasTypeArray } from '../src/mcp/json-schema.js';
 import { originAllowed } from '../src/http/security.js';
-import { SessionRegistry } from '../src/mcp/sessions.js';
+import { SessionRegistry } from '../src/http/sessions.js';
 import { waitFor } from './helpers.js';
 import { messagesOf, rawSession, readSse, spawnServer, type RawSession, type RealServer } from './support/mcp-server.js';
 
@@ -78,6 +78,10 @@ describe('MCP rights, session caps and subscriptions (issue 15 items 2, 4, 6)', 
     assert.equal(cancel.status, 403);
     const taskCancel = await session.post({ jsonrpc: '2.0', id: 6, method: 'tasks/cancel', params: { taskId: jobId } }, readOnly);
     assert.equal(taskCancel.status, 403);
+    // Every tool that changes jobs is refused up front alike (the list lives with the tools).
+    const approve = await session.post({ jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'claude_approve', arguments: { jobId, approvalId: 'ap-0000000000000000', decision: 'allow' } } }, readOnly);
+    assert.equal(approve.status, 403);
+    assert.match(approve.headers.get('www-authenticate') ?? '', /insufficient_scope/);
     // Another principal's token on this session: as unknown as a made-up id.
     assert.equal((await session.post({ jsonrpc: '2.0', id: 7, method: 'ping' }, { Authorization: `Bearer ${bob}` })).status, 404);
     const still = await fetch(`${server.url}/v1/jobs/${jobId}`, { headers: { Authorization: `Bearer ${bob}` } });

@@ -176,7 +176,7 @@ describe('MCP 2025-11-25 › Pagination over 104 jobs (issue 21)', () => {
       const config = testConfig({ dataDir, defaultCwd: work, allowedRoots: [work] });
       const service = await JobService.open(config);
       const { jobId } = await service.start({ prompt: 'the template job' }, { id: 'default', admin: false });
-      await service.wait({ jobId }, 20_000, { id: 'default', admin: false });
+      await service.wait(jobId, { id: 'default', admin: false }, { timeoutMs: 20_000 });
       await service.close();
       ids.push(jobId);
       for (let i = 0; i < 103; i++) {

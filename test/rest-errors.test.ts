@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { InvalidInput, JobNotFound, LimitExceeded, StorageError } from '../src/jobs/errors.js';
+import { Forbidden, InvalidInput, JobNotFound, LimitExceeded, StorageError } from '../src/jobs/errors.js';
+import { protocolError, toolError } from '../src/mcp/errors.js';
 import { problemFor } from '../src/http/problem.js';
 import { runJob, startRestApp } from './rest-fixture.js';
 
@@ -123,6 +124,12 @@ describe('problemFor maps each engine error once', () => {
     assert.equal(problemFor(new LimitExceeded('slow down', 7)).headers['Retry-After'], '7');
     assert.equal(problemFor(new LimitExceeded('too many queued', undefined, 'rate')).status, 429);
     assert.equal(problemFor(new StorageError('disk full')).status, 503);
+    const forbidden = new Forbidden('This token is read-only', 'jobs:write');
+    assert.equal(problemFor(forbidden).status, 403);
+    assert.equal(problemFor(forbidden).body.detail, 'This token is read-only');
+    // MCP says the same thing as a tool error (or, outside tool calls, a JSON-RPC error).
+    assert.deepEqual(toolError(forbidden).content, [{ type: 'text', text: 'This token is read-only' }]);
+    assert.equal(protocolError(forbidden).message, 'MCP error -32600: This token is read-only');
     const internal = problemFor(new Error('secret /home/x/.env at line 3'));
     assert.equal(internal.status, 500);
     assert.doesNotMatch(JSON.stringify(internal.body), /secret|\.env/);

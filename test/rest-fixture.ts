@@ -24,9 +24,9 @@ export interface RestApp {
 export async function startRestApp(
   t: { after: (fn: () => unknown) => void },
   overrides: Partial<Config> = {},
-  restOptions: RestOptions = { heartbeatMs: 200, pollMs: 50 },
+  restOptions: RestOptions = { heartbeatMs: 200 },
 ): Promise<RestApp> {
-  const { config, service } = await openService(t, overrides);
+  const { config, service } = await openService(t, overrides, undefined, { followPollMs: 50 });
   const store = new TokenStore(path.join(config.dataDir, 'tokens.json'));
   const tokens = {
     alice: (await store.create('alice', ['jobs:read', 'jobs:write'])).token,

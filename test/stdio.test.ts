@@ -123,10 +123,10 @@ describe('claude-async stdio', () => {
 
     const service = await JobService.open(config);
     defer(() => service.close());
-    const running = await service.check({ jobId }, STDIO_VIEWER);
+    const running = await service.check(jobId, STDIO_VIEWER);
     assert.ok(['queued', 'running', 'completed'].includes(running.status), `status after the stdio server left: ${running.status}`);
     const done = await waitFor(async () => {
-      const check = await service.check({ jobId }, STDIO_VIEWER);
+      const check = await service.check(jobId, STDIO_VIEWER);
       return check.status === 'completed' ? check : undefined;
     }, 15_000, 'the job to complete after the server exited');
     assert.equal(done.exitCode, 0);

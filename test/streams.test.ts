@@ -91,7 +91,7 @@ describe('a token revoked in this process', () => {
     assert.equal(stream.events.at(-1)?.event, 'error');
     assert.match(String(stream.events.at(-1)?.data), /token-revoked/);
     other.abort();
-    for (const id of [mine.jobId, theirs.jobId]) await service.cancel({ jobId: id }, { id: 'x', admin: true });
+    for (const id of [mine.jobId, theirs.jobId]) await service.cancel(id, { id: 'x', admin: true });
   });
 });
 

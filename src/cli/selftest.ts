@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { configFor } from '../config.js';
+import { isEnded } from '../jobs/schemas.js';
 import { JobService } from '../jobs/service.js';
 import { jobPaths } from '../jobs/layout.js';
 import type { RunnerRecord } from '../jobs/records.js';
@@ -61,11 +62,11 @@ export async function selftest(write: (line: string) => void = (l) => process.st
     step(runner.runnerPid !== process.pid && group === runner.runnerPid, `runner ${runner.runnerPid} is detached in its own process group`);
 
     let polls = 0;
-    let check = await service.check({ jobId }, me);
-    while (!['completed', 'failed', 'cancelled', 'timed_out', 'orphaned'].includes(check.status) && Date.now() < deadline) {
+    let check = await service.check(jobId, me);
+    while (!isEnded(check.status) && Date.now() < deadline) {
       polls++;
       await new Promise((r) => setTimeout(r, 100));
-      check = await service.check({ jobId }, me);
+      check = await service.check(jobId, me);
     }
     step(check.status === 'completed', `polled ${polls} times from disk; status ${check.status}${check.statusReason ? ` (${check.statusReason})` : ''}`);
     step(check.exitCode === 0 && check.result?.result === 'selftest ok', `exit.json recorded exit code ${check.exitCode} and result "${check.result?.result ?? ''}"`);
@@ -73,7 +74,7 @@ export async function selftest(write: (line: string) => void = (l) => process.st
 
     const slow = await service.start({ prompt: 'sleep please' }, me);
     while (!fs.existsSync(jobPaths(config.jobsDir, slow.jobId).runner) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    const cancelled = await service.cancel({ jobId: slow.jobId }, me);
+    const cancelled = await service.cancel(slow.jobId, me);
     step(cancelled.status === 'cancelled', `cancel ended a running job: ${cancelled.status}`);
   } catch (error) {
     step(false, `unexpected error: ${(error as Error).message}`);

@@ -19,7 +19,6 @@ import { corsForAllowedOrigins, hostCheck, originCheck, requestLogger } from './
 import { glamaRouter } from './glama.js';
 import { createWebPageRouter } from './web-page.js';
 import { OpenStreams } from '../auth/open-streams.js';
-import { LogFollowers } from '../jobs/follower.js';
 
 export interface AppDeps {
   config: Config;
@@ -65,7 +64,8 @@ export function createApp({ config, service, authenticator, log, oauth, ...share
   app.get('/healthz', async (_req, res) => {
     try {
       await fs.promises.access(config.jobsDir, fs.constants.R_OK | fs.constants.W_OK);
-      res.json({ ok: true, version: VERSION, ...service.stats(), sessions: mcp.sessions.size, streams: streams.count(), followedJobs: followers.stats().jobs });
+      const { followedJobs, ...jobs } = service.stats();
+      res.json({ ok: true, version: VERSION, ...jobs, sessions: mcp.sessions.size, streams: streams.count(), followedJobs });
     } catch {
       res.status(503).json({ ok: false, error: 'the jobs folder is not readable and writable' });
     }
@@ -93,7 +93,6 @@ export function createApp({ config, service, authenticator, log, oauth, ...share
     onClosed: (info) => log.info(info, 'stream closed: its token is no longer valid'),
   });
   authenticator.onRevocation(() => void streams.recheck());
-  const followers = new LogFollowers({ pollMs: 250 });
   const mcp = createMcpRoute({
     service, log, resourceMetadataUrl: metadataUrl, sessionIdleMs: config.sessionIdleMs, maxSessions: config.maxSessions,
     maxSessionsPerPrincipal: config.maxSessionsPerPrincipal, maxSubscriptionsPerSession: config.maxSubscriptionsPerSession, sseRetryMs: config.sseRetryMs,
@@ -102,7 +101,7 @@ export function createApp({ config, service, authenticator, log, oauth, ...share
   app.use('/mcp', json, auth, requireScope('jobs:read', { resourceMetadataUrl: metadataUrl }), mcp.router);
   app.use('/mcp', mcpErrorHandler(log));
 
-  app.use('/v1', json, auth, createRestRouter(service, config, { streams, followers, ...(shared.idempotencyRecords ? { idempotency: { records: shared.idempotencyRecords } } : {}) }));
+  app.use('/v1', json, auth, createRestRouter(service, config, { streams, ...(shared.idempotencyRecords ? { idempotency: { records: shared.idempotencyRecords } } : {}) }));
   app.use('/v1', problemErrorHandler(log));
 
   // The jobs page at /ui/ (and / redirects there): static files only; it signs in like any client.

@@ -11,16 +11,15 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { hasScope, viewerOf, type Principal } from '../auth/types.js';
 import type { JobService } from '../jobs/service.js';
-import { BoundedEventStore } from '../mcp/event-store.js';
+import { BoundedEventStore } from './event-store.js';
 import { requestRights, withRights, type Rights } from '../mcp/rights.js';
 import { createMcpServer } from '../mcp/server.js';
-import { SessionRegistry, type Session } from '../mcp/sessions.js';
-import { SessionTransport } from '../mcp/session-transport.js';
+import { SessionRegistry, type Session } from './sessions.js';
+import { SessionTransport } from './session-transport.js';
+import { WRITE_TOOLS } from '../mcp/tools.js';
 import { jsonRpcError } from './json-rpc.js';
 import type { OpenStreams } from '../auth/open-streams.js';
 import { holdMcpStream } from './stream-gate.js';
-
-const WRITE_TOOLS = new Set(['claude_start', 'claude_run', 'claude_cancel']);
 
 export interface McpRouteOptions {
   service: JobService;

@@ -1,7 +1,8 @@
 // Pages of a job's raw log for GET /v1/jobs/{jobId}/output. Each read touches only its window, so
 // a page of a 100 MB log costs what a page of a 1 KB one does; pages end on a line boundary when
 // the window holds one, so a client can parse each page as whole JSON lines.
-import { fileSize, readRange, renderLine } from '../jobs/output.js';
+import { renderLine } from '../jobs/output.js';
+import type { JobOutput } from '../jobs/service.js';
 import { HttpProblem } from './problem.js';
 
 export const DEFAULT_PAGE_BYTES = 1024 * 1024;
@@ -17,16 +18,19 @@ export interface Page {
   outputBytes: number;
 }
 
-async function window(file: string, offset: number, limit: number): Promise<Page & { data: Buffer }> {
-  const outputBytes = await fileSize(file);
+/** What a page reads: the job's raw log. */
+export type PagedLog = Pick<JobOutput, 'size' | 'read'>;
+
+async function window(log: PagedLog, offset: number, limit: number): Promise<Page & { data: Buffer }> {
+  const outputBytes = await log.size();
   if (offset > outputBytes) throw rangeNotSatisfiable(outputBytes, `offset ${offset} is past the end of the log (${outputBytes} bytes)`);
-  const data = await readRange(file, offset, Math.min(limit, outputBytes - offset));
+  const data = await log.read(offset, Math.min(limit, outputBytes - offset));
   return { data, offset, nextOffset: offset, outputBytes };
 }
 
 /** Raw bytes from offset, at most limit, cut after the last newline in the window if there is one. */
-export async function readRawPage(file: string, offset: number, limit: number): Promise<Page & { data: Buffer }> {
-  const page = await window(file, offset, limit);
+export async function readRawPage(log: PagedLog, offset: number, limit: number): Promise<Page & { data: Buffer }> {
+  const page = await window(log, offset, limit);
   const lastNewline = page.data.lastIndexOf(10);
   // No newline at all: a line longer than the page (or a partial last line); send it anyway so a
   // pager always makes progress and reassembles the log byte for byte.
@@ -35,10 +39,10 @@ export async function readRawPage(file: string, offset: number, limit: number): 
 }
 
 /** The readable rendering of the complete lines in the same window (see jobs/output.ts renderLine). */
-export async function readTextPage(file: string, offset: number, limit: number): Promise<Page & { text: string }> {
-  const { data, ...page } = await window(file, offset, limit);
+export async function readTextPage(log: PagedLog, offset: number, limit: number): Promise<Page & { text: string }> {
+  const { data, ...page } = await window(log, offset, limit);
   // An offset inside a line resumes at the next whole line, as a check with offset does.
-  const atLineStart = offset === 0 || (await readRange(file, offset - 1, 1))[0] === 10;
+  const atLineStart = offset === 0 || (await log.read(offset - 1, 1))[0] === 10;
   let pos = 0;
   if (!atLineStart) {
     const first = data.indexOf(10);

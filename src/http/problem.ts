@@ -4,7 +4,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { ApprovalNotFound, InvalidInput, JobConflict, JobNotFound, LimitExceeded, StorageError, Unavailable } from '../jobs/errors.js';
+import { ApprovalNotFound, Forbidden, InvalidInput, JobConflict, JobNotFound, LimitExceeded, StorageError, Unavailable } from '../jobs/errors.js';
 
 export const PROBLEM_BASE = 'https://claude-async.dev/problems/';
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -64,6 +64,7 @@ export function problemFor(error: unknown): ProblemAnswer {
     const field = error.field;
     return problem(400, 'invalid-input', 'Invalid input', error.message, field ? { field, errors: [{ field, message: error.message }] } : {});
   }
+  if (error instanceof Forbidden) return problem(403, 'forbidden', 'Forbidden', error.message);
   if (error instanceof JobConflict) return problem(409, 'job-conflict', 'Job state conflict', error.message);
   if (error instanceof LimitExceeded) {
     if (error.kind === 'rate') {

@@ -1,40 +1,34 @@
 // The bearer-token REST face: /v1/jobs. Each route parses HTTP (path, query, headers), calls the
 // job service and shapes the answer; job logic stays in the engine. Errors go through problem.ts.
-import fs from 'node:fs';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
 import express, { type Request, type Router } from 'express';
 import type { Config } from '../config.js';
 import { requireScope, resourceMetadataUrl } from '../auth/middleware.js';
 import { viewerOf, type Scope } from '../auth/types.js';
+import { approveInputSchema } from '../approvals/schemas.js';
 import { InvalidInput } from '../jobs/errors.js';
-import { fileSize } from '../jobs/output.js';
 import type { Viewer } from '../jobs/records.js';
-import type { StartOutput } from '../jobs/schemas.js';
-import type { JobService } from '../jobs/service.js';
+import { listInputSchema, parseInput, startInputSchema, type StartOutput } from '../jobs/schemas.js';
+import type { JobOutput, JobService } from '../jobs/service.js';
 import { IdempotencyCache, type IdempotencyOptions } from './idempotency.js';
 import { serverInfo } from './info.js';
-import { openApiDocument, type JobResource } from './openapi.js';
+import { openApiDocument } from './openapi.js';
 import { DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES, parseRange, rangeNotSatisfiable, readRawPage, readTextPage } from './output-pages.js';
 import { HttpProblem, problemErrorHandler } from './problem.js';
 import { followLog } from './sse.js';
 import type { OpenStreams } from '../auth/open-streams.js';
-import { LogFollowers } from '../jobs/follower.js';
 
 export interface RestOptions {
   /** Comment sent on an idle event stream so proxies do not cut it (they often do at 60 s). */
   heartbeatMs?: number;
-  /** How often a followed log is checked for growth (when no followers are given). */
-  pollMs?: number;
-  /** The process's shared log followers; one per app so each job is read once for all streams. */
-  followers?: LogFollowers;
   /** The per-principal cap and token re-check of open streams; without it streams are not capped. */
   streams?: OpenStreams;
   idempotency?: IdempotencyOptions;
 }
 
 /** The engine knows owners, not tokens: a principal's id owns jobs, the admin scope sees all. */
-
 function viewer(req: Request): Viewer {
   // requireScope has already answered 401 when there is no principal; this guards a wiring slip.
   if (!req.principal) throw new HttpProblem(401, 'unauthenticated', 'Unauthenticated', 'A bearer token is required');
@@ -65,10 +59,17 @@ function format(req: Request, fallback: 'text' | 'jsonl'): 'text' | 'jsonl' {
   return raw;
 }
 
-/** GET /v1/jobs/{jobId}: a check without the tail; output is read through /output or /events. */
-async function jobResource(service: JobService, jobId: string, who: Viewer): Promise<JobResource> {
-  const { tail: _tail, offset: _offset, nextOffset: _nextOffset, hasMore: _hasMore, ...job } = await service.check({ jobId, tailBytes: 0 }, who);
-  return job;
+/** Bytes [start, end] (inclusive, as in Content-Range) of a log, read a window at a time. */
+function byteRange(output: JobOutput, start: number, end: number): Readable {
+  const CHUNK = 1024 * 1024;
+  return Readable.from((async function* chunks() {
+    for (let at = start; at <= end;) {
+      const chunk = await output.read(at, Math.min(CHUNK, end + 1 - at));
+      if (chunk.length === 0) return;
+      yield chunk;
+      at += chunk.length;
+    }
+  })());
 }
 
 export function createRestRouter(service: JobService, config: Config, options: RestOptions = {}): Router {
@@ -78,7 +79,6 @@ export function createRestRouter(service: JobService, config: Config, options: R
   const canRead = scope('jobs:read');
   const canWrite = scope('jobs:write');
   const starts = new IdempotencyCache<StartOutput>({ dir: path.join(config.dataDir, 'idempotency'), ...options.idempotency });
-  const followers = options.followers ?? new LogFollowers({ pollMs: options.pollMs ?? 250 });
   const openapi = JSON.stringify(openApiDocument({ serverUrl: `${config.publicUrl.replace(/\/+$/, '')}/v1` }));
   // A no-op when the app parsed the body already; keeps the router usable on its own.
   const json = express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] });
@@ -99,10 +99,12 @@ export function createRestRouter(service: JobService, config: Config, options: R
     }
     const who = viewer(req);
     const key = req.get('idempotency-key');
+    // Parsed when the start runs: a bad Idempotency-Key is answered first, as before any body check.
+    const start = (jobId?: string) => service.start(parseInput(startInputSchema, req.body), who, jobId === undefined ? {} : { jobId });
     const { result, replayed } = key === undefined
-      ? { result: service.start(req.body, who), replayed: Promise.resolve(false) }
+      ? { result: start(), replayed: Promise.resolve(false) }
       : starts.run(who.id, key, req.body, {
-        create: (jobId) => service.start(req.body, who, { jobId }),
+        create: (jobId) => start(jobId),
         existing: (jobId) => service.startedJob(jobId, who),
       });
     const started = await result;
@@ -118,11 +120,11 @@ export function createRestRouter(service: JobService, config: Config, options: R
     }
     // Query strings are text; the shared schema wants a number (and names the field if it is not one).
     if (typeof input.limit === 'string' && /^\d{1,9}$/.test(input.limit)) input.limit = Number(input.limit);
-    res.json(await service.list(input, viewer(req)));
+    res.json(await service.list(viewer(req), parseInput(listInputSchema, input)));
   });
 
   router.get('/jobs/:jobId', canRead, async (req, res) => {
-    res.json(await jobResource(service, jobIdOf(req), viewer(req)));
+    res.json(await service.job(jobIdOf(req), viewer(req)));
   });
 
   router.get('/jobs/:jobId/output', canRead, async (req, res) => {
@@ -130,9 +132,9 @@ export function createRestRouter(service: JobService, config: Config, options: R
     const offset = byteCount(req, 'offset') ?? 0;
     const limit = Math.min(Math.max(byteCount(req, 'limit') ?? DEFAULT_PAGE_BYTES, 1), MAX_PAGE_BYTES);
     const range = req.get('range');
-    const file = await service.outputFile({ jobId: jobIdOf(req) }, viewer(req));
+    const output = await service.output(jobIdOf(req), viewer(req));
     if (as === 'jsonl' && range !== undefined) {
-      const size = await fileSize(file);
+      const size = await output.size();
       const wanted = parseRange(range, size);
       if (wanted === 'unsatisfiable') throw rangeNotSatisfiable(size, `the log has ${size} bytes; ${range.slice(0, 100)} is outside it`);
       if (wanted) {
@@ -146,11 +148,11 @@ export function createRestRouter(service: JobService, config: Config, options: R
           'X-Output-Bytes': String(size),
         });
         // A client that hangs up mid-copy is not a server error; just let the socket go.
-        await pipeline(fs.createReadStream(file, { start: wanted.start, end: wanted.end, highWaterMark: 1024 * 1024 }), res).catch(() => res.destroy());
+        await pipeline(byteRange(output, wanted.start, wanted.end), res).catch(() => res.destroy());
         return;
       }
     }
-    const page = as === 'jsonl' ? await readRawPage(file, offset, limit) : await readTextPage(file, offset, limit);
+    const page = as === 'jsonl' ? await readRawPage(output, offset, limit) : await readTextPage(output, offset, limit);
     res.set({
       'Accept-Ranges': as === 'jsonl' ? 'bytes' : 'none',
       'X-Offset': String(page.offset),
@@ -171,15 +173,14 @@ export function createRestRouter(service: JobService, config: Config, options: R
       if (!/^\d{1,15}$/.test(lastEventId)) throw new InvalidInput('Last-Event-ID: must be the id of an earlier event (a byte offset)', 'Last-Event-ID');
       from = Number(lastEventId);
     }
-    const file = await service.outputFile({ jobId }, who);
+    const output = await service.output(jobId, who);
     const stop = new AbortController();
     const lease = options.streams?.open(req.principal!, req.headers.authorization, (reason) => stop.abort(reason));
     try {
       await followLog(res, {
-        file, jobId, from, resuming: lastEventId !== undefined && lastEventId !== '', format: format(req, 'text'),
-        status: () => jobResource(service, jobId, who),
+        output, jobId, from, resuming: lastEventId !== undefined && lastEventId !== '', format: format(req, 'text'),
+        status: () => service.job(jobId, who),
         heartbeatMs: options.heartbeatMs ?? 15_000,
-        followers,
         signal: stop.signal,
         onError: (err) => service.log.warn({ err, jobId }, 'event stream ended with an error'),
       });
@@ -189,7 +190,7 @@ export function createRestRouter(service: JobService, config: Config, options: R
   });
 
   router.post('/jobs/:jobId/cancel', canWrite, async (req, res) => {
-    res.json(await service.cancel({ jobId: jobIdOf(req) }, viewer(req)));
+    res.json(await service.cancel(jobIdOf(req), viewer(req)));
   });
 
   router.post('/jobs/:jobId/approvals/:approvalId', canWrite, json, async (req, res) => {
@@ -198,11 +199,12 @@ export function createRestRouter(service: JobService, config: Config, options: R
     }
     const body: unknown = req.body;
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new InvalidInput('the body must be a JSON object such as {"decision":"allow"}');
-    res.json(await service.approve({ ...body, jobId: jobIdOf(req), approvalId: String(req.params.approvalId) }, viewer(req)));
+    const answer = parseInput(approveInputSchema, { ...body, jobId: jobIdOf(req), approvalId: String(req.params.approvalId) });
+    res.json(await service.approve(answer, viewer(req)));
   });
 
   router.delete('/jobs/:jobId', canWrite, async (req, res) => {
-    res.json(await service.remove({ jobId: jobIdOf(req) }, viewer(req)));
+    res.json(await service.remove(jobIdOf(req), viewer(req)));
   });
 
   router.use((req, _res, next) => {

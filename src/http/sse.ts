@@ -7,16 +7,18 @@
 // the follower already makes.
 import { once } from 'node:events';
 import type { Response } from 'express';
-import type { LogFollowers, LogLine } from '../jobs/follower.js';
-import { fileSize, readRange, renderLine } from '../jobs/output.js';
-import { ENDED_STATUSES, type JobStatus } from '../jobs/schemas.js';
+import type { LogLine } from '../jobs/follower.js';
+import { renderLine } from '../jobs/output.js';
+import { isEnded, type JobStatus } from '../jobs/schemas.js';
+import type { JobOutput } from '../jobs/service.js';
 import { HttpProblem, problemFor } from './problem.js';
 
 /** What a follower needs of a job: its status, and the questions it has open (approvals). */
 export type FollowedJob = { status: JobStatus; pendingApprovals?: { approvalId: string }[] };
 
 export interface FollowOptions<S extends FollowedJob> {
-  file: string;
+  /** The job's log (owner-checked by the service). */
+  output: JobOutput;
   jobId: string;
   /** Byte offset to start from; inside a line, the stream starts at the next whole line. */
   from: number;
@@ -27,7 +29,6 @@ export interface FollowOptions<S extends FollowedJob> {
   /** The job as GET /v1/jobs/{jobId} answers it; throws if it has gone. */
   status: () => Promise<S>;
   heartbeatMs: number;
-  followers: LogFollowers;
   /** Aborted when the stream must stop early (its token was revoked); the reason is shown. */
   signal?: AbortSignal;
   onError?: (error: unknown) => void;
@@ -40,9 +41,9 @@ function eventText(event: string, data: string, id?: number): string {
 }
 
 /** The first whole line at or after `from`: an offset inside a line skips to the next one. */
-async function lineAligned(file: string, from: number, size: number): Promise<number> {
-  if (from <= 0 || from > size || (await readRange(file, from - 1, 1))[0] === 10) return from;
-  const ahead = await readRange(file, from, 1024 * 1024);
+async function lineAligned(output: JobOutput, from: number, size: number): Promise<number> {
+  if (from <= 0 || from > size || (await output.read(from - 1, 1))[0] === 10) return from;
+  const ahead = await output.read(from, 1024 * 1024);
   const newline = ahead.indexOf(10);
   return newline >= 0 ? from + newline + 1 : from + ahead.length;
 }
@@ -55,13 +56,13 @@ export async function followLog<S extends FollowedJob>(res: Response, options: F
     resolve();
   }));
   const first = await options.status();
-  const size = await fileSize(options.file);
-  if (options.resuming && ENDED_STATUSES.has(first.status) && options.from >= size) {
+  const size = await options.output.size();
+  if (options.resuming && isEnded(first.status) && options.from >= size) {
     // EventSource reconnects whenever a stream ends; 204 is the one answer that makes it stop.
     res.status(204).end();
     return;
   }
-  const from = await lineAligned(options.file, options.from, size);
+  const from = await lineAligned(options.output, options.from, size);
 
   res.status(200).set({
     'Content-Type': 'text/event-stream; charset=utf-8',
@@ -90,7 +91,8 @@ export async function followLog<S extends FollowedJob>(res: Response, options: F
       if (!closed) res.end(last);
       resolve();
     };
-    const subscription = options.followers.follow({ file: options.file, status: options.status }, from, {
+    const subscription = options.output.follow(from, {
+      status: options.status,
       deliver: (lines) => {
         const text = lines.map(render).join('');
         if (text === '' || closed || res.write(text)) return undefined;

@@ -30,6 +30,14 @@ export class LimitExceeded extends JobError {
   }
 }
 
+/** The caller's rights do not allow this (a read-only token starting or cancelling a job). */
+export class Forbidden extends JobError {
+  /** @param scope the scope the caller lacks, for faces that can ask for it (OAuth step-up) */
+  constructor(message: string, readonly scope?: string) {
+    super(message, 'forbidden');
+  }
+}
+
 /** The job is in a state that does not allow the operation (e.g. removing a running job). */
 export class JobConflict extends JobError {
   constructor(message: string) {

@@ -4,11 +4,14 @@ import { z } from 'zod';
 import { PERMISSION_MODES, TOOL_RULE_PATTERN } from './permission.js';
 import { JOB_ID_PATTERN } from './ids.js';
 import { pendingApprovalSchema } from '../approvals/schemas.js';
+import { InvalidInput } from './errors.js';
 
 export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out', 'orphaned', 'unknown'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 /** Statuses a job never leaves on its own (orphaned can still be cancelled to tidy up). */
 export const ENDED_STATUSES: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'orphaned']);
+/** Whether a job with this status has ended (see ENDED_STATUSES). */
+export const isEnded = (status: JobStatus): boolean => ENDED_STATUSES.has(status);
 
 export const EFFORTS = ['low', 'medium', 'high', 'xhigh', 'max'] as const;
 
@@ -102,6 +105,10 @@ export const checkOutputSchema = jobSummarySchema.extend({
 });
 export type CheckOutput = z.infer<typeof checkOutputSchema>;
 
+/** A job without its readable tail: what GET /v1/jobs/{jobId} and the MCP job resource show. */
+export const jobViewSchema = checkOutputSchema.omit({ tail: true, offset: true, nextOffset: true, hasMore: true });
+export type JobView = z.infer<typeof jobViewSchema>;
+
 export const listInputSchema = z.strictObject({
   status: z.enum(JOB_STATUSES).optional().describe('Only jobs with this status.'),
   limit: z.number().int().min(1).max(200).optional().describe('Page size (default 20, max 200).'),
@@ -122,3 +129,12 @@ export const cancelOutputSchema = z.object({
   detail: z.string().optional().describe('What the cancel did when it did not cancel the job.'),
 });
 export type CancelOutput = z.infer<typeof cancelOutputSchema>;
+
+/** Parses with a zod schema at a face; the first problem becomes an InvalidInput naming its field. */
+export function parseInput<T>(schema: z.ZodType<T>, input: unknown): T {
+  const parsed = schema.safeParse(input ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const field = issue.path.join('.') || undefined;
+  throw new InvalidInput(field ? `${field}: ${issue.message}` : issue.message, field);
+}

@@ -26,8 +26,8 @@ export function canElicit(server: McpServer): boolean {
 export async function elicitApprovalsWhileWaiting(server: McpServer, service: JobService, jobId: string, viewer: () => Viewer, requestId: RequestId, signal: AbortSignal): Promise<void> {
   const asked = new Set<string>();
   while (!signal.aborted) {
-    const check = await service.check({ jobId, tailBytes: 0 }, viewer()).catch(() => null);
-    for (const question of check?.pendingApprovals ?? []) {
+    const job = await service.job(jobId, viewer()).catch(() => null);
+    for (const question of job?.pendingApprovals ?? []) {
       if (signal.aborted || asked.has(question.approvalId)) continue;
       asked.add(question.approvalId);
       const reply = await server.server.elicitInput({

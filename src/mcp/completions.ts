@@ -12,7 +12,7 @@ export async function matchingJobIds(service: Pick<JobService, 'list'>, viewer: 
   const matches: string[] = [];
   let cursor: string | undefined;
   do {
-    const page = await service.list({ limit: PAGE, ...(cursor ? { cursor } : {}) }, viewer);
+    const page = await service.list(viewer, { limit: PAGE, ...(cursor ? { cursor } : {}) });
     for (const job of page.jobs) if (job.jobId.startsWith(prefix)) matches.push(job.jobId);
     cursor = page.nextCursor ?? undefined;
   } while (cursor);

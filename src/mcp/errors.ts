@@ -6,7 +6,6 @@ import { InvalidInput, JobError, JobNotFound, Unavailable } from '../jobs/errors
 export function toolError(error: unknown, log?: (error: unknown) => void): CallToolResult {
   let text: string;
   if (error instanceof JobError) text = error.message;
-  else if (error instanceof Error && (error as { expose?: boolean }).expose) text = error.message;
   else {
     log?.(error);
     text = 'Internal error while handling this tool call; the server log has details.';
@@ -28,7 +27,6 @@ export function protocolError(error: unknown, log?: (error: unknown) => void): M
   // Not the request's fault and not a bug: the data tells a client when to retry.
   if (error instanceof Unavailable) return new McpError(ErrorCode.InternalError, error.message, { retryAfterSeconds: error.retryAfterSeconds });
   if (error instanceof JobError) return new McpError(ErrorCode.InvalidRequest, error.message);
-  if (error instanceof Error && (error as { expose?: boolean }).expose) return new McpError(ErrorCode.InvalidRequest, error.message);
   log?.(error);
   return new McpError(ErrorCode.InternalError, 'Internal error; the server log has details.');
 }

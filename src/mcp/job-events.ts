@@ -5,7 +5,7 @@
 // follows something, and stops following a job once it has ended.
 import { JobNotFound } from '../jobs/errors.js';
 import type { Viewer } from '../jobs/records.js';
-import type { JobStatus, JobSummary } from '../jobs/schemas.js';
+import { isEnded, type JobStatus, type JobSummary } from '../jobs/schemas.js';
 import type { JobService } from '../jobs/service.js';
 
 export type LogLevel = 'info' | 'warning';
@@ -24,8 +24,6 @@ export interface LifecycleOptions {
   log?: (error: unknown) => void;
 }
 
-const ENDED: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled', 'timed_out', 'orphaned']);
-
 interface Followed {
   asTask: boolean;
   status: JobStatus;
@@ -33,8 +31,8 @@ interface Followed {
 
 /** The log line for a job that reached `status`; pure, so tests read it without a server. */
 export function lifecycleEntry(job: Pick<JobSummary, 'jobId' | 'status' | 'statusReason'>, previous: JobStatus | undefined): { level: LogLevel; data: Record<string, unknown> } {
-  const event = previous === undefined ? 'created' : job.status === 'running' ? 'started' : ENDED.has(job.status) ? 'ended' : 'changed';
-  const level: LogLevel = ENDED.has(job.status) && job.status !== 'completed' ? 'warning' : 'info';
+  const event = previous === undefined ? 'created' : job.status === 'running' ? 'started' : isEnded(job.status) ? 'ended' : 'changed';
+  const level: LogLevel = isEnded(job.status) && job.status !== 'completed' ? 'warning' : 'info';
   const reason = job.statusReason ? `: ${job.statusReason}` : '';
   return {
     level,
@@ -49,7 +47,7 @@ export class JobLifecycle {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(private readonly service: Pick<JobService, 'peek'>, private readonly viewer: () => Viewer, private readonly notify: LifecycleNotifier, private readonly options: LifecycleOptions = {}) {
+  constructor(private readonly service: Pick<JobService, 'job'>, private readonly viewer: () => Viewer, private readonly notify: LifecycleNotifier, private readonly options: LifecycleOptions = {}) {
     this.pollMs = options.pollMs ?? 1000;
     this.maxFollowed = options.maxFollowed ?? 100;
   }
@@ -61,7 +59,7 @@ export class JobLifecycle {
   /** Start following a job this session just created; says "created" at once. */
   follow(jobId: string, asTask: boolean): void {
     if (this.closed) return;
-    void this.service.peek({ jobId }, this.viewer()).then(async (job) => {
+    void this.service.job(jobId, this.viewer()).then(async (job) => {
       if (this.closed) return;
       if (this.followed.size >= this.maxFollowed) {
         const oldest = this.followed.keys().next().value;
@@ -69,7 +67,7 @@ export class JobLifecycle {
       }
       this.followed.set(jobId, { asTask, status: job.status });
       await this.tell(job, undefined, asTask);
-      if (ENDED.has(job.status)) this.followed.delete(jobId);
+      if (isEnded(job.status)) this.followed.delete(jobId);
       this.schedule();
     }).catch((error: unknown) => this.options.log?.(error));
   }
@@ -86,7 +84,7 @@ export class JobLifecycle {
     for (const [jobId, entry] of [...this.followed]) {
       let job: JobSummary;
       try {
-        job = await this.service.peek({ jobId }, this.viewer());
+        job = await this.service.job(jobId, this.viewer());
       } catch (error) {
         if (!(error instanceof JobNotFound)) this.options.log?.(error);
         else this.followed.delete(jobId); // removed meanwhile: nothing more to say
@@ -96,7 +94,7 @@ export class JobLifecycle {
       if (job.status === entry.status) continue;
       const previous = entry.status;
       entry.status = job.status;
-      if (ENDED.has(job.status)) this.followed.delete(jobId);
+      if (isEnded(job.status)) this.followed.delete(jobId);
       await this.tell(job, previous, entry.asTask);
     }
   }

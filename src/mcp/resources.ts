@@ -7,7 +7,7 @@ import { ErrorCode, ListResourcesRequestSchema, McpError, ReadResourceRequestSch
 import { InvalidInput, JobNotFound } from '../jobs/errors.js';
 import { isJobId } from '../jobs/ids.js';
 import type { Viewer } from '../jobs/records.js';
-import type { CheckOutput } from '../jobs/schemas.js';
+import type { JobView } from '../jobs/schemas.js';
 import type { JobService } from '../jobs/service.js';
 import { completeJobIds } from './completions.js';
 import { protocolError, RESOURCE_NOT_FOUND } from './errors.js';
@@ -37,9 +37,8 @@ export function resourceNotFound(uri: string): McpError {
 }
 
 /** The job resource: everything claude_check says but the output itself. */
-export function jobDocument(check: CheckOutput): Record<string, unknown> {
-  const { tail: _tail, offset: _offset, hasMore: _hasMore, ...summary } = check;
-  return { ...summary, outputUri: outputUri(check.jobId) };
+export function jobDocument(job: JobView): Record<string, unknown> {
+  return { ...job, outputUri: outputUri(job.jobId) };
 }
 
 export interface ResourceContext {
@@ -56,11 +55,11 @@ export function registerJobResources(server: McpServer, ctx: ResourceContext): v
   const asProtocolError = (error: unknown, uri: string) => (error instanceof JobNotFound ? new McpError(RESOURCE_NOT_FOUND, error.message, { uri }) : protocolError(error, ctx.log));
 
   const readJob = async (uri: string, jobId: string): Promise<ReadResourceResult> => {
-    const check = await service.check({ jobId, tailBytes: 0 }, viewer());
-    return { contents: [{ uri, mimeType: 'application/json', text: JSON.stringify(jobDocument(check), null, 2) }] };
+    const job = await service.job(jobId, viewer());
+    return { contents: [{ uri, mimeType: 'application/json', text: JSON.stringify(jobDocument(job), null, 2) }] };
   };
   const readOutput = async (uri: string, jobId: string): Promise<ReadResourceResult> => {
-    const check = await service.check({ jobId }, viewer());
+    const check = await service.check(jobId, viewer());
     return { contents: [{ uri, mimeType: 'text/plain', text: check.tail }] };
   };
 
@@ -95,7 +94,7 @@ export function registerJobResources(server: McpServer, ctx: ResourceContext): v
     const cursor = request.params?.cursor;
     let page;
     try {
-      page = await service.list({ limit: LISTED_JOBS, ...(cursor !== undefined ? { cursor } : {}) }, viewer());
+      page = await service.list(viewer(), { limit: LISTED_JOBS, ...(cursor !== undefined ? { cursor } : {}) });
     } catch (error) {
       if (error instanceof InvalidInput) throw new McpError(ErrorCode.InvalidParams, `Invalid cursor: pass the nextCursor of an earlier resources/list answer`);
       throw protocolError(error, ctx.log);

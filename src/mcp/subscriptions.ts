@@ -34,15 +34,15 @@ interface Subscription {
   toldAt: number;
 }
 
-type WatchedService = Pick<JobService, 'peek' | 'list'>;
+type WatchedService = Pick<JobService, 'job' | 'list'>;
 
 const GONE = 'gone';
 const LIST_SIZE = 50;
 
 /** What makes a job resource different for a client: a new status or more output. */
-export function jobFingerprint(job: { status: string; statusReason?: string | undefined; outputBytes: number; pendingApprovals?: number }): string {
+export function jobFingerprint(job: { status: string; statusReason?: string | undefined; outputBytes: number; pendingApprovals?: readonly { approvalId: string }[] | undefined }): string {
   // A question opening (approvals) is news to a subscriber even when the log did not move.
-  return `${job.status}|${job.statusReason ?? ''}|${job.outputBytes}|${job.pendingApprovals ?? 0}`;
+  return `${job.status}|${job.statusReason ?? ''}|${job.outputBytes}|${(job.pendingApprovals ?? []).map((a) => a.approvalId).join(',')}`;
 }
 
 export class JobWatcher {
@@ -82,7 +82,7 @@ export class JobWatcher {
     if (!this.subs.has(uri) && this.subs.size >= this.maxSubscriptions) {
       throw new LimitExceeded(`This session already has ${this.maxSubscriptions} resource subscriptions; unsubscribe from jobs that ended first.`);
     }
-    const job = await this.service.peek({ jobId }, this.viewer());
+    const job = await this.service.job(jobId, this.viewer());
     if (this.closed) return;
     const existing = this.subs.get(uri);
     if (!existing && this.subs.size >= this.maxSubscriptions) {
@@ -134,7 +134,7 @@ export class JobWatcher {
     for (const [jobId, subs] of byJob) {
       let now: string;
       try {
-        now = jobFingerprint(await this.service.peek({ jobId }, this.viewer()));
+        now = jobFingerprint(await this.service.job(jobId, this.viewer()));
       } catch (error) {
         if (!(error instanceof JobNotFound)) {
           this.options.log?.(error);
@@ -181,7 +181,7 @@ export class JobWatcher {
 
   private async checkList(): Promise<void> {
     try {
-      const page = await this.service.list({ limit: LIST_SIZE }, this.viewer());
+      const page = await this.service.list(this.viewer(), { limit: LIST_SIZE });
       if (this.closed) return;
       const seen = page.jobs.map((job) => job.jobId).join(',');
       const changed = this.listSeen !== undefined && this.listSeen !== seen;

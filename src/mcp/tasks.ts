@@ -35,12 +35,13 @@ export function taskStatusOf(status: JobStatus): Task['status'] {
 }
 
 /** @param job.pendingApprovals questions the job waits on (approvals): the task needs input meanwhile */
-export function taskOf(job: JobSummary & { pendingApprovals?: number }, ttlMs: number | null): Task {
+export function taskOf(job: JobSummary & { pendingApprovals?: readonly unknown[] }, ttlMs: number | null): Task {
   const iso = (ms: number) => new Date(ms).toISOString();
   const status = taskStatusOf(job.status);
-  const asking = status === 'working' && (job.pendingApprovals ?? 0) > 0;
+  const questions = job.pendingApprovals?.length ?? 0;
+  const asking = status === 'working' && questions > 0;
   const reason = asking
-    ? `: waiting for your answer to ${job.pendingApprovals} question${job.pendingApprovals === 1 ? '' : 's'} (pendingApprovals in claude_check; answer with claude_approve)`
+    ? `: waiting for your answer to ${questions} question${questions === 1 ? '' : 's'} (pendingApprovals in claude_check; answer with claude_approve)`
     : job.statusReason ? `: ${job.statusReason}` : '';
   return {
     taskId: job.jobId,
@@ -66,7 +67,7 @@ export class JobTaskStore implements TaskStore {
     this.ttlMs = ctx.service.config.retentionMs > 0 ? ctx.service.config.retentionMs : null;
   }
 
-  task(job: JobSummary & { pendingApprovals?: number }): Task {
+  task(job: JobSummary & { pendingApprovals?: readonly unknown[] }): Task {
     return taskOf(job, this.ttlMs);
   }
 
@@ -77,7 +78,7 @@ export class JobTaskStore implements TaskStore {
 
   async getTask(taskId: string): Promise<Task | null> {
     try {
-      return this.task(await this.ctx.service.peek({ jobId: taskId }, this.ctx.rights().viewer));
+      return this.task(await this.ctx.service.job(taskId, this.ctx.rights().viewer));
     } catch (error) {
       if (isMissing(error)) return null;
       throw error;
@@ -89,18 +90,18 @@ export class JobTaskStore implements TaskStore {
   }
 
   async getTaskResult(taskId: string): Promise<Result> {
-    return checkResult(await this.ctx.service.check({ jobId: taskId }, this.ctx.rights().viewer));
+    return checkResult(await this.ctx.service.check(taskId, this.ctx.rights().viewer));
   }
 
   async updateTaskStatus(taskId: string, status: Task['status']): Promise<void> {
     // The only transition a client may ask for is tasks/cancel; jobs move on their own otherwise.
     if (status !== 'cancelled') return;
     needWrite(this.ctx);
-    await this.ctx.service.cancel({ jobId: taskId }, this.ctx.rights().viewer);
+    await this.ctx.service.cancel(taskId, this.ctx.rights().viewer);
   }
 
   async listTasks(cursor?: string): Promise<{ tasks: Task[]; nextCursor?: string }> {
-    const page = await this.ctx.service.list({ limit: LIST_PAGE, ...(cursor ? { cursor } : {}) }, this.ctx.rights().viewer);
+    const page = await this.ctx.service.list(this.ctx.rights().viewer, { limit: LIST_PAGE, ...(cursor ? { cursor } : {}) });
     const tasks = page.jobs.map((job) => this.task(job));
     return page.nextCursor ? { tasks, nextCursor: page.nextCursor } : { tasks };
   }
@@ -127,7 +128,7 @@ export async function createRunTask(ctx: ToolContext, store: JobTaskStore, args:
   const { jobId } = await ctx.service.start(args, viewer);
   ctx.onJobsChanged?.();
   ctx.onJobStarted?.(jobId, true);
-  return { task: store.task(await ctx.service.peek({ jobId }, viewer)) };
+  return { task: store.task(await ctx.service.job(jobId, viewer)) };
 }
 
 export function registerRunTool(server: McpServer, ctx: ToolContext, store: JobTaskStore): void {

@@ -7,6 +7,7 @@ import {
   cancelOutputSchema, checkInputSchema, checkOutputSchema, jobIdSchema, listInputSchema, listOutputSchema,
   startInputSchema, startOutputSchema, type CheckOutput,
 } from '../jobs/schemas.js';
+import { Forbidden } from '../jobs/errors.js';
 import type { JobService } from '../jobs/service.js';
 import { approveInputSchema, approveOutputSchema } from '../approvals/schemas.js';
 import { canElicit, elicitApprovalsWhileWaiting } from './approval-elicitation.js';
@@ -58,8 +59,14 @@ export function checkResult(check: CheckOutput): CallToolResult {
   return answer(check, describeCheck(check));
 }
 
+/**
+ * The tools that change jobs: only a token with jobs:write may call them. Each checks needWrite
+ * itself; the HTTP route (http/mcp-route.ts) also refuses them up front with 403 insufficient_scope.
+ */
+export const WRITE_TOOLS: ReadonlySet<string> = new Set(['claude_start', 'claude_run', 'claude_cancel', 'claude_approve']);
+
 export function needWrite(ctx: Pick<ToolContext, 'rights'>): void {
-  if (!ctx.rights().canWrite) throw Object.assign(new Error('This token is read-only (it lacks the jobs:write scope), so it cannot start or cancel jobs.'), { expose: true });
+  if (!ctx.rights().canWrite) throw new Forbidden('This token is read-only (it lacks the jobs:write scope), so it cannot start or cancel jobs.', 'jobs:write');
 }
 
 export function registerJobTools(server: McpServer, ctx: ToolContext): void {
@@ -95,7 +102,8 @@ export function registerJobTools(server: McpServer, ctx: ToolContext): void {
     outputSchema: checkOutputSchema,
     annotations: { readOnlyHint: true, openWorldHint: false },
   }, (args) => run(async () => {
-    const check = await service.check(args, viewer());
+    const { jobId, ...options } = args;
+    const check = await service.check(jobId, viewer(), options);
     return answer(check, describeCheck(check));
   }));
 
@@ -106,7 +114,7 @@ export function registerJobTools(server: McpServer, ctx: ToolContext): void {
     outputSchema: listOutputSchema,
     annotations: { readOnlyHint: true, openWorldHint: false },
   }, (args) => run(async () => {
-    const page = await service.list(args, viewer());
+    const page = await service.list(viewer(), args);
     const lines = page.jobs.map((j) => `${j.jobId}  ${j.status.padEnd(9)}  ${new Date(j.createdAt).toISOString()}  ${j.title ?? ''}`);
     const text = lines.length ? lines.join('\n') + (page.nextCursor ? `\n(more: cursor ${page.nextCursor})` : '') : 'No jobs.';
     return answer(page, text);
@@ -120,7 +128,7 @@ export function registerJobTools(server: McpServer, ctx: ToolContext): void {
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   }, (args) => run(async () => {
     needWrite(ctx);
-    const cancelled = await service.cancel(args, viewer());
+    const cancelled = await service.cancel(args.jobId, viewer());
     return answer(cancelled, cancelled.cancelled ? `Job ${cancelled.jobId} is ${cancelled.status}.` : `Job ${cancelled.jobId} was not cancelled: ${cancelled.detail ?? `it had already ended (${cancelled.status})`}.`);
   }));
 
@@ -149,7 +157,9 @@ export function registerJobTools(server: McpServer, ctx: ToolContext): void {
     const waitOver = new AbortController();
     extra.signal.addEventListener('abort', () => waitOver.abort(), { once: true });
     const asking = mayAskHere(server, ctx) ? elicitApprovalsWhileWaiting(server, service, args.jobId, viewer, extra.requestId, waitOver.signal) : Promise.resolve();
-    const check = await service.wait({ jobId: args.jobId, ...(args.tailBytes !== undefined ? { tailBytes: args.tailBytes } : {}) }, timeoutMs, viewer(), {
+    const check = await service.wait(args.jobId, viewer(), {
+      timeoutMs,
+      ...(args.tailBytes !== undefined ? { tailBytes: args.tailBytes } : {}),
       signal: extra.signal,
       onProgress: (elapsedMs, status) => {
         if (progressToken === undefined) return;
