@@ -29,7 +29,8 @@ export class ControlTimeout extends Error {
 /** Sends one request and waits for its answer (a blocking connection of its own for the wait). */
 export async function sendControl(redis: Redis, workerId: string, request: ControlRequest, timeoutMs: number): Promise<ControlReply> {
   const envelope: ControlEnvelope = { requestId: randomUUID(), deadline: Date.now() + timeoutMs, request };
-  const waiter = redis.duplicate();
+  // Its own connection: BLPOP blocks it. Queued until connected, and no command timeout on the wait.
+  const waiter = redis.duplicate({ enableOfflineQueue: true, commandTimeout: undefined, maxRetriesPerRequest: null });
   try {
     await redis.rpush(keys.control(workerId), JSON.stringify(envelope));
     const answer = await waiter.blpop(keys.reply(envelope.requestId), Math.max(1, Math.ceil(timeoutMs / 1000)));

@@ -56,7 +56,7 @@ export async function reapDeadWorkers(redis: Redis): Promise<string[]> {
 
 async function reapWorker(redis: Redis, workerId: string): Promise<string[]> {
   // A connection of its own: WATCH holds for the connection, and others share the main one.
-  const conn = redis.duplicate();
+  const conn = redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: 1 });
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
       await conn.watch(keys.heartbeat(workerId), keys.workerJobs(workerId));
