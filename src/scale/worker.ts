@@ -38,6 +38,16 @@ const LAUNCH_TIMEOUT_MS = 30_000;
 /** How often jobs whose publishing failed (Redis was away) are picked up again. */
 const RESYNC_MS = 2000;
 const CONTROL_BLOCK_SECONDS = 2;
+/**
+ * The claim: the job is this worker's only if nobody (another worker, a cancel) claimed it first,
+ * and it joins the worker's unended jobs in the same step, so a worker that dies right after
+ * claiming leaves a trace its next start (or a reaper) acts on.
+ */
+const CLAIM = `
+if redis.call('HSETNX', KEYS[1], 'claimedBy', ARGV[1]) == 0 then return 0 end
+redis.call('SADD', KEYS[2], ARGV[2])
+return 1
+`;
 
 export interface WorkerOptions {
   log: Logger;
@@ -130,10 +140,21 @@ export class JobWorker {
     return writeHeartbeat(this.redis, this.info(), this.config.workerTtlMs);
   }
 
-  /** Finds this worker's job folders and publishes each again; the unended ones hold their slots. */
+  /**
+   * Finds this worker's jobs again after a restart and publishes each: folders whose runner still
+   * runs (or has ended since), a folder made but never launched (launched now: its runner's claim
+   * in the folder still makes it run at most once), and a job claimed in Redis whose folder was
+   * never written (it never ran: failed, saying so).
+   */
   private async adopt(): Promise<void> {
-    const names = await fs.promises.readdir(this.config.jobsDir).catch(() => [] as string[]);
-    for (const jobId of names.filter(isJobId)) {
+    const names = new Set((await fs.promises.readdir(this.config.jobsDir).catch(() => [] as string[])).filter(isJobId));
+    for (const jobId of await this.redis.smembers(keys.workerJobs(this.workerId))) {
+      if (names.has(jobId)) continue;
+      const specText = await this.redis.hget(keys.job(jobId), 'spec');
+      if (specText) await this.failUnstarted(jobId, JSON.parse(specText) as JobSpecRecord, `the worker ${this.workerId} stopped after it took the job and before it wrote its folder; the job never ran`);
+      else await this.redis.srem(keys.workerJobs(this.workerId), jobId);
+    }
+    for (const jobId of names) {
       const hash = await this.redis.hmget(keys.job(jobId), 'claimedBy', 'exit');
       if (hash[0] !== `worker:${this.workerId}`) continue; // removed from Redis, or never ours
       if (hash[1]) {
@@ -142,6 +163,8 @@ export class JobWorker {
         continue;
       }
       this.running.set(jobId, null);
+      const paths = jobPaths(this.config.jobsDir, jobId);
+      if (!fs.existsSync(paths.runner) && !fs.existsSync(paths.exit)) this.launch(jobId);
       await this.publish(jobId).catch((err: unknown) => this.options.log.warn({ jobId, err }, 'could not adopt a job yet; trying again'));
     }
   }
@@ -214,20 +237,21 @@ export class JobWorker {
   /** Claims the job in Redis (at most once, whoever asks), writes its folder and starts its runner. */
   private async take(jobId: string): Promise<void> {
     const { log } = this.options;
-    if (!(await this.redis.hsetnx(keys.job(jobId), 'claimedBy', `worker:${this.workerId}`))) {
+    if (!(await this.redis.eval(CLAIM, 2, keys.job(jobId), keys.workerJobs(this.workerId), `worker:${this.workerId}`, jobId))) {
       log.info({ jobId }, 'job already claimed (cancelled, or taken before); not run again');
       return;
     }
     const [specText, prompt] = await this.redis.hmget(keys.job(jobId), 'spec', 'prompt');
     if (!specText || prompt == null) {
-      await this.redis.del(keys.job(jobId)); // removed while queued: only our claim was left
+      // Removed while queued: only our claim was left.
+      await this.redis.multi().del(keys.job(jobId)).srem(keys.workerJobs(this.workerId), jobId).exec();
       return;
     }
     // The runner runs this host's claude and checks the cwd against this host's roots.
     const spec: JobSpecRecord = { ...(JSON.parse(specText) as JobSpecRecord), claudeBin: this.config.claudeBin, allowedRoots: this.roots };
     const paths = jobPaths(this.config.jobsDir, jobId);
     this.running.set(jobId, null);
-    await this.redis.multi().sadd(keys.workerJobs(this.workerId), jobId).hset(keys.job(jobId), 'worker', this.workerId).exec();
+    await this.redis.hset(keys.job(jobId), 'worker', this.workerId);
     try {
       await this.launcher.create(paths, spec, prompt);
     } catch (error) {
@@ -236,8 +260,13 @@ export class JobWorker {
       return;
     }
     await this.publish(jobId).catch((err: unknown) => log.warn({ jobId, err }, 'could not publish a new job yet'));
+    this.launch(jobId);
+  }
+
+  private launch(jobId: string): void {
+    const paths = jobPaths(this.config.jobsDir, jobId);
     this.launcher.launch(jobId, paths).then(
-      (pid) => log.info({ jobId, runnerPid: pid }, 'job launched'),
+      (pid) => this.options.log.info({ jobId, runnerPid: pid }, 'job launched'),
       (err: unknown) => void this.failLaunch(jobId, `the worker ${this.workerId} could not start the job runner: ${(err as Error).message}`),
     );
     const timer = setTimeout(() => {
