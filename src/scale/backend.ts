@@ -32,6 +32,8 @@ const REAP_EVERY_MS = 1000;
 /** A worker must answer a page read within this. */
 const READ_TIMEOUT_MS = 10_000;
 const TAIL_SCAN_LIMIT = 5000;
+/** A start takes milliseconds from its record to its queue; one unqueued for longer lost its front. */
+const UNQUEUED_GRACE_MS = 5000;
 
 export class RedisBackend implements JobBackend {
   readonly ready: Promise<void> = Promise.resolve();
@@ -43,7 +45,10 @@ export class RedisBackend implements JobBackend {
 
   constructor(private readonly redis: Redis, private readonly config: Config, private readonly log: Logger) {
     this.followers = new StreamFollowers(redis, log);
-    this.statsTimer = setInterval(() => void this.refreshCounts().catch(() => {}), STATS_EVERY_MS);
+    this.statsTimer = setInterval(() => {
+      void this.refreshCounts().catch(() => {});
+      void this.enqueueStragglers().catch((err: unknown) => log.debug({ err }, 'checking unqueued jobs failed'));
+    }, STATS_EVERY_MS);
     this.statsTimer.unref();
     void this.refreshCounts().catch(() => {});
   }
@@ -75,16 +80,39 @@ export class RedisBackend implements JobBackend {
       await this.redis.multi()
         .hset(keys.job(spec.jobId), { spec: JSON.stringify(spec), prompt, outputBytes: '0', worker: worker.workerId })
         .zadd(keys.jobs, 0, spec.jobId)
+        // Until it is in its queue: a front that dies right here leaves a trace another front acts on.
+        .zadd(keys.unqueued, Date.now(), spec.jobId)
         .exec();
     }).catch((error: unknown) => Promise.reject(error instanceof JobConflict ? error : error));
     try {
-      await this.queue(worker.workerId).add('job', { jobId: spec.jobId }, {
-        jobId: spec.jobId, attempts: 1, removeOnComplete: true, removeOnFail: { age: 7 * 86_400 },
-      });
+      await this.enqueue(worker.workerId, spec.jobId);
     } catch (cause) {
       // Not queued: leave nothing behind that reads like an acknowledged job.
-      await this.redis.multi().del(keys.job(spec.jobId)).zrem(keys.jobs, spec.jobId).exec().catch(() => {});
+      await this.redis.multi().del(keys.job(spec.jobId)).zrem(keys.jobs, spec.jobId).zrem(keys.unqueued, spec.jobId).exec().catch(() => {});
       return onRedis('the start', () => Promise.reject(cause));
+    }
+  }
+
+  /** Adds the job to its worker's queue (BullMQ ignores a second add under the same id) and says so. */
+  private async enqueue(workerId: string, jobId: string): Promise<void> {
+    await this.queue(workerId).add('job', { jobId }, { jobId, attempts: 1, removeOnComplete: true, removeOnFail: { age: 7 * 86_400 } });
+    await this.redis.zrem(keys.unqueued, jobId);
+  }
+
+  /**
+   * Jobs recorded by a front that died before it queued them (a retry with the same Idempotency-Key
+   * may already have acknowledged them): queued now. Never one that was claimed: it ran or runs.
+   */
+  private async enqueueStragglers(): Promise<void> {
+    const stale = await this.redis.zrangebyscore(keys.unqueued, 0, Date.now() - UNQUEUED_GRACE_MS, 'LIMIT', 0, 100);
+    for (const jobId of stale) {
+      const [worker, claimedBy, entry] = await this.redis.hmget(keys.job(jobId), 'worker', 'claimedBy', 'entry');
+      if (!entry || claimedBy || !worker) {
+        await this.redis.zrem(keys.unqueued, jobId);
+        continue;
+      }
+      await this.enqueue(worker, jobId);
+      this.log.warn({ jobId, workerId: worker }, 'queued a job its front recorded but did not queue');
     }
   }
 

@@ -13,12 +13,16 @@ export const keys = {
   job: (jobId: string) => `${PREFIX}:job:${assertJobId(jobId)}`,
   /** Stream per job: its log lines, entry id `<end offset>-0`; `<end>-1` marks the end of the log. */
   out: (jobId: string) => `${PREFIX}:out:${assertJobId(jobId)}`,
+  /** Sorted set (score: when) of jobs recorded but not yet confirmed in their BullMQ queue. */
+  unqueued: `${PREFIX}:unqueued`,
   /** Set of every worker id ever registered: reapers look for those whose heartbeat is gone. */
   workers: `${PREFIX}:workers`,
   /** String with a TTL per worker: its roots, labels and slots; gone = the worker (host) is gone. */
   heartbeat: (workerId: string) => `${PREFIX}:worker:${workerId}`,
   /** Set of the jobs a worker claimed that have not ended: what turns orphaned if it vanishes. */
   workerJobs: (workerId: string) => `${PREFIX}:worker:${workerId}:jobs`,
+  /** Set of a vanished worker's jobs marked orphaned: the worker, back, checks whether each ever ran. */
+  workerOrphans: (workerId: string) => `${PREFIX}:worker:${workerId}:orphans`,
   /** List of requests to a worker (cancel, remove, a page of a log); it pops them one by one. */
   control: (workerId: string) => `${PREFIX}:worker:${workerId}:control`,
   /** List a requester waits on for the one answer to its request. */

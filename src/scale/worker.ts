@@ -59,6 +59,8 @@ export class JobWorker {
   private readonly redis: Redis;
   private readonly blocking: Redis;
   private readonly bull: BullWorker;
+  /** This worker's own queue, to put back jobs it took but never started. */
+  private readonly queue: Queue;
   private readonly launcher: Launcher;
   private readonly followers = new LogFollowers({ pollMs: 200 });
   private readonly publisher: JobPublisher;
@@ -82,8 +84,14 @@ export class JobWorker {
       connection: this.redis.duplicate(), prefix: keys.bullPrefix, autorun: false,
       // Never run a job twice: a job whose lock was lost is failed, not re-queued (see take()).
       maxStalledCount: 0,
+      // The lock is held only between taking a job and launching it (milliseconds): a short one lets
+      // a job taken by a worker killed in that gap be found (failed as stalled, then put back) soon.
+      lockDuration: 10_000,
+      stalledInterval: 5_000,
     });
     this.bull.on('error', (err) => this.options.log.warn({ err }, 'bullmq worker error'));
+    this.queue = new Queue(keys.queueName(this.workerId), { connection: this.redis, prefix: keys.bullPrefix });
+    this.queue.on('error', (err) => this.options.log.debug({ err }, 'bullmq queue error'));
     this.launcher = options.launcher ?? new ProcessLauncher(jobEnvironment(options.serverEnv ?? process.env, config.jobEnvNames));
     this.publisher = new JobPublisher(this.redis, this.followers, this.workerId, config.redisMaxLogBytes, options.log);
     this.events.setMaxListeners(0);
@@ -109,6 +117,7 @@ export class JobWorker {
       (err: unknown) => log.debug({ err }, 'reaping failed'),
     ), every));
     this.timers.push(setInterval(() => void this.resync(), RESYNC_MS));
+    this.timers.push(setInterval(() => void this.retryUntaken().catch((err: unknown) => log.debug({ err }, 'checking untaken jobs failed')), 5_000));
     await this.retryUntaken();
     await this.bull.startStalledCheckTimer();
     this.loops.push(this.dispatchLoop(), this.controlLoop());
@@ -122,6 +131,7 @@ export class JobWorker {
     this.events.emit('slot');
     for (const sub of this.running.values()) sub?.close();
     await this.bull.close(true).catch(() => {});
+    await this.queue.close().catch(() => {});
     this.blocking.disconnect();
     await Promise.allSettled(this.loops);
     // The heartbeat is left to expire: a restart within the TTL is not a vanished host.
@@ -144,16 +154,18 @@ export class JobWorker {
    * Finds this worker's jobs again after a restart and publishes each: folders whose runner still
    * runs (or has ended since), a folder made but never launched (launched now: its runner's claim
    * in the folder still makes it run at most once), and a job claimed in Redis whose folder was
-   * never written (it never ran: failed, saying so).
+   * never written (it never ran, so it is queued again, even if it was marked orphaned meanwhile).
    */
   private async adopt(): Promise<void> {
     const names = new Set((await fs.promises.readdir(this.config.jobsDir).catch(() => [] as string[])).filter(isJobId));
-    for (const jobId of await this.redis.smembers(keys.workerJobs(this.workerId))) {
+    const claimed = [...await this.redis.smembers(keys.workerJobs(this.workerId)), ...await this.redis.smembers(keys.workerOrphans(this.workerId))];
+    for (const jobId of claimed) {
       if (names.has(jobId)) continue;
-      const specText = await this.redis.hget(keys.job(jobId), 'spec');
-      if (specText) await this.failUnstarted(jobId, JSON.parse(specText) as JobSpecRecord, `the worker ${this.workerId} stopped after it took the job and before it wrote its folder; the job never ran`);
-      else await this.redis.srem(keys.workerJobs(this.workerId), jobId);
+      const [specText, claimedBy] = await this.redis.hmget(keys.job(jobId), 'spec', 'claimedBy');
+      if (specText && claimedBy === `worker:${this.workerId}`) await this.requeue(jobId, JSON.parse(specText) as JobSpecRecord);
+      await this.redis.multi().srem(keys.workerJobs(this.workerId), jobId).srem(keys.workerOrphans(this.workerId), jobId).exec();
     }
+    await this.redis.del(keys.workerOrphans(this.workerId));
     for (const jobId of names) {
       const hash = await this.redis.hmget(keys.job(jobId), 'claimedBy', 'exit');
       if (hash[0] !== `worker:${this.workerId}`) continue; // removed from Redis, or never ours
@@ -201,14 +213,9 @@ export class JobWorker {
    * check (never retried behind our back); no runner ever saw it, so it is put back in the queue.
    */
   private async retryUntaken(): Promise<void> {
-    const queue = new Queue(keys.queueName(this.workerId), { connection: this.redis, prefix: keys.bullPrefix });
-    try {
-      for (const job of await queue.getFailed(0, 999)) {
-        const claimed = await this.redis.hget(keys.job(String(job.data.jobId)), 'claimedBy');
-        if (claimed === null && (await this.redis.exists(keys.job(String(job.data.jobId))))) await job.retry('failed');
-      }
-    } finally {
-      await queue.close();
+    for (const job of await this.queue.getFailed(0, 999)) {
+      const claimed = await this.redis.hget(keys.job(String(job.data.jobId)), 'claimedBy');
+      if (claimed === null && (await this.redis.exists(keys.job(String(job.data.jobId))))) await job.retry('failed');
     }
   }
 
@@ -289,6 +296,16 @@ export class JobWorker {
     const entry = { ...summaryFromSpec(spec, 'failed'), statusReason: error, endedAt: exit.endedAt };
     await this.publisher.publishState(jobId, { status: 'failed', entry, exit, outputBytes: 0 });
     await this.redis.xadd(keys.out(jobId), '0-1', 'e', 'failed').catch(() => {});
+  }
+
+  /** A job this worker claimed but never wrote to disk (it died in between) never ran: it waits in the queue again. */
+  private async requeue(jobId: string, spec: JobSpecRecord): Promise<void> {
+    await this.redis.multi()
+      .hdel(keys.job(jobId), 'claimedBy', 'exit')
+      .hset(keys.job(jobId), 'entry', JSON.stringify(summaryFromSpec(spec, 'queued')))
+      .exec();
+    await this.queue.add('job', { jobId }, { jobId: `${jobId}-again-${Date.now()}`, attempts: 1, removeOnComplete: true, removeOnFail: { age: 7 * 86_400 } });
+    this.options.log.warn({ jobId }, 'a job this worker claimed but never started is queued again');
   }
 
   private async controlLoop(): Promise<void> {

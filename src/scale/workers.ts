@@ -75,6 +75,7 @@ async function reapWorker(redis: Redis, workerId: string): Promise<string[]> {
         const job = await readJobHash(conn, jobId);
         tx.srem(keys.workerJobs(workerId), jobId);
         if (!job?.entry || job.exit) continue;
+        tx.sadd(keys.workerOrphans(workerId), jobId);
         tx.hset(keys.job(jobId), 'entry', JSON.stringify(orphanedEntry(job.entry, workerId)));
         marked.push(jobId);
       }

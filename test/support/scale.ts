@@ -23,13 +23,13 @@ export interface WorkerProcess {
   kill: (signal?: NodeJS.Signals) => Promise<void>;
 }
 
-/** A claude that appends "<pid>" to `runsFile` each time it starts, then is the fake CLI. */
-export function countingClaude(dir: string): { bin: string; runsFile: string; runs: () => number } {
+/** A claude that appends its cwd to `runsFile` each time it starts (one line per run), then is the fake CLI. */
+export function countingClaude(dir: string): { bin: string; runsFile: string; runs: () => number; runsIn: (cwd: string) => number } {
   const runsFile = path.join(dir, 'claude-runs.txt');
   const bin = path.join(dir, 'claude-counting.sh');
-  fs.writeFileSync(bin, `#!/bin/sh\necho "$$" >> '${runsFile}'\nexec '${process.execPath}' '${FAKE_CLAUDE}' "$@"\n`, { mode: 0o755 });
-  const runs = () => (fs.existsSync(runsFile) ? fs.readFileSync(runsFile, 'utf8').split('\n').filter(Boolean).length : 0);
-  return { bin, runsFile, runs };
+  fs.writeFileSync(bin, `#!/bin/sh\npwd >> '${runsFile}'\nexec '${process.execPath}' '${FAKE_CLAUDE}' "$@"\n`, { mode: 0o755 });
+  const lines = () => (fs.existsSync(runsFile) ? fs.readFileSync(runsFile, 'utf8').split('\n').filter(Boolean) : []);
+  return { bin, runsFile, runs: () => lines().length, runsIn: (cwd: string) => lines().filter((line) => line === cwd).length };
 }
 
 export interface WorkerSetup {
