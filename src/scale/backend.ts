@@ -32,6 +32,13 @@ const REAP_EVERY_MS = 1000;
 /** A worker must answer a page read within this. */
 const READ_TIMEOUT_MS = 10_000;
 const TAIL_SCAN_LIMIT = 5000;
+const RECORD_JOB = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'entry', ARGV[2], 'spec', ARGV[3], 'prompt', ARGV[4], 'outputBytes', '0', 'worker', ARGV[5])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
+return 1
+`;
 /** A start takes milliseconds from its record to its queue; one unqueued for longer lost its front. */
 const UNQUEUED_GRACE_MS = 5000;
 
@@ -74,16 +81,11 @@ export class RedisBackend implements JobBackend {
     const worker = chooseWorker(await onRedis('the start', () => liveWorkers(this.redis)), spec.cwd);
     if (!worker) throw this.noWorker(spec.cwd);
     const entry = summaryFromSpec(spec, 'queued');
-    await onRedis('the start', async () => {
-      const made = await this.redis.hsetnx(keys.job(spec.jobId), 'entry', JSON.stringify(entry));
-      if (!made) throw new JobConflict(`a job with id ${spec.jobId} exists already`);
-      await this.redis.multi()
-        .hset(keys.job(spec.jobId), { spec: JSON.stringify(spec), prompt, outputBytes: '0', worker: worker.workerId })
-        .zadd(keys.jobs, 0, spec.jobId)
-        // Until it is in its queue: a front that dies right here leaves a trace another front acts on.
-        .zadd(keys.unqueued, Date.now(), spec.jobId)
-        .exec();
-    }).catch((error: unknown) => Promise.reject(error instanceof JobConflict ? error : error));
+    // One step: the job with its spec and prompt, in the list, and marked "not yet queued" (a front
+    // that dies before queueing it leaves that trace, and another front queues it).
+    const made = await onRedis('the start', () => this.redis.eval(RECORD_JOB, 3, keys.job(spec.jobId), keys.jobs, keys.unqueued,
+      spec.jobId, JSON.stringify(entry), JSON.stringify(spec), prompt, worker.workerId, String(Date.now())));
+    if (!made) throw new JobConflict(`a job with id ${spec.jobId} exists already`);
     try {
       await this.enqueue(worker.workerId, spec.jobId);
     } catch (cause) {
