@@ -1,4 +1,5 @@
 // The one place that reads the environment. Everything else receives a validated `Config`.
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -68,6 +69,15 @@ export interface Config {
   logLevel: string;
   glamaMaintainers: string[];
   glamaClaim: string | undefined;
+  /** Shared backend (issue #17): `serve` is a front and `worker` runs jobs, all on this Redis. */
+  redisUrl: string | undefined;
+  /** This worker's name in Redis: stable across restarts, so it adopts its own running jobs again. */
+  workerId: string;
+  workerLabels: string[];
+  /** A worker whose heartbeat is older than this is gone: its unended jobs turn orphaned. */
+  workerTtlMs: number;
+  /** How much of each job's log Redis keeps (the whole log stays on the worker's disk). */
+  redisMaxLogBytes: number;
 }
 
 /** "4h", "30m", "90s", "500ms", "7d" or a plain number of seconds → milliseconds. */
@@ -123,6 +133,7 @@ export const SETTING_GROUPS = {
   http: 'HTTP server and MCP sessions',
   auth: 'Authentication',
   oauth: 'Built-in OAuth authorization server',
+  scale: 'More than one machine (Redis)',
   other: 'Logging and listings',
 } as const;
 
@@ -261,6 +272,43 @@ export const SETTINGS: readonly AnySetting[] = [
 
   setting({ env: 'CLAUDE_ASYNC_LOG_LEVEL', key: 'logLevel', group: 'other', default: 'info', parse: (raw) => z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).parse(raw), meaning: 'pino level (`trace`, `debug`, `info`, `warn`, `error`, `fatal`, `silent`); logs never contain tokens or prompts' }),
   setting({
+    env: 'CLAUDE_ASYNC_REDIS_URL', key: 'redisUrl', group: 'scale', default: '', fallback: () => undefined,
+    parse: (raw) => {
+      const parsed = new URL(raw);
+      if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw new Error('must be a redis:// or rediss:// URL');
+      return raw;
+    },
+    meaning: '`redis://…` of the shared backend: `serve` becomes a front and `claude-async worker` runs the jobs (unset: everything on this host)',
+  }),
+  setting({
+    env: 'CLAUDE_ASYNC_WORKER_ID', key: 'workerId', group: 'scale', default: '`<hostname>-<hash of the jobs dir>`',
+    fallback: ({ get }) => defaultWorkerId(get('jobsDir')),
+    parse: (raw) => {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(raw)) throw new Error('letters, digits, dot, dash and underscore only (at most 100)');
+      return raw;
+    },
+    meaning: 'the worker\'s name in Redis; keep it across restarts (it adopts its running jobs by it)',
+  }),
+  setting({ env: 'CLAUDE_ASYNC_WORKER_LABELS', key: 'workerLabels', group: 'scale', default: '', fallback: () => [], parse: list, meaning: 'comma list of labels this worker carries (a job naming labels goes only to a worker with all of them)' }),
+  setting({
+    env: 'CLAUDE_ASYNC_WORKER_TTL', key: 'workerTtlMs', group: 'scale', default: '15s',
+    parse: (raw) => {
+      const ms = parseDuration(raw);
+      if (ms < 1000) throw new Error('must be at least 1s');
+      return ms;
+    },
+    meaning: 'a worker without a heartbeat this long is gone and its running jobs read `orphaned` (refreshed every third of it)',
+  }),
+  setting({
+    env: 'CLAUDE_ASYNC_REDIS_MAX_LOG_BYTES', key: 'redisMaxLogBytes', group: 'scale', default: '1MB',
+    parse: (raw) => {
+      const bytes = parseBytes(raw);
+      if (bytes < 4096) throw new Error('must be at least 4k');
+      return bytes;
+    },
+    meaning: 'the end of each job\'s log kept in Redis for reads and follows; older pages come from the worker\'s disk',
+  }),
+  setting({
     env: 'CLAUDE_ASYNC_GLAMA_MAINTAINERS', key: 'glamaMaintainers', group: 'other', default: '', fallback: () => [],
     parse: (raw) => list(raw).map((email) => {
       if (!z.email().safeParse(email).success) throw new Error(`'${email.slice(0, 100)}' is not an email address`);
@@ -307,6 +355,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const config = Object.fromEntries(values) as Omit<Config, 'defaultTailBytes'>;
   if (config.jwksUrl && !config.jwtIssuer) throw new ConfigError('CLAUDE_ASYNC_JWT_ISSUER: required when CLAUDE_ASYNC_JWKS_URL is set');
   return { ...config, defaultTailBytes: Math.min(DEFAULT_TAIL_BYTES, config.maxTailBytes) };
+}
+
+/** A name stable for this host and jobs folder: two workers on one host (tests) differ by folder. */
+function defaultWorkerId(jobsDir: string): string {
+  const host = os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 60) || 'worker';
+  return `${host}-${createHash('sha256').update(jobsDir).digest('hex').slice(0, 8)}`;
 }
 
 export function isLoopbackHost(host: string): boolean {

@@ -15,6 +15,7 @@ const USAGE = `claude-async ${VERSION}: run long Claude Code jobs in the backgro
 Usage:
   claude-async serve                       start the HTTP server (MCP at /mcp, REST at /v1)
   claude-async stdio                       serve the same tools over MCP stdio (no HTTP, no auth; logs on stderr)
+  claude-async worker                      run jobs routed to this host by the fronts (needs CLAUDE_ASYNC_REDIS_URL)
   claude-async selftest                    prove detach → poll → exit on this machine (no model needed)
   claude-async token create --name N [--scopes jobs:read,jobs:write]
   claude-async token list | token revoke <name>
@@ -188,6 +189,8 @@ async function main(argv: string[]): Promise<void> {
       return serve(config);
     case 'stdio':
       return (await import('./stdio.js')).stdioCommand(config);
+    case 'worker':
+      return (await import('./cli/worker.js')).workerCommand(config);
     case 'register-desktop':
       process.exitCode = (await import('./cli/register-desktop.js')).registerDesktopCommand(config, args);
       return;

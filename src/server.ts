@@ -42,13 +42,18 @@ export async function startServer(config: Config, log: Logger, options: ServerOp
     }
     log.warn('CLAUDE_ASYNC_AUTH=none: every local process can start jobs as you; use it on a single-user machine only');
   }
-  const service = await JobService.open(config, { log, ...(options.streamTiming?.pollMs ? { followPollMs: options.streamTiming.pollMs } : {}) });
+  // With a shared Redis this is one front of many: jobs, limits and idempotency live in Redis.
+  const front = config.redisUrl ? (await import('./scale/front.js')).openRedisFront(config, log) : undefined;
+  const service = await JobService.open(config, { log, ...(options.streamTiming?.pollMs ? { followPollMs: options.streamTiming.pollMs } : {}), ...front?.service });
   const tokens = new TokenStore(tokensFile(config));
   const oauthStatus = builtInServerStatus(config);
   const oauth = oauthStatus.on ? await openOAuthOrWarn(config, tokens, log) : undefined;
   if (!oauthStatus.on && config.auth === 'token' && config.oauth && !config.jwksUrl) log.warn(`built-in OAuth authorization server off: ${oauthStatus.reason}`);
   const authenticator = createAuthenticator(authOptions(config), tokens, undefined, oauth?.accessTokens);
-  const app = createApp({ config, service, authenticator, log, ...(oauth ? { oauth } : {}), ...(options.streamTiming ? { streamTiming: options.streamTiming } : {}), ...(options.idempotency ? { idempotency: options.idempotency } : {}) });
+  const app = createApp({
+    config, service, authenticator, log, ...(oauth ? { oauth } : {}), ...front?.app,
+    ...(options.streamTiming ? { streamTiming: options.streamTiming } : {}), ...(options.idempotency ? { idempotency: options.idempotency } : {}),
+  });
 
   // Slow or stalled clients must not hold sockets forever. The header phase is bounded tightly and
   // checked often; the request itself is not (SSE streams and claude_wait are long by design).
@@ -79,10 +84,11 @@ export async function startServer(config: Config, log: Logger, options: ServerOp
       await closed;
       clearTimeout(timer);
       await service.close();
+      front?.close();
     })();
     return closing;
   };
-  log.info({ url, publicUrl: config.publicUrl, auth: config.auth, jobsDir: config.jobsDir }, 'claude-async listening');
+  log.info({ url, publicUrl: config.publicUrl, auth: config.auth, ...(front ? { backend: 'redis' } : { jobsDir: config.jobsDir }) }, 'claude-async listening');
   return { url, port, http, app, service, close };
 }
 

@@ -139,7 +139,7 @@ function completeLines(buf: Buffer, base: number, atLineStart: boolean): Line[] 
   return lines;
 }
 
-const clipStart = (text: string, maxBytes: number) => {
+export const clipStart = (text: string, maxBytes: number) => {
   const buf = Buffer.from(text);
   return buf.length <= maxBytes ? text : `…${buf.subarray(buf.length - maxBytes).toString('utf8').replace(/^\uFFFD+/, '')}`;
 };
