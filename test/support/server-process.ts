@@ -44,7 +44,10 @@ export interface ServerOptions {
   port?: 'known' | 0;
   uid?: number;
   gid?: number;
-  /** The server's working directory; default the job cwd (the data dir may not exist yet). */
+  /**
+   * The server's working directory; default the data dir (or its parent, before the server makes
+   * it): never inside the allowed roots, so a cwd of /proc/self/cwd names no allowed folder.
+   */
   cwd?: string;
   /** Runs the server under this umask (through sh), e.g. 0 to prove modes do not depend on it. */
   umask?: number;
@@ -103,7 +106,7 @@ async function startOnce(options: ServerOptions, dataDir: string, work: string):
   const fixed = Number(options.env?.CLAUDE_ASYNC_PORT ?? 0);
   const knownPort = fixed > 0 ? fixed : options.port === 0 ? undefined : await freePort();
   const env = serverEnv(dataDir, work, { CLAUDE_ASYNC_PORT: String(knownPort ?? 0), ...options.env });
-  const spawnOptions: SpawnOptions = { env, cwd: options.cwd ?? work, stdio: ['ignore', 'pipe', 'pipe'], ...(options.uid !== undefined ? { uid: options.uid } : {}), ...(options.gid !== undefined ? { gid: options.gid } : {}) };
+  const spawnOptions: SpawnOptions = { env, cwd: options.cwd ?? (fs.existsSync(dataDir) ? dataDir : path.dirname(dataDir)), stdio: ['ignore', 'pipe', 'pipe'], ...(options.uid !== undefined ? { uid: options.uid } : {}), ...(options.gid !== undefined ? { gid: options.gid } : {}) };
   const child: ChildProcess = options.umask === undefined
     ? spawn(process.execPath, [SERVER_BIN, 'serve'], spawnOptions)
     : spawn('/bin/sh', ['-c', `umask ${options.umask.toString(8).padStart(3, '0')} && exec "$0" "$1" serve`, process.execPath, SERVER_BIN], spawnOptions);
