@@ -125,6 +125,12 @@ const grantable = (raw: string) => {
     return rule;
   });
 };
+/** A parser that also refuses values below `min` (`shown` is how the message writes it). */
+const atLeast = (parse: (raw: string) => number, min: number, shown: string) => (raw: string) => {
+  const value = parse(raw);
+  if (value < min) throw new Error(`must be at least ${shown}`);
+  return value;
+};
 const url = (raw: string) => new URL(raw).toString().replace(/\/$/, '');
 
 /** Sections of the generated docs (README table, `.env.example`), in the order they are shown. */
@@ -292,20 +298,12 @@ export const SETTINGS: readonly AnySetting[] = [
   setting({ env: 'CLAUDE_ASYNC_WORKER_LABELS', key: 'workerLabels', group: 'scale', default: '', fallback: () => [], parse: list, meaning: 'comma list of labels this worker carries (a job naming labels goes only to a worker with all of them)' }),
   setting({
     env: 'CLAUDE_ASYNC_WORKER_TTL', key: 'workerTtlMs', group: 'scale', default: '15s',
-    parse: (raw) => {
-      const ms = parseDuration(raw);
-      if (ms < 1000) throw new Error('must be at least 1s');
-      return ms;
-    },
+    parse: atLeast(parseDuration, 1000, '1s'),
     meaning: 'a worker without a heartbeat this long is gone and its running jobs read `orphaned` (refreshed every third of it)',
   }),
   setting({
     env: 'CLAUDE_ASYNC_REDIS_MAX_LOG_BYTES', key: 'redisMaxLogBytes', group: 'scale', default: '1MB',
-    parse: (raw) => {
-      const bytes = parseBytes(raw);
-      if (bytes < 4096) throw new Error('must be at least 4k');
-      return bytes;
-    },
+    parse: atLeast(parseBytes, 4096, '4k'),
     meaning: 'the end of each job\'s log kept in Redis for reads and follows; older pages come from the worker\'s disk',
   }),
   setting({

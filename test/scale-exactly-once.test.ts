@@ -7,10 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { TOKEN } from './support/faults.js';
-import { serverEnv, spawnServer, type RealServer } from './support/server-process.js';
-import { tempDir, waitFor } from './support/helpers.js';
-import { RedisServer, redisMissing } from './support/redis.js';
-import { countingClaude, jobGroups, killGroups, spawnWorker, type WorkerProcess } from './support/scale.js';
+import { waitFor } from './support/helpers.js';
+import { redisMissing } from './support/redis.js';
+import { startCluster } from './support/scale.js';
 
 const missing = redisMissing();
 const JOBS = 60;
@@ -18,25 +17,13 @@ const IN_FLIGHT = 6;
 
 describe('shared backend: exactly once under kills', { skip: missing ?? false }, () => {
   it(`${JOBS} jobs, a front and a worker kill -9'd midway: every acknowledged job ends once, output whole`, async (t) => {
-    const redis = await RedisServer.start();
-    const dir = tempDir('ca-scale-once-');
-    const claude = countingClaude(dir);
+    const cluster = await startCluster(t, 'ca-scale-once-');
+    const { dir, claude, workers, fronts } = cluster;
     const root = path.join(dir, 'repos');
     fs.mkdirSync(root);
-    const workers: WorkerProcess[] = [];
-    const fronts: RealServer[] = [];
-    t.after(async () => {
-      for (const f of fronts) await f.stop();
-      for (const w of workers) {
-        await w.kill();
-        killGroups(jobGroups(w.jobsDir));
-      }
-      await redis.dispose();
-      fs.rmSync(dir, { recursive: true, force: true });
-    });
-    const worker = (id: string) => spawnWorker({ redisUrl: redis.url, workerId: id, dataDir: path.join(dir, id), roots: [root], claudeBin: claude.bin, slots: 3 });
-    workers.push(await worker('host-a'), await worker('host-b'));
-    for (const name of ['front-1', 'front-2']) fronts.push(await spawnServer({ env: serverEnv(path.join(dir, name), root, { CLAUDE_ASYNC_REDIS_URL: redis.url, CLAUDE_ASYNC_TOKEN: TOKEN }) }));
+    await cluster.worker('host-a', [root], { slots: 3 });
+    await cluster.worker('host-b', [root], { slots: 3 });
+    for (const name of ['front-1', 'front-2']) await cluster.front(name, root);
 
     const acknowledged = new Map<string, string>(); // jobId → cwd
     let killed = false;
@@ -72,7 +59,7 @@ describe('shared backend: exactly once under kills', { skip: missing ?? false },
     }));
     assert.equal(acknowledged.size, JOBS);
     // The killed worker comes back (same id, same disk): it adopts what it ran and takes what waited for it.
-    workers.push(await worker('host-a'));
+    await cluster.worker('host-a', [root], { slots: 3 });
     const survivor = fronts[1]!;
     const statuses = async () => {
       const seen: Record<string, string> = {};

@@ -7,38 +7,24 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { TOKEN } from './support/faults.js';
-import { serverEnv, spawnServer, type RealServer } from './support/server-process.js';
-import { isAlive, tempDir, waitFor } from './support/helpers.js';
-import { RedisServer, redisMissing } from './support/redis.js';
-import { countingClaude, jobGroups, killGroups, spawnWorker, type WorkerProcess } from './support/scale.js';
+import type { RealServer } from './support/server-process.js';
+import { isAlive, waitFor } from './support/helpers.js';
+import { redisMissing } from './support/redis.js';
+import { startCluster } from './support/scale.js';
 import type { RunnerRecord } from '../src/jobs/records.js';
 
 const missing = redisMissing();
 
 describe('shared backend: fronts and workers over REST', { skip: missing ?? false }, () => {
   it('any front answers any job; an unheld cwd is refused; a cancel reaches the owning worker', async (t) => {
-    const redis = await RedisServer.start();
-    const dir = tempDir('ca-scale-rest-');
-    const claude = countingClaude(dir);
+    const cluster = await startCluster(t, 'ca-scale-rest-');
+    const { dir, claude, workers, fronts } = cluster;
     const rootA = path.join(dir, 'repos-a');
     const rootB = path.join(dir, 'repos-b');
     for (const root of [rootA, rootB, path.join(dir, 'elsewhere')]) fs.mkdirSync(root);
-    const workers: WorkerProcess[] = [];
-    const fronts: RealServer[] = [];
-    t.after(async () => {
-      for (const f of fronts) await f.stop();
-      for (const w of workers) {
-        await w.kill();
-        killGroups(jobGroups(w.jobsDir));
-      }
-      await redis.dispose();
-      fs.rmSync(dir, { recursive: true, force: true });
-    });
-    workers.push(await spawnWorker({ redisUrl: redis.url, workerId: 'host-a', dataDir: path.join(dir, 'host-a'), roots: [rootA], claudeBin: claude.bin }));
-    workers.push(await spawnWorker({ redisUrl: redis.url, workerId: 'host-b', dataDir: path.join(dir, 'host-b'), roots: [rootB], claudeBin: claude.bin }));
-    for (const name of ['front-1', 'front-2']) {
-      fronts.push(await spawnServer({ env: serverEnv(path.join(dir, name), rootA, { CLAUDE_ASYNC_REDIS_URL: redis.url, CLAUDE_ASYNC_TOKEN: TOKEN }) }));
-    }
+    await cluster.worker('host-a', [rootA]);
+    await cluster.worker('host-b', [rootB]);
+    for (const name of ['front-1', 'front-2']) await cluster.front(name, rootA);
     const [one, two] = fronts as [RealServer, RealServer];
 
     // Started on one front, answered by the other.

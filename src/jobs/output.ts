@@ -121,7 +121,8 @@ export async function fileSize(file: string): Promise<number> {
   }
 }
 
-interface Line { start: number; end: number; text: string }
+/** One whole line of a log and where it sits in it (start: its first byte; end: just after its newline). */
+export interface Line { start: number; end: number; text: string }
 
 /** Complete lines (ending in \n) of buf, positioned in the file; a leading fragment is dropped unless atLineStart. */
 function completeLines(buf: Buffer, base: number, atLineStart: boolean): Line[] {
@@ -139,7 +140,7 @@ function completeLines(buf: Buffer, base: number, atLineStart: boolean): Line[] 
   return lines;
 }
 
-export const clipStart = (text: string, maxBytes: number) => {
+const clipStart = (text: string, maxBytes: number) => {
   const buf = Buffer.from(text);
   return buf.length <= maxBytes ? text : `…${buf.subarray(buf.length - maxBytes).toString('utf8').replace(/^\uFFFD+/, '')}`;
 };
@@ -152,18 +153,7 @@ export async function readTail(file: string, request: TailRequest): Promise<Tail
     const buf = outputBytes > 0 ? await readRange(file, start, outputBytes - start) : Buffer.alloc(0);
     const lines = completeLines(buf, start, start === 0);
     const nextOffset = lines.length ? lines[lines.length - 1]!.end : start === 0 ? 0 : outputBytes - buf.length + buf.lastIndexOf(10) + 1;
-    const picked: string[] = [];
-    let used = 0;
-    let offset = nextOffset;
-    for (let i = lines.length - 1; i >= 0 && used < request.tailBytes; i--) {
-      const text = renderLine(lines[i]!.text);
-      offset = lines[i]!.start;
-      if (text === null) continue;
-      picked.unshift(text);
-      used += Buffer.byteLength(text) + 1;
-    }
-    const tail = clipStart(picked.join('\n'), request.tailBytes);
-    return { tail, offset: request.tailBytes === 0 ? nextOffset : offset, nextOffset, outputBytes, hasMore: nextOffset < outputBytes };
+    return tailOfLines([...lines].reverse(), request.tailBytes, nextOffset, outputBytes);
   }
 
   const from = Math.min(request.offset, outputBytes);
@@ -171,20 +161,50 @@ export async function readTail(file: string, request: TailRequest): Promise<Tail
   // An offset from a client need not sit on a line start; resume at the next whole line.
   const atLineStart = from === 0 || (await readRange(file, from - 1, 1))[0] === 10;
   const lines = completeLines(buf, from, atLineStart);
+  // A single line longer than the whole window: step over it rather than stall forever.
+  const nothingNext = lines.length === 0 && buf.length === window ? from + buf.length : from;
+  return pageOfLines(lines, from, request.tailBytes, outputBytes, nothingNext);
+}
+
+/**
+ * The readable tail from whole log lines given newest first: as many as fit in `tailBytes`, clipped
+ * at the start. Shared by the file (readTail) and the shared backend's Redis stream copy of a log.
+ */
+export function tailOfLines(newestFirst: Iterable<Line>, tailBytes: number, nextOffset: number, outputBytes: number): TailResult {
   const picked: string[] = [];
   let used = 0;
-  let nextOffset = from;
+  let offset = nextOffset;
+  for (const line of newestFirst) {
+    if (used >= tailBytes) break;
+    const text = renderLine(line.text);
+    offset = line.start;
+    if (text === null) continue;
+    picked.unshift(text);
+    used += Buffer.byteLength(text) + 1;
+  }
+  const tail = clipStart(picked.join('\n'), tailBytes);
+  return { tail, offset: tailBytes === 0 ? nextOffset : offset, nextOffset, outputBytes, hasMore: nextOffset < outputBytes };
+}
+
+/**
+ * A page from byte `from` out of whole log lines in order (lines starting before `from` are skipped:
+ * an offset inside a line resumes at the next one), at least one line, about `pageBytes`.
+ * @param nothingNext the next offset when no line is read
+ */
+export function pageOfLines(lines: Iterable<Line>, from: number, pageBytes: number, outputBytes: number, nothingNext = from): TailResult {
+  const picked: string[] = [];
+  let used = 0;
+  let nextOffset = nothingNext;
   for (const line of lines) {
-    if (used >= request.tailBytes && picked.length > 0) break;
+    if (line.start < from) continue;
+    if (used >= pageBytes && picked.length > 0) break;
     const text = renderLine(line.text);
     nextOffset = line.end;
     if (text === null) continue;
     picked.push(text);
     used += Buffer.byteLength(text) + 1;
   }
-  // A single line longer than the whole window: step over it rather than stall forever.
-  if (lines.length === 0 && buf.length === window) nextOffset = from + buf.length;
   let tail = picked.join('\n');
-  if (Buffer.byteLength(tail) > request.tailBytes) tail = Buffer.from(tail).subarray(0, request.tailBytes).toString('utf8').replace(/\uFFFD+$/, '') + '…';
+  if (Buffer.byteLength(tail) > pageBytes) tail = Buffer.from(tail).subarray(0, pageBytes).toString('utf8').replace(/\uFFFD+$/, '') + '…';
   return { tail, offset: from, nextOffset, outputBytes, hasMore: nextOffset < outputBytes };
 }

@@ -9,7 +9,10 @@ import { claudeArgs } from '../../src/jobs/claude-args.js';
 import { newJobId } from '../../src/jobs/ids.js';
 import { jobPaths } from '../../src/jobs/layout.js';
 import type { JobSpecRecord, RunnerRecord } from '../../src/jobs/records.js';
-import { FAKE_CLAUDE, REPO_ROOT, waitFor } from './helpers.js';
+import { FAKE_CLAUDE, REPO_ROOT, tempDir, waitFor } from './helpers.js';
+import { TOKEN } from './faults.js';
+import { RedisServer } from './redis.js';
+import { serverEnv, spawnServer, type RealServer } from './server-process.js';
 
 const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
 
@@ -114,4 +117,50 @@ export function killGroups(pids: number[]): void {
       }
     }
   }
+}
+
+/**
+ * The pieces of a shared-backend deployment on this machine, ended and removed when the test ends:
+ * a real redis-server, a temp dir, a counting claude, and the workers ("hosts") and fronts a test
+ * starts with worker() and front() (fronts answer REST with TOKEN).
+ */
+export interface Cluster {
+  redis: RedisServer;
+  dir: string;
+  claude: ReturnType<typeof countingClaude>;
+  workers: WorkerProcess[];
+  fronts: RealServer[];
+  worker(id: string, roots: string[], extra?: Partial<WorkerSetup>): Promise<WorkerProcess>;
+  /** A front whose default cwd is `defaultCwd` (a folder some worker holds). */
+  front(name: string, defaultCwd: string): Promise<RealServer>;
+}
+
+export async function startCluster(t: { after: (fn: () => unknown) => void }, prefix: string): Promise<Cluster> {
+  const redis = await RedisServer.start();
+  const dir = tempDir(prefix);
+  const workers: WorkerProcess[] = [];
+  const fronts: RealServer[] = [];
+  t.after(async () => {
+    for (const f of fronts) await f.stop();
+    for (const w of workers) {
+      await w.kill();
+      killGroups(jobGroups(w.jobsDir));
+    }
+    await redis.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const claude = countingClaude(dir);
+  return {
+    redis, dir, claude, workers, fronts,
+    async worker(id, roots, extra = {}) {
+      const worker = await spawnWorker({ redisUrl: redis.url, workerId: id, dataDir: path.join(dir, id), roots, claudeBin: claude.bin, ...extra });
+      workers.push(worker);
+      return worker;
+    },
+    async front(name, defaultCwd) {
+      const front = await spawnServer({ env: serverEnv(path.join(dir, name), defaultCwd, { CLAUDE_ASYNC_REDIS_URL: redis.url, CLAUDE_ASYNC_TOKEN: TOKEN }) });
+      fronts.push(front);
+      return front;
+    },
+  };
 }
