@@ -295,7 +295,7 @@ export const SETTINGS: readonly AnySetting[] = [
     },
     meaning: 'the worker\'s name in Redis; keep it across restarts (it adopts its running jobs by it)',
   }),
-  setting({ env: 'CLAUDE_ASYNC_WORKER_LABELS', key: 'workerLabels', group: 'scale', default: '', fallback: () => [], parse: list, meaning: 'comma list of labels this worker carries (a job naming labels goes only to a worker with all of them)' }),
+  setting({ env: 'CLAUDE_ASYNC_WORKER_LABELS', key: 'workerLabels', group: 'scale', default: '', fallback: () => [], parse: list, meaning: 'comma list of labels this worker carries, published with its heartbeat (the router can match them; the start API does not take job labels yet)' }),
   setting({
     env: 'CLAUDE_ASYNC_WORKER_TTL', key: 'workerTtlMs', group: 'scale', default: '15s',
     parse: atLeast(parseDuration, 1000, '1s'),
