@@ -105,7 +105,11 @@ describe('approvals on the jobs page', { skip: chromiumMissing }, () => {
 
   it('shows a question answered first elsewhere as settled when the page answers late, and shows tool input as inert text', async (t) => {
     const server = await startWebServer(t, { approvals: true });
-    const jobId = await server.startJob('#fake ask <img_src=x_onerror=alert(1)> <script>alert(2)</script>', server.tokens.alice, { approvals: true });
+    // After the answer the job waits at a gate: had it ended, the page would drop the question for
+    // that reason before its late Allow could be refused (a race a busy machine loses).
+    const gate = fs.mkdtempSync(path.join(os.tmpdir(), 'web-approvals-late-'));
+    t.after(() => fs.rmSync(gate, { recursive: true, force: true }));
+    const jobId = await server.startJob(`#fake ask <img_src=x_onerror=alert(1)> <script>alert(2)</script>\n#fake wait-file ${gate}/go`, server.tokens.alice, { approvals: true });
     const open = await waitFor(async () => {
       const job = (await (await server.call(`/v1/jobs/${jobId}`)).json()) as Json;
       return (job.pendingApprovals as Json[] | undefined)?.[0];
@@ -129,6 +133,7 @@ describe('approvals on the jobs page', { skip: chromiumMissing }, () => {
     await card.getByRole('button', { name: 'Allow' }).click();
     await card.waitFor({ state: 'detached' });
     await page.getByText(/already answered \(deny by token:alice at/).waitFor();
+    fs.writeFileSync(path.join(gate, 'go'), '');
     await server.waitStatus(jobId, (s) => s === 'completed');
     assert.deepEqual(dialogs, []);
     assert.deepEqual(consoleErrors.filter((e) => !/Failed to load resource/.test(e)), []);
