@@ -10,8 +10,7 @@ import { authOptions, tokensFile } from './auth/options.js';
 import { JobService } from './jobs/service.js';
 import { builtInServerStatus, openAuthorizationServer, type BuiltInAuthorizationServer } from './auth/oauth/authorization-server.js';
 import { createApp, type App, type StreamTiming } from './http/app.js';
-import type { IdempotencyStore } from './http/idempotency.js';
-import type { StartOutput } from './jobs/schemas.js';
+import type { IdempotencyRecords } from './http/idempotency-records.js';
 
 export interface RunningServer {
   url: string;
@@ -28,8 +27,8 @@ export class StartupError extends Error {
 
 export interface ServerOptions {
   streamTiming?: StreamTiming;
-  /** Where REST keeps Idempotency-Keys of starts (default: files under the data dir). */
-  idempotency?: IdempotencyStore<StartOutput>;
+  /** Where REST keeps Idempotency-Key records (default: files under the data dir; Redis for a front). */
+  idempotencyRecords?: IdempotencyRecords;
 }
 
 export async function startServer(config: Config, log: Logger, options: ServerOptions = {}): Promise<RunningServer> {
@@ -52,7 +51,7 @@ export async function startServer(config: Config, log: Logger, options: ServerOp
   const authenticator = createAuthenticator(authOptions(config), tokens, undefined, oauth?.accessTokens);
   const app = createApp({
     config, service, authenticator, log, ...(oauth ? { oauth } : {}), ...front?.app,
-    ...(options.streamTiming ? { streamTiming: options.streamTiming } : {}), ...(options.idempotency ? { idempotency: options.idempotency } : {}),
+    ...(options.streamTiming ? { streamTiming: options.streamTiming } : {}), ...(options.idempotencyRecords ? { idempotencyRecords: options.idempotencyRecords } : {}),
   });
 
   // Slow or stalled clients must not hold sockets forever. The header phase is bounded tightly and

@@ -2,8 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { IdempotencyCache, type IdempotencyStore } from '../src/http/idempotency.js';
-import type { StartOutput } from '../src/jobs/schemas.js';
+import { MemoryIdempotencyRecords, type IdempotencyRecord } from '../src/http/idempotency-records.js';
 import { startRestApp } from './support/rest-app.js';
 import { readSse } from './support/sse.js';
 
@@ -131,22 +130,29 @@ describe('REST: Idempotency-Key', () => {
     assert.equal(good.headers.get('idempotent-replayed'), 'false');
   });
 
-  it('an injected store keeps the keys: the seam a store shared by many servers plugs into', async (t) => {
-    const seen: string[] = [];
-    const memory = new IdempotencyCache<StartOutput>();
-    const starts: IdempotencyStore<StartOutput> = {
-      run: (owner, key, body, create) => {
-        seen.push(`${owner} ${key}`);
-        return memory.run(owner, key, body, create);
-      },
+  it('injected records keep the keys: the seam a store shared by many servers (Redis) plugs into', async (t) => {
+    // A store that notes what it is asked; the decisions stay in the one IdempotencyCache.
+    const asked: string[] = [];
+    const written: IdempotencyRecord[] = [];
+    const memory = new MemoryIdempotencyRecords();
+    const records = {
+      read: (id: string) => (asked.push('read'), memory.read(id)),
+      createExclusive: (id: string, record: IdempotencyRecord) => (asked.push('createExclusive'), memory.createExclusive(id, record)),
+      write: (id: string, record: IdempotencyRecord) => (asked.push('write'), written.push(record), memory.write(id, record)),
+      remove: (id: string) => (asked.push('remove'), memory.remove(id)),
+      sweep: (cutoff: number) => memory.sweep(cutoff),
     };
-    const app = await startRestApp(t, {}, { idempotency: starts });
+    const app = await startRestApp(t, {}, { idempotencyRecords: records });
     const first = await app.call('/v1/jobs', { body: { prompt: 'once' }, headers: { 'idempotency-key': 'shared' } });
     const again = await app.call('/v1/jobs', { body: { prompt: 'once' }, headers: { 'idempotency-key': 'shared' } });
     assert.equal(first.status, 201);
     assert.equal(again.headers.get('idempotent-replayed'), 'true');
-    assert.equal(((await again.json()) as Started).jobId, ((await first.json()) as Started).jobId);
-    assert.deepEqual(seen, ['token:alice shared', 'token:alice shared']);
+    const jobId = ((await first.json()) as Started).jobId;
+    assert.equal(((await again.json()) as Started).jobId, jobId);
+    // The first start wrote the key down before the job existed, then its answer; the repeat only read it.
+    assert.deepEqual(asked, ['read', 'createExclusive', 'write', 'read']);
+    assert.equal(written[0]?.jobId, jobId);
+    assert.equal((written[0]?.result as Started | undefined)?.jobId, jobId);
     assert.ok(!fs.existsSync(path.join(app.config.dataDir, 'idempotency')), 'the default store on disk was used');
   });
 });

@@ -13,8 +13,6 @@ import { VERSION } from '../version.js';
 import { jsonRpcError } from './json-rpc.js';
 import { createMcpRoute, type McpRoute } from './mcp-route.js';
 import { createRestRouter } from './rest.js';
-import type { IdempotencyStore } from './idempotency.js';
-import type { StartOutput } from '../jobs/schemas.js';
 import type { IdempotencyRecords } from './idempotency-records.js';
 import { problemErrorHandler } from './problem.js';
 import { corsForAllowedOrigins, hostCheck, originCheck, requestLogger } from './security.js';
@@ -29,8 +27,6 @@ export interface AppDeps {
   log: Logger;
   /** The built-in OAuth authorization server, when it is on. */
   oauth?: BuiltInAuthorizationServer;
-  /** Where REST keeps Idempotency-Keys of starts; defaults to files under the data dir. */
-  idempotency?: IdempotencyStore<StartOutput>;
   /** Event-stream timing: the idle heartbeat (15 s) and the log poll (250 ms); tests shorten both. */
   streamTiming?: StreamTiming;
   /** Failed-auth counts shared by several fronts (Redis); in-process when absent. */
@@ -52,7 +48,7 @@ export interface App {
   setDraining(): void;
 }
 
-export function createApp({ config, service, authenticator, log, oauth, idempotency, streamTiming = {}, ...shared }: AppDeps): App {
+export function createApp({ config, service, authenticator, log, oauth, streamTiming = {}, ...shared }: AppDeps): App {
   const app = express();
   let draining = false;
   app.disable('x-powered-by');
@@ -116,8 +112,7 @@ export function createApp({ config, service, authenticator, log, oauth, idempote
 
   app.use('/v1', json, auth, createRestRouter(service, config, {
     streams,
-    ...(idempotency ? { starts: idempotency } : {}),
-    ...(shared.idempotencyRecords ? { idempotency: { records: shared.idempotencyRecords } } : {}),
+    ...(shared.idempotencyRecords ? { idempotencyRecords: shared.idempotencyRecords } : {}),
     ...(streamTiming.heartbeatMs ? { heartbeatMs: streamTiming.heartbeatMs } : {}),
   }));
   app.use('/v1', problemErrorHandler(log));

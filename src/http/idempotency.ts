@@ -35,15 +35,11 @@ export interface IdempotentStarts<T> {
 }
 
 /**
- * Runs a start once per (owner, Idempotency-Key). Injected into the REST router (RestOptions.starts,
- * AppDeps.idempotency) so servers sharing work (issue #17) can keep keys in one shared store.
+ * Runs a start once per (owner, Idempotency-Key). One logic for every store: where the records are
+ * kept (files, memory, Redis shared by fronts) is the one seam, IdempotencyOptions.records
+ * (AppDeps.idempotencyRecords).
  */
-export interface IdempotencyStore<T> {
-  /** See IdempotencyCache.run: the same answer for a repeat, 422 for a reused key with another body. */
-  run(owner: string, key: string, body: unknown, starts: IdempotentStarts<T>): { result: Promise<T>; replayed: Promise<boolean> };
-}
-
-export class IdempotencyCache<T> implements IdempotencyStore<T> {
+export class IdempotencyCache<T> {
   /** Starts in flight in this process: concurrent requests with one key share a single start. */
   private readonly inFlight = new Map<string, { bodyHash: string; result: Promise<T> }>();
   private readonly records: IdempotencyRecords;

@@ -12,7 +12,8 @@ import { InvalidInput } from '../jobs/errors.js';
 import type { Viewer } from '../jobs/records.js';
 import { listInputSchema, parseInput, startInputSchema, type StartOutput } from '../jobs/schemas.js';
 import type { JobOutput, JobService } from '../jobs/service.js';
-import { IdempotencyCache, type IdempotencyOptions, type IdempotencyStore } from './idempotency.js';
+import { IdempotencyCache } from './idempotency.js';
+import type { IdempotencyRecords } from './idempotency-records.js';
 import { serverInfo } from './info.js';
 import { openApiDocument } from './openapi.js';
 import { DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES, parseRange, rangeNotSatisfiable, readRawPage, readTextPage } from './output-pages.js';
@@ -25,10 +26,8 @@ export interface RestOptions {
   heartbeatMs?: number;
   /** The per-principal cap and token re-check of open streams; without it streams are not capped. */
   streams?: OpenStreams;
-  /** Where Idempotency-Keys of starts are kept; defaults to files under the data dir (see idempotency.ts). */
-  starts?: IdempotencyStore<StartOutput>;
-  /** Options of that default store. */
-  idempotency?: IdempotencyOptions;
+  /** Where Idempotency-Key records of starts are kept (Redis, shared by fronts); files under the data dir when absent. */
+  idempotencyRecords?: IdempotencyRecords;
 }
 
 /** The engine knows owners, not tokens: a principal's id owns jobs, the admin scope sees all. */
@@ -81,7 +80,7 @@ export function createRestRouter(service: JobService, config: Config, options: R
   const scope = (name: Scope) => requireScope(name, { resourceMetadataUrl: metadata });
   const canRead = scope('jobs:read');
   const canWrite = scope('jobs:write');
-  const starts = options.starts ?? new IdempotencyCache<StartOutput>({ dir: path.join(config.dataDir, 'idempotency'), ...options.idempotency });
+  const starts = new IdempotencyCache<StartOutput>({ dir: path.join(config.dataDir, 'idempotency'), ...(options.idempotencyRecords ? { records: options.idempotencyRecords } : {}) });
   const openapi = JSON.stringify(openApiDocument({ serverUrl: `${config.publicUrl.replace(/\/+$/, '')}/v1` }));
   // A no-op when the app parsed the body already; keeps the router usable on its own.
   const json = express.json({ limit: config.maxBodyBytes, type: ['application/json', 'application/*+json'] });

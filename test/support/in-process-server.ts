@@ -52,8 +52,8 @@ export interface TestServerOptions {
   /** Whose token call()/rest()/connect() send when none is named; default the static TOKEN. */
   defaultToken?: 'default' | 'alice';
   streamTiming?: StreamTiming;
-  /** An Idempotency-Key store to use instead of the files under the data dir. */
-  idempotency?: ServerOptions['idempotency'];
+  /** Where Idempotency-Key records are kept instead of the files under the data dir. */
+  idempotencyRecords?: ServerOptions['idempotencyRecords'];
 }
 
 export async function startTestServer(t: After, overrides: Partial<Config> = {}, options: TestServerOptions = {}): Promise<TestServer> {
@@ -79,7 +79,7 @@ export async function startTestServer(t: After, overrides: Partial<Config> = {},
     root: (await store.create('root', ['admin'])).token,
   };
   const log = pino({ level: 'silent' });
-  const start = () => startServer(config, log, { ...(options.streamTiming ? { streamTiming: options.streamTiming } : {}), ...(options.idempotency ? { idempotency: options.idempotency } : {}) });
+  const start = () => startServer(config, log, { ...(options.streamTiming ? { streamTiming: options.streamTiming } : {}), ...(options.idempotencyRecords ? { idempotencyRecords: options.idempotencyRecords } : {}) });
   if (options.knownUrl) {
     // Another process may take the free port before we bind it: try another.
     for (let attempt = 1; !running; attempt++) {

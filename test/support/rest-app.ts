@@ -6,6 +6,6 @@ import { startTestServer, type After, type TestServer, type TestServerOptions } 
 
 export type RestApp = TestServer;
 
-export function startRestApp(t: After, overrides: Partial<Config> = {}, options: Pick<TestServerOptions, 'idempotency'> = {}): Promise<RestApp> {
+export function startRestApp(t: After, overrides: Partial<Config> = {}, options: Pick<TestServerOptions, 'idempotencyRecords'> = {}): Promise<RestApp> {
   return startTestServer(t, overrides, { ...options, knownUrl: true, defaultToken: 'alice', streamTiming: { heartbeatMs: 200, pollMs: 50 } });
 }
