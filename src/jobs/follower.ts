@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import type { JobStatus } from './schemas.js';
 import { isEnded } from './schemas.js';
+import { deliverPaced, type PacedWatcher } from './paced-delivery.js';
 
 /** Read at most this much per step; a longer line is skipped (see read). */
 const FOLLOW_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -44,9 +45,7 @@ export interface Subscription {
   close(): void;
 }
 
-interface Watcher<S> {
-  pos: number;
-  busy: boolean;
+interface Watcher<S> extends PacedWatcher {
   sink: FollowSink<S>;
 }
 
@@ -165,15 +164,7 @@ class FollowedLog<S extends { status: JobStatus }> {
           if (!this.watchers.has(w)) continue;
           w.pos = next;
           if (next < size) more = true;
-          if (lines.length === 0) continue;
-          const delivered = w.sink.deliver(lines);
-          if (delivered) {
-            w.busy = true;
-            void delivered.then(() => {
-              w.busy = false;
-              this.wake();
-            }, () => this.remove(w));
-          }
+          if (lines.length > 0) deliverPaced(w, w.sink, lines, () => this.wake(), () => this.remove(w));
         }
       }
     } finally {

@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { FollowWatch } from '../jobs/backend.js';
 import type { LogLine, Subscription } from '../jobs/follower.js';
+import { deliverPaced, type PacedWatcher } from '../jobs/paced-delivery.js';
 import { isEnded, type JobStatus } from '../jobs/schemas.js';
 import { keys } from './keys.js';
 
@@ -16,9 +17,7 @@ const BLOCK_MS = 1000;
 /** A quiet job's status is looked at this often (one look-up per job, shared by its watchers). */
 const STATUS_EVERY_MS = 1000;
 
-interface Watcher {
-  pos: number;
-  busy: boolean;
+interface Watcher extends PacedWatcher {
   watch: FollowWatch<{ status: JobStatus }>;
 }
 
@@ -143,14 +142,7 @@ export class StreamFollowers {
       const mine = lines.filter((line) => line.end > w.pos);
       if (mine.length > 0) {
         w.pos = mine[mine.length - 1]!.end;
-        const delivered = w.watch.deliver(mine);
-        if (delivered) {
-          w.busy = true;
-          void delivered.then(() => {
-            w.busy = false;
-            this.wake();
-          }, () => this.drop(jobId, w));
-        }
+        deliverPaced(w, w.watch, mine, () => this.wake(), () => this.drop(jobId, w));
       }
     }
     if (endAt !== null) this.finish(jobId, endAt);
