@@ -2,23 +2,18 @@
 // shows each question it asks (tool, input) with Allow / Deny and a message; the answer goes to
 // POST /v1/jobs/{id}/approvals/{approvalId} and the question leaves the page, also when someone
 // answers it elsewhere (REST, an MCP client).
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { assertDocumentedRequests, chromiumMissing, launchBrowser, openPage, screenshot, signIn, startWebServer } from './support/web.js';
+import { assertDocumentedRequests, chromiumMissing, screenshot, signIn, startWebServer, suiteBrowser } from './support/web.js';
 import { waitFor } from './support/helpers.js';
 
 type Json = Record<string, any>;
 
 describe('approvals on the jobs page', { skip: chromiumMissing }, () => {
-  let browser: Browser;
-  before(async () => {
-    browser = await launchBrowser();
-  });
-  after(() => browser?.close());
+  const browser = suiteBrowser();
 
   it('shows each question with its tool and input; Deny with a message and Allow answer it; one answered elsewhere leaves the page; screenshots', async (t) => {
     const server = await startWebServer(t, { approvals: true });
@@ -26,7 +21,7 @@ describe('approvals on the jobs page', { skip: chromiumMissing }, () => {
     t.after(() => fs.rmSync(gate, { recursive: true, force: true }));
     // Three questions one after another; the job waits at the gate before the third, so the page
     // is known to be showing nothing between them.
-    const { page, requests, dialogs, consoleErrors } = await openPage(browser);
+    const { page, requests, dialogs, consoleErrors } = await browser.openPage();
     await signIn(page, server.url, server.tokens.alice);
     await page.getByRole('link', { name: 'New job' }).click();
     await page.getByLabel('Prompt').fill(`#fake ask Bash rm -rf dist\n#fake ask Write /srv/app/config.json\n#fake wait-file ${gate}/go\n#fake ask Bash git push\nthe end`);
@@ -95,7 +90,7 @@ describe('approvals on the jobs page', { skip: chromiumMissing }, () => {
 
   it('offers approvals on the start form only when the operator turned them on', async (t) => {
     const server = await startWebServer(t);
-    const { page, consoleErrors } = await openPage(browser);
+    const { page, consoleErrors } = await browser.openPage();
     await signIn(page, server.url, server.tokens.alice);
     await page.getByRole('link', { name: 'New job' }).click();
     await page.getByLabel('Permission mode').waitFor();
@@ -114,7 +109,7 @@ describe('approvals on the jobs page', { skip: chromiumMissing }, () => {
       const job = (await (await server.call(`/v1/jobs/${jobId}`)).json()) as Json;
       return (job.pendingApprovals as Json[] | undefined)?.[0];
     }, 30_000, 'the question');
-    const { page, dialogs, consoleErrors } = await openPage(browser);
+    const { page, dialogs, consoleErrors } = await browser.openPage();
     // The page's looks at the job stop after the first, so it keeps showing the question after the
     // REST answer and its own answer comes second.
     let looks = 0;

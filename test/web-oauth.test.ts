@@ -2,11 +2,11 @@
 // page discovers the server (RFC 9728 → RFC 8414), registers itself as a public client, sends the
 // browser to /authorize with PKCE S256, state and the MCP resource, the person approves on the
 // consent page with their cas_… token, and the page redeems the code at /token.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { waitFor } from './support/helpers.js';
-import { assertDocumentedRequests, chromiumMissing, launchBrowser, openPage, screenshot, startWebServer } from './support/web.js';
+import { assertDocumentedRequests, chromiumMissing, screenshot, startWebServer, suiteBrowser } from './support/web.js';
 
 type Json = Record<string, any>;
 
@@ -16,16 +16,12 @@ async function onConsentPage(page: Page): Promise<void> {
 }
 
 describe('the jobs page signs in with the built-in OAuth server', { skip: chromiumMissing }, () => {
-  let browser: Browser;
-  before(async () => {
-    browser = await launchBrowser();
-  });
-  after(() => browser?.close());
+  const browser = suiteBrowser();
 
   it('approve: PKCE code flow to a bearer JWT for the token\'s principal; nothing stays in the URL; sign-out forgets it', async (t) => {
     const server = await startWebServer(t);
     const meta = (await (await fetch(`${server.url}/.well-known/oauth-authorization-server`)).json()) as Json;
-    const { page, requests, dialogs, consoleErrors } = await openPage(browser);
+    const { page, requests, dialogs, consoleErrors } = await browser.openPage();
     await page.goto(`${server.url}/ui/#/jobs`);
     await page.getByRole('button', { name: 'Sign in with claude-async' }).click();
 
@@ -77,7 +73,7 @@ describe('the jobs page signs in with the built-in OAuth server', { skip: chromi
 
   it('refreshes a refused access token once, without the person noticing', async (t) => {
     const server = await startWebServer(t);
-    const { page, requests, consoleErrors } = await openPage(browser);
+    const { page, requests, consoleErrors } = await browser.openPage();
     await page.goto(`${server.url}/ui/`);
     await page.getByRole('button', { name: 'Sign in with claude-async' }).click();
     await onConsentPage(page);
@@ -109,7 +105,7 @@ describe('the jobs page signs in with the built-in OAuth server', { skip: chromi
 
   it('shows no OAuth button when the server runs no authorization server', async (t) => {
     const server = await startWebServer(t, { oauth: false });
-    const { page, requests } = await openPage(browser);
+    const { page, requests } = await browser.openPage();
     await page.goto(`${server.url}/ui/`);
     await page.getByLabel('API token').waitFor();
     await waitFor(() => requests.some((r) => r.url().endsWith('/.well-known/oauth-protected-resource/mcp')), 10_000, 'discovery');
@@ -119,7 +115,7 @@ describe('the jobs page signs in with the built-in OAuth server', { skip: chromi
 
   it('deny: the page says so and stays signed out', async (t) => {
     const server = await startWebServer(t);
-    const { page, consoleErrors } = await openPage(browser);
+    const { page, consoleErrors } = await browser.openPage();
     await page.goto(`${server.url}/ui/`);
     await page.getByRole('button', { name: 'Sign in with claude-async' }).click();
     await onConsentPage(page);

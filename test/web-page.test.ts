@@ -1,27 +1,23 @@
 // The jobs page in a real headless Chromium (Debian's, driven by playwright-core): signing in,
 // starting, following, cancelling and continuing jobs, ownership, XSS payloads, dropped streams,
 // and that the page uses nothing but documented /v1 routes and its own static files.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { assertDocumentedRequests, chromiumMissing, launchBrowser, openPage, screenshot, signIn, startWebServer } from './support/web.js';
+import type { Page } from 'playwright-core';
+import { assertDocumentedRequests, chromiumMissing, screenshot, signIn, startWebServer, suiteBrowser } from './support/web.js';
 
 type Json = Record<string, any>;
 
 const transcriptText = (page: Page) => page.locator('.transcript').innerText();
 
 describe('the jobs page in a real browser', { skip: chromiumMissing }, () => {
-  let browser: Browser;
-  before(async () => {
-    browser = await launchBrowser();
-  });
-  after(() => browser?.close());
+  const browser = suiteBrowser();
 
   it('signs in with a token from the keyboard, starts a job, shows its lines live and the result with cost; screenshots', async (t) => {
     const server = await startWebServer(t);
-    const { page, requests, dialogs, consoleErrors } = await openPage(browser);
+    const { page, requests, dialogs, consoleErrors } = await browser.openPage();
     const res = await page.goto(`${server.url}/`);
     assert.equal(new URL(page.url()).pathname, '/ui/');
     const csp = res!.headers()['content-security-policy'] ?? '';
@@ -104,7 +100,7 @@ describe('the jobs page in a real browser', { skip: chromiumMissing }, () => {
     const server = await startWebServer(t);
     const elsewhere = await server.startJob('#fake sleep 60000\ncancelled by a script', server.tokens.alice, { title: 'cancelled elsewhere' });
     const jobId = await server.startJob('#fake tick 1 10\n#fake sleep 60000\nlong job', server.tokens.alice, { title: 'to cancel' });
-    const { page, requests, consoleErrors } = await openPage(browser);
+    const { page, requests, consoleErrors } = await browser.openPage();
     await signIn(page, server.url, server.tokens.alice);
     // The list follows live jobs: a cancel from somewhere else shows up without a reload.
     await page.locator(`tr[data-job-id="${elsewhere}"] .badge.s-running`).waitFor();
@@ -136,7 +132,7 @@ describe('the jobs page in a real browser', { skip: chromiumMissing }, () => {
     const server = await startWebServer(t);
     const bobJob = await server.startJob('bob private words', server.tokens.bob, { title: 'bob secret title' });
     await server.waitStatus(bobJob, (s) => s === 'completed', server.tokens.bob);
-    const { page, requests } = await openPage(browser);
+    const { page, requests } = await browser.openPage();
     await signIn(page, server.url, server.tokens.alice);
     await page.goto(`${server.url}/ui/#/jobs/${bobJob}`);
     await page.getByRole('heading', { name: 'Job not found' }).waitFor();
@@ -148,7 +144,7 @@ describe('the jobs page in a real browser', { skip: chromiumMissing }, () => {
     const eventsCalls = requests.filter((r) => r.url().includes(`/v1/jobs/${bobJob}/events`));
     assert.equal(eventsCalls.length, 0, 'the page did not even try to follow a job it could not see');
 
-    const admin = await openPage(browser);
+    const admin = await browser.openPage();
     await signIn(admin.page, server.url, server.tokens.root);
     const row = admin.page.locator(`tr[data-job-id="${bobJob}"]`);
     await row.waitFor();
@@ -171,7 +167,7 @@ describe('the jobs page in a real browser', { skip: chromiumMissing }, () => {
       title: '<img src=/ui/pwned-title onerror=alert("title")>',
     });
     await server.waitStatus(jobId, (s) => s === 'completed');
-    const { page, requests, dialogs, consoleErrors } = await openPage(browser);
+    const { page, requests, dialogs, consoleErrors } = await browser.openPage();
     await signIn(page, server.url, server.tokens.alice);
     await page.getByRole('link', { name: '<img src=/ui/pwned-title onerror=alert("title")>' }).click();
     await page.locator('section.result').waitFor();
@@ -202,7 +198,7 @@ describe('the jobs page in a real browser', { skip: chromiumMissing }, () => {
 
   it('follows a job across a dropped connection without losing or repeating a line, and continues its session', async (t) => {
     const server = await startWebServer(t);
-    const { page, requests, consoleErrors } = await openPage(browser);
+    const { page, requests, consoleErrors } = await browser.openPage();
     await signIn(page, server.url, server.tokens.alice);
     const jobId = await server.startJob('#fake tick 8 700\nresumable', server.tokens.alice, { title: 'resumable' });
     await page.goto(`${server.url}/ui/#/jobs/${jobId}`);

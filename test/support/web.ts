@@ -1,6 +1,7 @@
 // The jobs page under a real browser: the in-process test server on a known URL (allowed Origins and
 // the OAuth resource name it) and a headless Chromium from Debian driven by playwright-core.
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -41,7 +42,7 @@ export async function startWebServer(t: After, overrides: Partial<Config> = {}):
 }
 
 /** The caller closes it (browser.close() ends the Chromium process tree it started). */
-export async function launchBrowser(): Promise<Browser> {
+async function launchBrowser(): Promise<Browser> {
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -59,8 +60,30 @@ export interface Watched {
   consoleErrors: string[];
 }
 
-/** A fresh context (its own sessionStorage) and page, recording every request, dialog and error. */
-export async function openPage(browser: Browser, viewport = { width: 1280, height: 860 }): Promise<Watched> {
+export interface SuiteBrowser {
+  /** A fresh context (its own sessionStorage) and page, recording every request, dialog and error. */
+  openPage(viewport?: { width: number; height: number }): Promise<Watched>;
+}
+
+/**
+ * Call inside a describe: one Chromium for its tests, launched before the first and closed after the
+ * last (a launch costs seconds on a busy box); each openPage() is a fresh context, so tests stay apart.
+ */
+export function suiteBrowser(): SuiteBrowser {
+  let browser: Browser | undefined;
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(() => browser?.close());
+  return {
+    openPage: (viewport) => {
+      if (!browser) throw new Error('suiteBrowser(): the browser is launched in a before hook; open pages inside tests');
+      return openPage(browser, viewport);
+    },
+  };
+}
+
+async function openPage(browser: Browser, viewport = { width: 1280, height: 860 }): Promise<Watched> {
   const context = await browser.newContext({ viewport, acceptDownloads: true });
   const page = await context.newPage();
   const watched: Watched = { page, context, requests: [], dialogs: [], consoleErrors: [] };
