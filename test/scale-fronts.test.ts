@@ -11,10 +11,9 @@ import { createAuthenticator } from '../src/auth/authenticator.js';
 import { TokenStore } from '../src/auth/token-store.js';
 import { createApp } from '../src/http/app.js';
 import { RedisAuthFailureLimiter } from '../src/scale/auth-failure-limiter.js';
-import { openFrontRedis } from '../src/scale/front-redis.js';
 import { RedisIdempotencyRecords } from '../src/scale/idempotency-records.js';
 import { ADMIN, openService } from './support/helpers.js';
-import { RedisServer, redisMissing } from './support/redis.js';
+import { RedisServer, frontClient, redisMissing } from './support/redis.js';
 
 const missing = redisMissing();
 
@@ -29,9 +28,8 @@ async function twoFronts(t: TestContext, authFailuresPerMinute = 1000) {
   const token = (await store.create('alice', ['jobs:read', 'jobs:write'])).token;
   const bases: string[] = [];
   for (let i = 0; i < 2; i++) {
-    const client = openFrontRedis(redis.url, { commandTimeoutMs: 500 });
+    const client = await frontClient(redis.url);
     t.after(() => client.disconnect());
-    await new Promise((resolve) => client.once('ready', resolve));
     const authenticator = createAuthenticator({ mode: 'token', publicUrl: config.publicUrl, tokensFile: store.file, authFailuresPerMinute }, store);
     const { app } = createApp({
       config, service, authenticator, log: pino({ level: 'silent' }),
@@ -104,14 +102,7 @@ describe('two fronts on one Redis', { skip: missing ?? false }, () => {
       assert.match(rpc.error.message, /Redis\) did not answer/);
       assert.equal(rpc.id, 1);
     };
-    redis.pause();
-    try {
-      await expect503('frozen');
-    } finally {
-      redis.resume();
-    }
-    await redis.kill();
-    await expect503('killed');
+    await redis.frozenThenKilled(expect503);
     assert.equal((await service.list(ADMIN, {})).jobs.length, 0, 'no job was started while Redis was away');
 
     await redis.restart();

@@ -11,11 +11,10 @@ import { IdempotencyCache, type IdempotentStarts } from '../src/http/idempotency
 import { problemFor } from '../src/http/problem.js';
 import { protocolError, toolError } from '../src/mcp/errors.js';
 import { RedisAuthFailureLimiter } from '../src/scale/auth-failure-limiter.js';
-import { openFrontRedis } from '../src/scale/front-redis.js';
 import { RedisIdempotencyRecords } from '../src/scale/idempotency-records.js';
 import { limitKeys } from '../src/scale/limit-keys.js';
 import { RedisStartLimiter } from '../src/scale/start-limiter.js';
-import { RedisServer, redisMissing } from './support/redis.js';
+import { RedisServer, frontClient, redisMissing, redisReady } from './support/redis.js';
 
 const missing = redisMissing();
 
@@ -43,9 +42,8 @@ describe('limits shared through Redis', { skip: missing ?? false }, () => {
   const clients: Redis[] = [];
   /** One client per front, as two processes would have. */
   const front = async (): Promise<Redis> => {
-    const client = openFrontRedis(server.url, { commandTimeoutMs: 500 });
+    const client = await frontClient(server.url);
     clients.push(client);
-    if (client.status !== 'ready') await new Promise((resolve) => client.once('ready', resolve));
     return client;
   };
   let run = 0;
@@ -186,14 +184,7 @@ describe('limits shared through Redis', { skip: missing ?? false }, () => {
         assert.doesNotMatch(error.message, /127\.0\.0\.1|redis:\/\//, 'the message does not carry the address');
         return true;
       })));
-      server.pause();
-      try {
-        await expectUnavailable('frozen');
-      } finally {
-        server.resume();
-      }
-      await server.kill();
-      await expectUnavailable('killed');
+      await server.frozenThenKilled(expectUnavailable);
       assert.equal(shared.creates(), 0, 'no job was started while Redis could not record its key');
 
       const error = await limiter.take('x').catch((e: unknown) => e);
@@ -211,11 +202,7 @@ describe('limits shared through Redis', { skip: missing ?? false }, () => {
 
       await server.restart();
       // The client reconnects by itself; the first calls after the restart may still fail fast.
-      const deadline = Date.now() + 15_000;
-      while (client.status !== 'ready') {
-        assert.ok(Date.now() < deadline, `the client did not reconnect (status ${client.status})`);
-        await new Promise((resolve) => client.once('ready', resolve));
-      }
+      await redisReady(client);
       assert.equal(await limiter.take(fresh('token:ivy')), null);
       assert.equal((await keys.run(fresh('token:jay'), 'k', {}, shared.starts).result).jobId.length > 0, true);
     });

@@ -7,6 +7,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { Redis } from 'ioredis';
+import { openFrontRedis } from '../../src/scale/front-redis.js';
 import { freePort } from './helpers.js';
 
 export const REDIS_SERVER_BIN = process.env.REDIS_SERVER_BIN ?? '/usr/bin/redis-server';
@@ -105,6 +107,21 @@ export class RedisServer {
     await exited;
   }
 
+  /**
+   * Runs `check` while the server is frozen, then again once it is killed (it stays down: restart()
+   * brings it back). A failed frozen check resumes it first, so no stopped process is left behind.
+   */
+  async frozenThenKilled(check: (state: 'frozen' | 'killed') => Promise<unknown>): Promise<void> {
+    this.pause();
+    try {
+      await check('frozen');
+    } finally {
+      this.resume();
+    }
+    await this.kill();
+    await check('killed');
+  }
+
   /** Starts again on the same dir and port (after stop/kill); with AOF on, the data comes back. */
   async restart(): Promise<void> {
     if (this.child) await this.stop();
@@ -170,6 +187,35 @@ export class RedisServer {
       await new Promise((r) => setTimeout(r, 30));
     }
   }
+}
+
+/**
+ * A front's connection to `url`, as a front process opens it, with commands timing out after 500 ms
+ * so a frozen Redis shows at once; resolves when it is ready. The caller disconnects it.
+ */
+export async function frontClient(url: string): Promise<Redis> {
+  const client = openFrontRedis(url, { commandTimeoutMs: 500 });
+  await redisReady(client).catch((error: unknown) => {
+    client.disconnect();
+    throw error;
+  });
+  return client;
+}
+
+/** Resolves once the client is connected: now, or at its next (re)connection; fails after timeoutMs. */
+export function redisReady(client: Redis, timeoutMs = 15_000): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const ready = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      client.off('ready', ready);
+      reject(new Error(`the Redis client was not ready within ${timeoutMs} ms (status ${client.status})`));
+    }, timeoutMs);
+    client.once('ready', ready);
+  });
 }
 
 function waitExit(child: ChildProcess): Promise<void> {
