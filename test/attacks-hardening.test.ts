@@ -18,6 +18,7 @@ import { connect, connectStdio } from './support/mcp-client.js';
 import { openStream, raw, type OpenStream } from './support/raw-http.js';
 import { INIT, bearer, jsonHeaders } from './support/raw-mcp.js';
 import { SERVER_BIN, spawnServer, type RealServer } from './support/server-process.js';
+import { suiteObject } from './support/suite.js';
 
 /** The real server for these attacks: four jobs at a time at most, on a data dir the test seeded. */
 const harden = (env: Record<string, string>, dataDir: string) => spawnServer({ env: { CLAUDE_ASYNC_MAX_CONCURRENT: '4', ...env }, dataDir });
@@ -37,6 +38,17 @@ async function startHardened<K extends string>(env: Record<string, string>, spec
   const dataDir = tempDir('ca-harden-');
   const tokens = await tokensFor(dataDir, specs);
   return { server: await harden(env, dataDir), tokens };
+}
+
+/** Call inside a describe: startHardened's server for its tests, stopped after them; tokens are filled in before the first. */
+function hardenedForSuite<K extends string>(env: Record<string, string>, specs: Record<K, Scope[]>): { server: RealServer; tokens: Record<K, string> } {
+  const tokens = {} as Record<K, string>;
+  const server = suiteObject(async () => {
+    const started = await startHardened(env, specs);
+    Object.assign(tokens, started.tokens);
+    return started.server;
+  }, (started) => started.stop());
+  return { server, tokens };
 }
 
 async function jwtFor(server: RealServer, sub: string, scopes = 'jobs:read jobs:write') {
@@ -59,12 +71,10 @@ async function refusedField(server: RealServer, token: string, body: Json, field
 }
 
 describe('tool pre-approval is capped with the permission mode (issue 15.1)', () => {
-  let server: RealServer;
-  let token = '';
-  before(async () => ({ server, tokens: { admin: token } } = await startHardened({ CLAUDE_ASYNC_MAX_PERMISSION_MODE: 'dontAsk', CLAUDE_ASYNC_DEFAULT_PERMISSION_MODE: 'dontAsk' }, { admin: ['admin'] })));
-  after(() => server?.stop());  // undefined when start-up failed
+  const { server, tokens } = hardenedForSuite({ CLAUDE_ASYNC_MAX_PERMISSION_MODE: 'dontAsk', CLAUDE_ASYNC_DEFAULT_PERMISSION_MODE: 'dontAsk' }, { admin: ['admin'] });
 
   it('with the cap at dontAsk, pre-approving Bash, Write, Edit or WebFetch is a 400 naming the rule, and nothing is created', async () => {
+    const token = tokens.admin;
     const before = fs.readdirSync(path.join(server.dataDir, 'jobs')).length;
     const detail = await refusedField(server, token, { prompt: 'x', allowedTools: ['Bash', 'Write', 'Edit', 'WebFetch'] }, 'allowedTools');
     assert.match(detail, /'Bash'/);
@@ -96,12 +106,10 @@ describe('tool pre-approval is capped with the permission mode (issue 15.1)', ()
 });
 
 describe('inputs that reach argv or text are clean (issue 15.7)', () => {
-  let server: RealServer;
-  let token = '';
-  before(async () => ({ server, tokens: { admin: token } } = await startHardened({}, { admin: ['admin'] })));
-  after(() => server?.stop());  // undefined when start-up failed
+  const { server, tokens } = hardenedForSuite({}, { admin: ['admin'] });
 
   it('flag-like model, effort and resumeSessionId, and control characters in any string field, are 400s naming the field', async () => {
+    const token = tokens.admin;
     const cases: [Json, string][] = [
       [{ model: '--dangerously-skip-permissions' }, 'model'],
       [{ model: '-x' }, 'model'],
@@ -178,12 +186,10 @@ describe('failure reasons never show server paths (issue 15.7)', () => {
 });
 
 describe('errors are 4xx problem documents; Host headers are parsed strictly (issue 15.8)', () => {
-  let server: RealServer;
-  let token = '';
-  before(async () => ({ server, tokens: { admin: token } } = await startHardened({}, { admin: ['admin'] })));
-  after(() => server?.stop());  // undefined when start-up failed
+  const { server, tokens } = hardenedForSuite({}, { admin: ['admin'] });
 
   it('an undecodable path parameter is a 400 problem+json, never a 500 or a stack in the log', async () => {
+    const token = tokens.admin;
     for (const [method, p] of [['GET', '/v1/jobs/%ZZ'], ['GET', '/v1/jobs/%ZZ/output'], ['GET', '/v1/jobs/%ZZ/events'], ['DELETE', '/v1/jobs/%E0%A4%A'], ['POST', '/v1/jobs/%/cancel']] as const) {
       const res = await raw(server.url, { method, path: p, headers: bearer(token) });
       assert.equal(res.status, 400, `${method} ${p} answered ${res.status}: ${res.body.slice(0, 200)}`);
@@ -194,6 +200,7 @@ describe('errors are 4xx problem documents; Host headers are parsed strictly (is
   });
 
   it('Host headers with userinfo, a second port or a path are refused; the real ones pass', async () => {
+    const token = tokens.admin;
     const port = server.port;
     for (const host of [`127.0.0.1:${port}@evil.com`, `localhost:${port}@evil.com:${port}`, `evil.com@127.0.0.1:${port}`, `127.0.0.1:${port}:80`, `127.0.0.1:${port}/x`, `127.0.0.1:${port}#x`, `127.0.0.1 :${port}`, `[::1]x:${port}`, `127.0.0.1:${port}?`, `127.0.0.1:abc`]) {
       for (const p of ['/v1/jobs', '/healthz']) {
@@ -211,12 +218,10 @@ describe('errors are 4xx problem documents; Host headers are parsed strictly (is
 });
 
 describe('the cwd check leaks less and is rate limited (issue 15.13)', () => {
-  let server: RealServer;
-  let token = '';
-  before(async () => ({ server, tokens: { alice: token } } = await startHardened({ CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE: '6' }, { alice: ['jobs:read', 'jobs:write'] })));
-  after(() => server?.stop());  // undefined when start-up failed
+  const { server, tokens } = hardenedForSuite({ CLAUDE_ASYNC_MAX_STARTS_PER_MINUTE: '6' }, { alice: ['jobs:read', 'jobs:write'] });
 
   it('missing, outside and not-a-directory read alike without naming the roots, and each refused start counts', async () => {
+    const token = tokens.alice;
     fs.writeFileSync(path.join(server.work, 'file.txt'), 'x');
     const probes = [path.join(server.work, 'missing'), '/etc', path.join(server.work, 'file.txt'), '/no/such/dir'];
     const details: string[] = [];
@@ -319,10 +324,7 @@ describe('streams are bounded per principal and each job is followed once (issue
 });
 
 describe('a revoked token loses its open streams (issue 15.9)', () => {
-  let server: RealServer;
-  let tokens: Record<string, string> = {};
-  before(async () => ({ server, tokens } = await startHardened({ CLAUDE_ASYNC_STREAM_RECHECK: '1s' }, { alice: ['jobs:read', 'jobs:write'], bob: ['jobs:read', 'jobs:write'], root: ['admin'] })));
-  after(() => server?.stop());  // undefined when start-up failed
+  const { server, tokens } = hardenedForSuite({ CLAUDE_ASYNC_STREAM_RECHECK: '1s' }, { alice: ['jobs:read', 'jobs:write'], bob: ['jobs:read', 'jobs:write'], root: ['admin'] });
 
   it('revoking a token with the CLI closes its REST event stream and its MCP GET stream; other tokens keep theirs', async () => {
     const job = await server.rest('/v1/jobs', { token: tokens.alice!, body: { prompt: '#fake sleep 60000\nlong' } });
@@ -417,12 +419,10 @@ describe('principals from different sources cannot collide (issue 15.11)', () =>
 });
 
 describe('followers never see half lines (issue 14.8)', () => {
-  let server: RealServer;
-  let token = '';
-  before(async () => ({ server, tokens: { admin: token } } = await startHardened({}, { admin: ['admin'] })));
-  after(() => server?.stop());  // undefined when start-up failed
+  const { server, tokens } = hardenedForSuite({}, { admin: ['admin'] });
 
   it('truncating out.jsonl mid-line while /events follows it yields only whole JSON lines', async () => {
+    const token = tokens.admin;
     const job = await server.rest('/v1/jobs', { token, body: { prompt: '#fake tick 400 50\ntruncate me' } });
     const jobId = String(job.body.jobId);
     const out = path.join(server.dataDir, 'jobs', jobId, 'out.jsonl');

@@ -1,6 +1,6 @@
 // Sessions, rights, subscriptions, streams and browsers on the MCP face, against the real server
 // process: issue 14 items 14-15 and issue 15 items 2, 4, 6 and 12.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
@@ -9,7 +9,7 @@ import { originAllowed } from '../src/http/security.js';
 import { SessionRegistry } from '../src/http/sessions.js';
 import { waitFor } from './support/helpers.js';
 import { rawSession, type RawSession } from './support/raw-mcp.js';
-import { spawnServer, type RealServer } from './support/server-process.js';
+import { suiteServer, type RealServer } from './support/server-process.js';
 import { messagesOf, readSse } from './support/sse.js';
 
 const JWT_SECRET = `jwt-secret-${randomUUID()}-${randomUUID()}`;
@@ -28,13 +28,9 @@ async function jwtFor(server: RealServer, sub: string, scope: string): Promise<s
 const stillThere = async (session: RawSession) => (await session.post({ jsonrpc: '2.0', id: 1, method: 'ping' })).status;
 
 describe('MCP sessions: idle means nothing open (issue 14 item 14)', () => {
-  let server: RealServer;
-  before(async () => {
-    // Long enough that a stall of the machine between opening the two sessions and counting them
-    // does not reap one early; the reaping itself is waited for, not timed.
-    server = await spawnServer({ env: { CLAUDE_ASYNC_AUTH: 'none', CLAUDE_ASYNC_SESSION_IDLE: '5s' } });
-  });
-  after(async () => server?.stop());
+  // Long enough that a stall of the machine between opening the two sessions and counting them
+  // does not reap one early; the reaping itself is waited for, not timed.
+  const server = suiteServer({ env: { CLAUDE_ASYNC_AUTH: 'none', CLAUDE_ASYNC_SESSION_IDLE: '5s' } });
 
   it('a client that only listens on its GET stream outlives CLAUDE_ASYNC_SESSION_IDLE; one with nothing open is reaped', async () => {
     const listener = await rawSession(server.url);
@@ -53,16 +49,12 @@ describe('MCP sessions: idle means nothing open (issue 14 item 14)', () => {
 });
 
 describe('MCP rights, session caps and subscriptions (issue 15 items 2, 4, 6)', () => {
-  let server: RealServer;
-  before(async () => {
-    server = await spawnServer({
-      env: {
-        CLAUDE_ASYNC_JWT_SECRET: JWT_SECRET, CLAUDE_ASYNC_MAX_SESSIONS: '5', CLAUDE_ASYNC_MAX_SESSIONS_PER_PRINCIPAL: '3',
-        CLAUDE_ASYNC_MAX_SUBSCRIPTIONS: '2', CLAUDE_ASYNC_SESSION_IDLE: '1h',
-      },
-    });
+  const server = suiteServer({
+    env: {
+      CLAUDE_ASYNC_JWT_SECRET: JWT_SECRET, CLAUDE_ASYNC_MAX_SESSIONS: '5', CLAUDE_ASYNC_MAX_SESSIONS_PER_PRINCIPAL: '3',
+      CLAUDE_ASYNC_MAX_SUBSCRIPTIONS: '2', CLAUDE_ASYNC_SESSION_IDLE: '1h',
+    },
   });
-  after(async () => server?.stop());
 
   it('rights come from the token of each request: an admin-opened session used with a read-only token of the same subject sees only its own jobs and cannot cancel', async () => {
     const admin = await jwtFor(server, 'alice', 'admin');
@@ -148,11 +140,7 @@ describe('MCP rights, session caps and subscriptions (issue 15 items 2, 4, 6)', 
 });
 
 describe('what every client can read and resume (issue 14 item 15)', () => {
-  let server: RealServer;
-  before(async () => {
-    server = await spawnServer({ env: { CLAUDE_ASYNC_AUTH: 'none', CLAUDE_ASYNC_SSE_RETRY: '1500ms' } });
-  });
-  after(async () => server?.stop());
+  const server = suiteServer({ env: { CLAUDE_ASYNC_AUTH: 'none', CLAUDE_ASYNC_SSE_RETRY: '1500ms' } });
 
   it('tools/list schemas have no type arrays; nullable fields are anyOf', async () => {
     const session = await rawSession(server.url);
@@ -195,11 +183,7 @@ describe('what every client can read and resume (issue 14 item 15)', () => {
 });
 
 describe('browsers on this machine, not hostile pages (issue 15 item 12)', () => {
-  let server: RealServer;
-  before(async () => {
-    server = await spawnServer({ env: { CLAUDE_ASYNC_AUTH: 'none' } });
-  });
-  after(async () => server?.stop());
+  const server = suiteServer({ env: { CLAUDE_ASYNC_AUTH: 'none' } });
   const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'browser', version: '1' } } };
   const headers = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
 

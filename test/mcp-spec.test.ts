@@ -1,7 +1,7 @@
 // MCP to the letter (issue 21), against the real server process with raw HTTP: each test sends the
 // exact request a spec section is about and checks the answer against that section's text
 // (MCP 2025-11-25; section names in the test names).
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { newJobId } from '../src/jobs/ids.js';
 import { waitFor } from './support/helpers.js';
 import { rawSession } from './support/raw-mcp.js';
-import { spawnServer, type RealServer } from './support/server-process.js';
+import { suiteServer, type RealServer } from './support/server-process.js';
 import { messagesOf, readSse } from './support/sse.js';
 
 const TOKEN = `cas_spec_${randomUUID().replace(/-/g, '')}`;
@@ -23,11 +23,7 @@ async function jobsOf(server: RealServer): Promise<{ jobId: string; status: stri
 const error = (answer: Record<string, any>) => answer.error as { code: number; message: string; data?: Record<string, unknown> } | undefined;
 
 describe('MCP 2025-11-25 to the letter (issue 21)', () => {
-  let server: RealServer;
-  before(async () => {
-    server = await spawnServer({ env: { CLAUDE_ASYNC_TOKEN: TOKEN, CLAUDE_ASYNC_ALLOWED_ROOTS: '' } });
-  });
-  after(async () => server?.stop());
+  const server = suiteServer({ env: { CLAUDE_ASYNC_TOKEN: TOKEN, CLAUDE_ASYNC_ALLOWED_ROOTS: '' } });
 
   it('Tasks › Tool-Level Negotiation: "task" on claude_start, claude_check or claude_cancel is -32601 and runs nothing', async () => {
     const session = await rawSession(server.url, { token: TOKEN });
@@ -167,35 +163,31 @@ describe('MCP 2025-11-25 to the letter (issue 21)', () => {
 });
 
 describe('MCP 2025-11-25 › Pagination over 104 jobs (issue 21)', () => {
-  let server: RealServer;
   const ids: string[] = [];
-  before(async () => {
-    server = await spawnServer({
-      env: { CLAUDE_ASYNC_TOKEN: TOKEN },
-      prepare: async (dataDir, work) => {
-        // One real finished job, copied 103 times under new ids: the server rebuilds its index from
-        // the folders at start, so 104 jobs exist without running 104 processes.
-        const { JobService } = await import('../src/jobs/service.js');
-        const { testConfig } = await import('./support/helpers.js');
-        const config = testConfig({ dataDir, defaultCwd: work, allowedRoots: [work] });
-        const service = await JobService.open(config);
-        const { jobId } = await service.start({ prompt: 'the template job' }, { id: 'default', admin: false });
-        await service.wait(jobId, { id: 'default', admin: false }, { timeoutMs: 20_000 });
-        await service.close();
-        ids.push(jobId);
-        for (let i = 0; i < 103; i++) {
-          const id = newJobId(Date.now() + i + 1);
-          fs.cpSync(path.join(config.jobsDir, jobId), path.join(config.jobsDir, id), { recursive: true });
-          const specFile = path.join(config.jobsDir, id, 'spec.json');
-          const spec = JSON.parse(fs.readFileSync(specFile, 'utf8')) as { jobId: string; createdAt: number };
-          fs.writeFileSync(specFile, JSON.stringify({ ...spec, jobId: id, createdAt: spec.createdAt + i + 1 }));
-          ids.push(id);
-        }
-        fs.rmSync(path.join(dataDir, 'db.json'), { force: true });
-      },
-    });
+  const server = suiteServer({
+    env: { CLAUDE_ASYNC_TOKEN: TOKEN },
+    prepare: async (dataDir, work) => {
+      // One real finished job, copied 103 times under new ids: the server rebuilds its index from
+      // the folders at start, so 104 jobs exist without running 104 processes.
+      const { JobService } = await import('../src/jobs/service.js');
+      const { testConfig } = await import('./support/helpers.js');
+      const config = testConfig({ dataDir, defaultCwd: work, allowedRoots: [work] });
+      const service = await JobService.open(config);
+      const { jobId } = await service.start({ prompt: 'the template job' }, { id: 'default', admin: false });
+      await service.wait(jobId, { id: 'default', admin: false }, { timeoutMs: 20_000 });
+      await service.close();
+      ids.push(jobId);
+      for (let i = 0; i < 103; i++) {
+        const id = newJobId(Date.now() + i + 1);
+        fs.cpSync(path.join(config.jobsDir, jobId), path.join(config.jobsDir, id), { recursive: true });
+        const specFile = path.join(config.jobsDir, id, 'spec.json');
+        const spec = JSON.parse(fs.readFileSync(specFile, 'utf8')) as { jobId: string; createdAt: number };
+        fs.writeFileSync(specFile, JSON.stringify({ ...spec, jobId: id, createdAt: spec.createdAt + i + 1 }));
+        ids.push(id);
+      }
+      fs.rmSync(path.join(dataDir, 'db.json'), { force: true });
+    },
   });
-  after(async () => server?.stop());
 
   it('Server › Resources "Listing Resources" with Utilities › Pagination: resources/list pages with nextCursor through every job', async () => {
     const session = await rawSession(server.url, { token: TOKEN });

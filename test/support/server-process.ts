@@ -7,6 +7,7 @@ import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:
 import { configFor } from '../../src/config.js';
 import { FAKE_CLAUDE, REPO_ROOT, cleanupJobs, freePort, tempDir, waitFor } from './helpers.js';
 import { answerOf, restCaller, type RestAnswer, type RestCall, type RestInit } from './rest-client.js';
+import { suiteObject } from './suite.js';
 
 /** The CLI entry the tests run, as compiled by `npm test`'s pretest. */
 export const SERVER_BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
@@ -98,6 +99,11 @@ export async function spawnServer(options: ServerOptions = {}): Promise<RealServ
       }
     }
   }
+}
+
+/** Call inside a describe: one server for its tests, started before the first and stopped (its jobs ended, its data dir removed) after the last. */
+export function suiteServer(options: ServerOptions = {}): RealServer {
+  return suiteObject(() => spawnServer(options), (server) => server.stop());
 }
 
 class PortTaken extends Error {}

@@ -1,7 +1,6 @@
 // The jobs page under a real browser: the in-process test server on a known URL (allowed Origins and
 // the OAuth resource name it) and a headless Chromium from Debian driven by playwright-core.
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -9,6 +8,7 @@ import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import type { Config } from '../../src/config.js';
 import { REPO_ROOT } from './helpers.js';
 import { startTestServer, type After, type TestServer } from './in-process-server.js';
+import { forSuite } from './suite.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts');
@@ -70,17 +70,8 @@ export interface SuiteBrowser {
  * last (a launch costs seconds on a busy box); each openPage() is a fresh context, so tests stay apart.
  */
 export function suiteBrowser(): SuiteBrowser {
-  let browser: Browser | undefined;
-  before(async () => {
-    browser = await launchBrowser();
-  });
-  after(() => browser?.close());
-  return {
-    openPage: (viewport) => {
-      if (!browser) throw new Error('suiteBrowser(): the browser is launched in a before hook; open pages inside tests');
-      return openPage(browser, viewport);
-    },
-  };
+  const browser = forSuite(launchBrowser, (launched) => launched.close());
+  return { openPage: (viewport) => openPage(browser(), viewport) };
 }
 
 async function openPage(browser: Browser, viewport = { width: 1280, height: 860 }): Promise<Watched> {
