@@ -30,8 +30,9 @@ import { nextControl, replyControl, type ControlEnvelope, type ControlReply } fr
 import { readFolderState } from './folder-state.js';
 import { keys } from './keys.js';
 import { JobPublisher } from './publisher.js';
+import { QUEUED_JOB_OPTIONS } from './reroute.js';
 import type { WorkerInfo } from './routing.js';
-import { reapDeadWorkers, writeHeartbeat } from './workers.js';
+import { logReaped, reapDeadWorkers, writeHeartbeat } from './workers.js';
 
 /** A runner that has not claimed its job by then failed to start (as in the local dispatcher). */
 const LAUNCH_TIMEOUT_MS = 30_000;
@@ -113,7 +114,7 @@ export class JobWorker {
     const every = Math.max(300, Math.floor(config.workerTtlMs / 3));
     this.timers.push(setInterval(() => void this.heartbeat().catch((err: unknown) => log.warn({ err }, 'heartbeat failed; retrying')), every));
     this.timers.push(setInterval(() => void reapDeadWorkers(this.redis).then(
-      (ids) => ids.length && log.warn({ jobIds: ids }, 'jobs of a vanished worker marked orphaned'),
+      (reaped) => logReaped(log, reaped),
       (err: unknown) => log.debug({ err }, 'reaping failed'),
     ), every));
     this.timers.push(setInterval(() => void this.resync(), RESYNC_MS));
@@ -146,8 +147,28 @@ export class JobWorker {
     };
   }
 
-  private heartbeat(): Promise<void> {
-    return writeHeartbeat(this.redis, this.info(), this.config.workerTtlMs);
+  private async heartbeat(): Promise<void> {
+    await writeHeartbeat(this.redis, this.info(), this.config.workerTtlMs);
+    await this.reclaimOrphans();
+  }
+
+  /**
+   * While this worker could not reach Redis past its TTL (Redis down or frozen, the network cut),
+   * a reaper saw no heartbeat and marked its unended jobs `orphaned`; the runners never stopped.
+   * With the heartbeat back, each such job this worker still has on disk gets its true state
+   * again (running, or its end). A job claimed but not yet written to disk is left to take() (it
+   * publishes the job as it launches it) or to adopt() at the next start.
+   */
+  private async reclaimOrphans(): Promise<void> {
+    const orphans = await this.redis.smembers(keys.workerOrphans(this.workerId));
+    for (const jobId of orphans) {
+      if (!isJobId(jobId)) continue;
+      const paths = jobPaths(this.config.jobsDir, jobId);
+      const specText = await fs.promises.readFile(paths.spec, 'utf8').catch(() => null);
+      if (specText === null) continue;
+      const state = await readFolderState(paths, JSON.parse(specText) as JobSpecRecord);
+      if (await this.publisher.reclaim(jobId, state)) this.options.log.warn({ jobId, status: state.status }, 'a job marked orphaned while this worker was cut off from Redis is this worker\'s again');
+    }
   }
 
   /**
@@ -304,7 +325,7 @@ export class JobWorker {
       .hdel(keys.job(jobId), 'claimedBy', 'exit')
       .hset(keys.job(jobId), 'entry', JSON.stringify(summaryFromSpec(spec, 'queued')))
       .exec();
-    await this.queue.add('job', { jobId }, { jobId: `${jobId}-again-${Date.now()}`, attempts: 1, removeOnComplete: true, removeOnFail: { age: 7 * 86_400 } });
+    await this.queue.add('job', { jobId }, { ...QUEUED_JOB_OPTIONS, jobId: `${jobId}-again-${Date.now()}` });
     this.options.log.warn({ jobId }, 'a job this worker claimed but never started is queued again');
   }
 
