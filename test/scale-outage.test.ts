@@ -9,9 +9,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { newJobId } from '../src/jobs/ids.js';
+import { keys } from '../src/scale/keys.js';
+import { CLAIM } from '../src/scale/worker.js';
 import { waitFor } from './support/helpers.js';
 import { rawSession, type RawSession } from './support/raw-mcp.js';
-import { redisMissing } from './support/redis.js';
+import { RedisServer, redisMissing } from './support/redis.js';
 import { startCluster, jobGroups, killGroups, type Cluster, type WorkerProcess } from './support/scale.js';
 import type { RealServer } from './support/server-process.js';
 import { TOKEN } from './support/faults.js';
@@ -191,6 +195,36 @@ describe('shared backend: Redis outages', { skip: missing ?? false, concurrency:
     await waitStatus(front, [keeps], 'completed', cluster.workers);
     await assertCompleted([front], [keeps, ends]);
     assert.equal(cluster.claude.runs(), 2, 'each job ran once');
+  });
+});
+
+describe('shared backend: a claim across a cut connection', { skip: missing ?? false }, () => {
+  it('a claim Redis ran but whose answer was lost is still the take\'s own when the client sends it again; another take is refused', async (t) => {
+    const redis = await RedisServer.start();
+    t.after(() => redis.dispose());
+    const link = await tcpGate(redis.port);
+    t.after(() => link.close());
+    // As the worker's connection: commands wait through a reconnect and unanswered ones are sent again.
+    const worker = new Redis(`redis://127.0.0.1:${link.port}`, { maxRetriesPerRequest: null });
+    worker.on('error', () => {}); // the cut, on purpose
+    const direct = new Redis(redis.url);
+    t.after(() => {
+      worker.disconnect();
+      direct.disconnect();
+    });
+    const jobId = newJobId();
+    await direct.hset(keys.job(jobId), 'entry', '{}');
+    await worker.ping();
+    const claim = (token: string) => worker.eval(CLAIM, 2, keys.job(jobId), keys.workerJobs('host-a'), 'worker:host-a', jobId, token);
+
+    link.loseAnswers();
+    const first = claim('take-1');
+    await waitFor(async () => (await direct.hget(keys.job(jobId), 'claimedBy')) === 'worker:host-a', 10_000, 'Redis to run the claim');
+    link.cut();
+    link.heal();
+    assert.equal(await first, 1, 'the claim sent again after the reconnect is the same take\'s');
+    assert.equal(await claim('take-2'), 0, 'a second take of the job is refused');
+    assert.deepEqual(await direct.smembers(keys.workerJobs('host-a')), [jobId]);
   });
 });
 

@@ -7,6 +7,7 @@
 // At most once: a job is launched only after `HSETNX claimedBy` on its hash succeeds, and BullMQ is
 // told never to retry (attempts 1, maxStalledCount 0); the BullMQ job itself lives only for the
 // milliseconds between taking it and launching the runner, so no lock has to outlast a long job.
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import { EventEmitter, once } from 'node:events';
@@ -42,10 +43,18 @@ const CONTROL_BLOCK_SECONDS = 2;
 /**
  * The claim: the job is this worker's only if nobody (another worker, a cancel) claimed it first,
  * and it joins the worker's unended jobs in the same step, so a worker that dies right after
- * claiming leaves a trace its next start (or a reaper) acts on.
+ * claiming leaves a trace its next start (or a reaper) acts on. Each take claims with a token of
+ * its own: when the connection drops after Redis ran the claim but before its answer arrived, the
+ * client sends the same call again on reconnecting, and that is still this take's claim (without
+ * the token it would read "claimed before", and the job would never run); a second queue entry of
+ * the same job is another take, with another token, and is refused.
  */
-const CLAIM = `
-if redis.call('HSETNX', KEYS[1], 'claimedBy', ARGV[1]) == 0 then return 0 end
+export const CLAIM = `
+if redis.call('HSETNX', KEYS[1], 'claimedBy', ARGV[1]) == 0 then
+  if redis.call('HGET', KEYS[1], 'claimToken') == ARGV[3] then return 1 end
+  return 0
+end
+redis.call('HSET', KEYS[1], 'claimToken', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[2])
 return 1
 `;
@@ -265,7 +274,7 @@ export class JobWorker {
   /** Claims the job in Redis (at most once, whoever asks), writes its folder and starts its runner. */
   private async take(jobId: string): Promise<void> {
     const { log } = this.options;
-    if (!(await this.redis.eval(CLAIM, 2, keys.job(jobId), keys.workerJobs(this.workerId), `worker:${this.workerId}`, jobId))) {
+    if (!(await this.redis.eval(CLAIM, 2, keys.job(jobId), keys.workerJobs(this.workerId), `worker:${this.workerId}`, jobId, randomUUID()))) {
       log.info({ jobId }, 'job already claimed (cancelled, or taken before); not run again');
       return;
     }
@@ -322,7 +331,7 @@ export class JobWorker {
   /** A job this worker claimed but never wrote to disk (it died in between) never ran: it waits in the queue again. */
   private async requeue(jobId: string, spec: JobSpecRecord): Promise<void> {
     await this.redis.multi()
-      .hdel(keys.job(jobId), 'claimedBy', 'exit')
+      .hdel(keys.job(jobId), 'claimedBy', 'claimToken', 'exit')
       .hset(keys.job(jobId), 'entry', JSON.stringify(summaryFromSpec(spec, 'queued')))
       .exec();
     await this.queue.add('job', { jobId }, { ...QUEUED_JOB_OPTIONS, jobId: `${jobId}-again-${Date.now()}` });
