@@ -24,8 +24,8 @@ import { tcpGate } from './support/tcp-gate.js';
 const missing = redisMissing();
 const AOF = { appendonly: true, appendfsync: 'always' } as const;
 
-/** A folder under the cluster's repos for one job (the counting claude records each run's cwd). */
-function jobDir(cluster: Cluster, root: string, name: string): string {
+/** A folder under a root for one job (the counting claude records each run's cwd). */
+function jobDir(root: string, name: string): string {
   const dir = path.join(root, name);
   fs.mkdirSync(dir, { recursive: true });
   return dir;
@@ -110,58 +110,61 @@ async function assertUnavailable(front: RealServer, session: RawSession, cwd: st
   assert.equal(init.headers.get('retry-after'), '5');
 }
 
+/**
+ * Redis with its AOF, one worker with `slots` and a TTL longer than any outage here (these cases are
+ * about the ends; the TTL has its own case), two fronts, and a gate file the jobs wait for.
+ */
+async function twoFrontsOneWorker(t: { after: (fn: () => unknown) => void }, prefix: string, slots: number) {
+  const cluster = await startCluster(t, prefix, { redis: AOF });
+  const root = reposRoot(cluster);
+  const worker = await cluster.worker('host-a', [root], { slots, ttl: '30s' });
+  const [front1, front2] = [await cluster.front('front-1', root), await cluster.front('front-2', root)];
+  return { cluster, root, gate: path.join(cluster.dir, 'gate'), worker, front1, front2 };
+}
+
 describe('shared backend: Redis outages', { skip: missing ?? false, concurrency: false }, () => {
   it('Redis frozen (SIGSTOP) while jobs run and end: 503s meanwhile; after SIGCONT the jobs read completed, whole, from any front', async (t) => {
-    const cluster = await startCluster(t, 'ca-outage-stop-', { redis: AOF });
-    const root = reposRoot(cluster);
-    const gate = path.join(cluster.dir, 'gate');
-    // A TTL longer than the freeze: this case is about the ends, the next ones about the TTL.
-    const worker = await cluster.worker('host-a', [root], { slots: 4, ttl: '30s' });
-    const [front1, front2] = [await cluster.front('front-1', root), await cluster.front('front-2', root)];
-    const jobs = [await start(front1!, jobDir(cluster, root, 'one'), gatedPrompt('one', gate)), await start(front2!, jobDir(cluster, root, 'two'), gatedPrompt('two', gate))];
-    await waitStatus(front1!, jobs, 'running', cluster.workers);
-    const session = await rawSession(front1!.url, { token: TOKEN });
+    const { cluster, root, gate, worker, front1, front2 } = await twoFrontsOneWorker(t, 'ca-outage-stop-', 4);
+    const jobs = [await start(front1, jobDir(root, 'one'), gatedPrompt('one', gate)), await start(front2, jobDir(root, 'two'), gatedPrompt('two', gate))];
+    await waitStatus(front1, jobs, 'running', cluster.workers);
+    const session = await rawSession(front1.url, { token: TOKEN });
 
     cluster.redis.pause();
     try {
       fs.writeFileSync(gate, '');
       await waitFor(() => endedOnDisk(worker, jobs), 30_000, 'both jobs to end on the worker while Redis is frozen');
-      await assertUnavailable(front1!, session, root, jobs[0]!, 'frozen');
+      await assertUnavailable(front1, session, root, jobs[0]!, 'frozen');
     } finally {
       cluster.redis.resume();
     }
-    await waitStatus(front2!, jobs, 'completed', cluster.workers);
+    await waitStatus(front2, jobs, 'completed', cluster.workers);
     await assertCompleted(cluster.fronts, jobs);
     assert.equal(cluster.claude.runs(), 2, 'each job ran once');
-    assert.equal((await front1!.rest('/v1/jobs?limit=50')).body.jobs.length, 2, 'the refused start made no job');
+    assert.equal((await front1.rest('/v1/jobs?limit=50')).body.jobs.length, 2, 'the refused start made no job');
   });
 
   it('Redis killed (SIGKILL) while jobs run and end, restarted from its AOF: every acknowledged job is there, its end recorded, none ran twice', async (t) => {
-    const cluster = await startCluster(t, 'ca-outage-kill-', { redis: AOF });
-    const root = reposRoot(cluster);
-    const gate = path.join(cluster.dir, 'gate');
-    const worker = await cluster.worker('host-a', [root], { slots: 3, ttl: '30s' });
-    const [front1, front2] = [await cluster.front('front-1', root), await cluster.front('front-2', root)];
+    const { cluster, root, gate, worker, front1, front2 } = await twoFrontsOneWorker(t, 'ca-outage-kill-', 3);
     const running: string[] = [];
-    for (const name of ['one', 'two', 'three']) running.push(await start(front1!, jobDir(cluster, root, name), gatedPrompt(name, gate)));
-    await waitStatus(front1!, running, 'running', cluster.workers);
+    for (const name of ['one', 'two', 'three']) running.push(await start(front1, jobDir(root, name), gatedPrompt(name, gate)));
+    await waitStatus(front1, running, 'running', cluster.workers);
     // Acknowledged while every slot is busy: it waits in the worker's queue through the outage.
-    const queued = await start(front2!, jobDir(cluster, root, 'four'), gatedPrompt('four', gate));
-    assert.equal((await view(front2!, queued))?.status, 'queued');
-    const session = await rawSession(front2!.url, { token: TOKEN });
+    const queued = await start(front2, jobDir(root, 'four'), gatedPrompt('four', gate));
+    assert.equal((await view(front2, queued))?.status, 'queued');
+    const session = await rawSession(front2.url, { token: TOKEN });
 
     await cluster.redis.kill();
     fs.writeFileSync(gate, '');
     await waitFor(() => endedOnDisk(worker, running), 30_000, 'the running jobs to end on the worker while Redis is dead');
-    await assertUnavailable(front2!, session, root, running[0]!, 'killed');
+    await assertUnavailable(front2, session, root, running[0]!, 'killed');
     await cluster.redis.restart();
 
     const all = [...running, queued];
-    await waitStatus(front1!, all, 'completed', cluster.workers);
+    await waitStatus(front1, all, 'completed', cluster.workers);
     await assertCompleted(cluster.fronts, all);
     for (const name of ['one', 'two', 'three', 'four']) assert.equal(cluster.claude.runsIn(path.join(root, name)), 1, `job ${name} ran exactly once`);
     assert.equal(cluster.claude.runs(), 4);
-    const listed = (await front2!.rest('/v1/jobs?limit=50')).body.jobs as Array<{ jobId: string }>;
+    const listed = (await front2.rest('/v1/jobs?limit=50')).body.jobs as Array<{ jobId: string }>;
     assert.deepEqual(new Set(listed.map((j) => j.jobId)), new Set(all), 'the acknowledged jobs, and no other');
   });
 
@@ -174,8 +177,8 @@ describe('shared backend: Redis outages', { skip: missing ?? false, concurrency:
     t.after(() => link.close());
     const worker = await cluster.worker('host-a', [root], { slots: 4, ttl: '2s', redisUrl: `redis://127.0.0.1:${link.port}` });
     const front = await cluster.front('front-1', root);
-    const keeps = await start(front, jobDir(cluster, root, 'keeps'), gatedPrompt('keeps', keepGate));
-    const ends = await start(front, jobDir(cluster, root, 'ends'), gatedPrompt('ends', endGate));
+    const keeps = await start(front, jobDir(root, 'keeps'), gatedPrompt('keeps', keepGate));
+    const ends = await start(front, jobDir(root, 'ends'), gatedPrompt('ends', endGate));
     await waitStatus(front, [keeps, ends], 'running', cluster.workers);
 
     link.cut();
@@ -236,11 +239,11 @@ describe('shared backend: a vanished worker\'s queued jobs', { skip: missing ?? 
     const a = await cluster.worker('host-a', [root], { slots: 1, ttl: '2s' });
     const front = await cluster.front('front-1', root);
     // Only host A is up: one job takes its slot, three wait in its queue.
-    const busy = await start(front, jobDir(cluster, root, 'busy'), gatedPrompt('busy', gate));
+    const busy = await start(front, jobDir(root, 'busy'), gatedPrompt('busy', gate));
     await waitStatus(front, [busy], 'running', cluster.workers);
     const names = ['q1', 'q2', 'q3'];
     const queued: string[] = [];
-    for (const name of names) queued.push(await start(front, jobDir(cluster, root, name), `${name}\n#fake tick 2 20`));
+    for (const name of names) queued.push(await start(front, jobDir(root, name), `${name}\n#fake tick 2 20`));
     assert.equal((await view(front, queued[0]!))?.status, 'queued');
     const b = await cluster.worker('host-b', [root], { slots: 1, ttl: '2s' });
 
@@ -267,9 +270,9 @@ describe('shared backend: a vanished worker\'s queued jobs', { skip: missing ?? 
     const a = await cluster.worker('host-a', [rootA], { slots: 1, ttl: '2s' });
     await cluster.worker('host-b', [rootB], { slots: 1, ttl: '2s' });
     const front = await cluster.front('front-1', rootA);
-    const busy = await start(front, jobDir(cluster, rootA, 'busy'), gatedPrompt('busy', gate));
+    const busy = await start(front, jobDir(rootA, 'busy'), gatedPrompt('busy', gate));
     await waitStatus(front, [busy], 'running', cluster.workers);
-    const strandedCwd = jobDir(cluster, rootA, 'stranded');
+    const strandedCwd = jobDir(rootA, 'stranded');
     const stranded = await start(front, strandedCwd, 'stranded\n#fake tick 2 20');
     assert.equal((await view(front, stranded))?.status, 'queued');
 
@@ -282,7 +285,7 @@ describe('shared backend: a vanished worker\'s queued jobs', { skip: missing ?? 
     assert.equal(cluster.claude.runsIn(strandedCwd), 0, 'it never ran');
     // Host A back (same id, same disk): the failed job stays failed and does not run.
     const back = await cluster.worker('host-a', [rootA], { slots: 1, ttl: '2s' });
-    const after = await start(front, jobDir(cluster, rootA, 'after'), 'after\n#fake tick 2 20');
+    const after = await start(front, jobDir(rootA, 'after'), 'after\n#fake tick 2 20');
     await waitStatus(front, [after], 'completed', cluster.workers);
     assert.ok(fs.existsSync(path.join(back.jobsDir, after)));
     assert.equal(cluster.claude.runsIn(strandedCwd), 0, 'it still never ran');
