@@ -21,6 +21,7 @@ import { ControlTimeout, sendControl, type ControlReply, type ControlRequest } f
 import { onRedis } from './front-redis.js';
 import { readJobHash, type JobHash } from './job-hash.js';
 import { keys } from './keys.js';
+import { QUEUED_JOB_OPTIONS } from './reroute.js';
 import { chooseWorker } from './routing.js';
 import { StreamFollowers } from './stream-follow.js';
 import { tailFromLines, type StreamLine } from './stream-tail.js';
@@ -97,7 +98,7 @@ export class RedisBackend implements JobBackend {
 
   /** Adds the job to its worker's queue (BullMQ ignores a second add under the same id) and says so. */
   private async enqueue(workerId: string, jobId: string): Promise<void> {
-    await this.queue(workerId).add('job', { jobId }, { jobId, attempts: 1, removeOnComplete: true, removeOnFail: { age: 7 * 86_400 } });
+    await this.queue(workerId).add('job', { jobId }, { ...QUEUED_JOB_OPTIONS, jobId });
     await this.redis.zrem(keys.unqueued, jobId);
   }
 
@@ -121,8 +122,9 @@ export class RedisBackend implements JobBackend {
   async read(jobId: string): Promise<JobState | null> {
     let hash = await onRedis('reading the job', () => readJobHash(this.redis, jobId));
     if (!hash?.entry) return null;
-    if (hash.entry.status === 'running' && hash.claimedBy?.startsWith('worker:') && hash.worker) {
-      // Its worker may have vanished: the job reads orphaned as soon as its heartbeat has expired.
+    if ((hash.entry.status === 'running' && hash.claimedBy?.startsWith('worker:') && hash.worker) || (hash.entry.status === 'queued' && !hash.claimedBy && hash.worker)) {
+      // Its worker may have vanished: a running job reads orphaned as soon as its heartbeat has
+      // expired, and a queued one goes to another worker (or fails when none holds its cwd).
       if (!(await onRedis('reading the job', () => isAlive(this.redis, hash!.worker!)))) {
         await reapDeadWorkers(this.redis).catch(() => []);
         hash = (await onRedis('reading the job', () => readJobHash(this.redis, jobId))) ?? hash;

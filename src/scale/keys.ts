@@ -3,13 +3,15 @@
 import { assertJobId } from '../jobs/ids.js';
 
 const PREFIX = 'claude-async';
+const BULL_PREFIX = `${PREFIX}:bull`;
+const queueName = (workerId: string) => `jobs-${workerId}`;
 
 export const keys = {
   /** BullMQ's own prefix for its queues. */
-  bullPrefix: `${PREFIX}:bull`,
+  bullPrefix: BULL_PREFIX,
   /** Sorted set (all scores 0, ordered by id) of every job: lists page through it newest first. */
   jobs: `${PREFIX}:jobs`,
-  /** Hash per job: spec, prompt (until a worker took it), entry, exit, outputBytes, worker, claimedBy. */
+  /** Hash per job: spec, prompt (until a worker took it), entry, exit, outputBytes, worker, claimedBy (+ its claimToken). */
   job: (jobId: string) => `${PREFIX}:job:${assertJobId(jobId)}`,
   /** Stream per job: its log lines, entry id `<end offset>-0`; `<end>-1` marks the end of the log. */
   out: (jobId: string) => `${PREFIX}:out:${assertJobId(jobId)}`,
@@ -23,12 +25,18 @@ export const keys = {
   workerJobs: (workerId: string) => `${PREFIX}:worker:${workerId}:jobs`,
   /** Set of a vanished worker's jobs marked orphaned: the worker, back, checks whether each ever ran. */
   workerOrphans: (workerId: string) => `${PREFIX}:worker:${workerId}:orphans`,
+  /** String held by the one reaper moving a vanished worker's queued jobs to live workers (reroute.ts). */
+  rerouteLock: (workerId: string) => `${PREFIX}:worker:${workerId}:reroute-lock`,
+  /** When a reaper first found this worker dead with jobs in its queue (ms); its heartbeat deletes it. */
+  deadSince: (workerId: string) => `${PREFIX}:worker:${workerId}:dead-since`,
+  /** A key of BullMQ's own for a worker's queue (`wait`, `active`, `failed`): reapers count them. */
+  queueKey: (workerId: string, part: 'wait' | 'active' | 'failed') => `${BULL_PREFIX}:${queueName(workerId)}:${part}`,
   /** List of requests to a worker (cancel, remove, a page of a log); it pops them one by one. */
   control: (workerId: string) => `${PREFIX}:worker:${workerId}:control`,
   /** List a requester waits on for the one answer to its request. */
   reply: (requestId: string) => `${PREFIX}:reply:${requestId}`,
   /** The BullMQ queue of one worker: jobs routed to it wait here, in order. */
-  queueName: (workerId: string) => `jobs-${workerId}`,
+  queueName,
 };
 
 /** A worker id becomes part of keys and a queue name: letters, digits, dot, dash, underscore. */

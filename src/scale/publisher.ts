@@ -13,6 +13,20 @@ import type { JobSpecRecord } from '../jobs/records.js';
 import { readFolderState, type FolderState } from './folder-state.js';
 import { keys } from './keys.js';
 
+/**
+ * A running job's status written back over the `orphaned` a reaper wrote while this worker's
+ * heartbeat had lapsed, unless its end was published meanwhile (an exit in the hash wins: the
+ * folder state read before the end must not overwrite it). It rejoins the worker's unended jobs
+ * (what a later reap acts on) and leaves its orphans in the same step.
+ */
+const RECLAIM_UNENDED = `
+redis.call('SREM', KEYS[3], ARGV[2])
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'exit') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'entry', ARGV[1], 'worker', ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[2])
+return 1
+`;
+
 export interface PublishedJob {
   jobId: string;
   paths: JobPaths;
@@ -47,6 +61,22 @@ export class JobPublisher {
   /** Publishes the job's state now (entry, exit, log size). */
   async publishState(jobId: string, state: FolderState): Promise<void> {
     await this.stateTx(jobId, state).exec();
+  }
+
+  /**
+   * Publishes the state of a job a reaper marked orphaned while it lived on here (see
+   * RECLAIM_UNENDED); the publisher itself writes a status only when it changes, so it would
+   * never put `running` back. Returns whether the hash now says what the folder says.
+   */
+  async reclaim(jobId: string, state: FolderState): Promise<boolean> {
+    if (state.exit) {
+      if (!(await this.redis.exists(keys.job(jobId)))) return false; // removed meanwhile: nothing to put back
+      await this.stateTx(jobId, state).srem(keys.workerOrphans(this.workerId), jobId).exec();
+      return true;
+    }
+    const done = await this.redis.eval(RECLAIM_UNENDED, 3, keys.job(jobId), keys.workerJobs(this.workerId), keys.workerOrphans(this.workerId),
+      JSON.stringify(state.entry), jobId, this.workerId);
+    return done === 1;
   }
 
   private stateTx(jobId: string, state: FolderState): ReturnType<Redis['multi']> {

@@ -7,6 +7,7 @@
 // At most once: a job is launched only after `HSETNX claimedBy` on its hash succeeds, and BullMQ is
 // told never to retry (attempts 1, maxStalledCount 0); the BullMQ job itself lives only for the
 // milliseconds between taking it and launching the runner, so no lock has to outlast a long job.
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import { EventEmitter, once } from 'node:events';
@@ -30,8 +31,9 @@ import { nextControl, replyControl, type ControlEnvelope, type ControlReply } fr
 import { readFolderState } from './folder-state.js';
 import { keys } from './keys.js';
 import { JobPublisher } from './publisher.js';
+import { QUEUED_JOB_OPTIONS } from './reroute.js';
 import type { WorkerInfo } from './routing.js';
-import { reapDeadWorkers, writeHeartbeat } from './workers.js';
+import { logReaped, reapDeadWorkers, writeHeartbeat } from './workers.js';
 
 /** A runner that has not claimed its job by then failed to start (as in the local dispatcher). */
 const LAUNCH_TIMEOUT_MS = 30_000;
@@ -41,10 +43,18 @@ const CONTROL_BLOCK_SECONDS = 2;
 /**
  * The claim: the job is this worker's only if nobody (another worker, a cancel) claimed it first,
  * and it joins the worker's unended jobs in the same step, so a worker that dies right after
- * claiming leaves a trace its next start (or a reaper) acts on.
+ * claiming leaves a trace its next start (or a reaper) acts on. Each take claims with a token of
+ * its own: when the connection drops after Redis ran the claim but before its answer arrived, the
+ * client sends the same call again on reconnecting, and that is still this take's claim (without
+ * the token it would read "claimed before", and the job would never run); a second queue entry of
+ * the same job is another take, with another token, and is refused.
  */
-const CLAIM = `
-if redis.call('HSETNX', KEYS[1], 'claimedBy', ARGV[1]) == 0 then return 0 end
+export const CLAIM = `
+if redis.call('HSETNX', KEYS[1], 'claimedBy', ARGV[1]) == 0 then
+  if redis.call('HGET', KEYS[1], 'claimToken') == ARGV[3] then return 1 end
+  return 0
+end
+redis.call('HSET', KEYS[1], 'claimToken', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[2])
 return 1
 `;
@@ -113,7 +123,7 @@ export class JobWorker {
     const every = Math.max(300, Math.floor(config.workerTtlMs / 3));
     this.timers.push(setInterval(() => void this.heartbeat().catch((err: unknown) => log.warn({ err }, 'heartbeat failed; retrying')), every));
     this.timers.push(setInterval(() => void reapDeadWorkers(this.redis).then(
-      (ids) => ids.length && log.warn({ jobIds: ids }, 'jobs of a vanished worker marked orphaned'),
+      (reaped) => logReaped(log, reaped),
       (err: unknown) => log.debug({ err }, 'reaping failed'),
     ), every));
     this.timers.push(setInterval(() => void this.resync(), RESYNC_MS));
@@ -146,8 +156,28 @@ export class JobWorker {
     };
   }
 
-  private heartbeat(): Promise<void> {
-    return writeHeartbeat(this.redis, this.info(), this.config.workerTtlMs);
+  private async heartbeat(): Promise<void> {
+    await writeHeartbeat(this.redis, this.info(), this.config.workerTtlMs);
+    await this.reclaimOrphans();
+  }
+
+  /**
+   * While this worker could not reach Redis past its TTL (Redis down or frozen, the network cut),
+   * a reaper saw no heartbeat and marked its unended jobs `orphaned`; the runners never stopped.
+   * With the heartbeat back, each such job this worker still has on disk gets its true state
+   * again (running, or its end). A job claimed but not yet written to disk is left to take() (it
+   * publishes the job as it launches it) or to adopt() at the next start.
+   */
+  private async reclaimOrphans(): Promise<void> {
+    const orphans = await this.redis.smembers(keys.workerOrphans(this.workerId));
+    for (const jobId of orphans) {
+      if (!isJobId(jobId)) continue;
+      const paths = jobPaths(this.config.jobsDir, jobId);
+      const specText = await fs.promises.readFile(paths.spec, 'utf8').catch(() => null);
+      if (specText === null) continue;
+      const state = await readFolderState(paths, JSON.parse(specText) as JobSpecRecord);
+      if (await this.publisher.reclaim(jobId, state)) this.options.log.warn({ jobId, status: state.status }, 'a job marked orphaned while this worker was cut off from Redis is this worker\'s again');
+    }
   }
 
   /**
@@ -244,7 +274,7 @@ export class JobWorker {
   /** Claims the job in Redis (at most once, whoever asks), writes its folder and starts its runner. */
   private async take(jobId: string): Promise<void> {
     const { log } = this.options;
-    if (!(await this.redis.eval(CLAIM, 2, keys.job(jobId), keys.workerJobs(this.workerId), `worker:${this.workerId}`, jobId))) {
+    if (!(await this.redis.eval(CLAIM, 2, keys.job(jobId), keys.workerJobs(this.workerId), `worker:${this.workerId}`, jobId, randomUUID()))) {
       log.info({ jobId }, 'job already claimed (cancelled, or taken before); not run again');
       return;
     }
@@ -301,10 +331,10 @@ export class JobWorker {
   /** A job this worker claimed but never wrote to disk (it died in between) never ran: it waits in the queue again. */
   private async requeue(jobId: string, spec: JobSpecRecord): Promise<void> {
     await this.redis.multi()
-      .hdel(keys.job(jobId), 'claimedBy', 'exit')
+      .hdel(keys.job(jobId), 'claimedBy', 'claimToken', 'exit')
       .hset(keys.job(jobId), 'entry', JSON.stringify(summaryFromSpec(spec, 'queued')))
       .exec();
-    await this.queue.add('job', { jobId }, { jobId: `${jobId}-again-${Date.now()}`, attempts: 1, removeOnComplete: true, removeOnFail: { age: 7 * 86_400 } });
+    await this.queue.add('job', { jobId }, { ...QUEUED_JOB_OPTIONS, jobId: `${jobId}-again-${Date.now()}` });
     this.options.log.warn({ jobId }, 'a job this worker claimed but never started is queued again');
   }
 

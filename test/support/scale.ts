@@ -11,7 +11,7 @@ import { jobPaths } from '../../src/jobs/layout.js';
 import type { JobSpecRecord, RunnerRecord } from '../../src/jobs/records.js';
 import { FAKE_CLAUDE, REPO_ROOT, tempDir, waitFor } from './helpers.js';
 import { TOKEN } from './faults.js';
-import { RedisServer } from './redis.js';
+import { RedisServer, type RedisServerOptions } from './redis.js';
 import { serverEnv, spawnServer, type RealServer } from './server-process.js';
 
 const BIN = path.join(REPO_ROOT, '.test-build', 'src', 'index.js');
@@ -135,8 +135,9 @@ export interface Cluster {
   front(name: string, defaultCwd: string): Promise<RealServer>;
 }
 
-export async function startCluster(t: { after: (fn: () => unknown) => void }, prefix: string): Promise<Cluster> {
-  const redis = await RedisServer.start();
+/** `redis`: how its redis-server runs (the outage tests want its append-only file). */
+export async function startCluster(t: { after: (fn: () => unknown) => void }, prefix: string, options: { redis?: RedisServerOptions } = {}): Promise<Cluster> {
+  const redis = await RedisServer.start(options.redis);
   const dir = tempDir(prefix);
   const workers: WorkerProcess[] = [];
   const fronts: RealServer[] = [];
