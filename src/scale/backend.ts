@@ -2,7 +2,7 @@
 // every job from Redis. A job's status is its hash (published by the worker from the job folder),
 // its output the job's stream (the log's last CLAUDE_ASYNC_REDIS_MAX_LOG_BYTES); older pages and raw
 // bytes come from the owning worker's disk on request. Starts are routed to a live worker whose
-// roots hold the cwd and queued in that worker's BullMQ queue.
+// roots hold the cwd (and that carries the job's labels) and queued in that worker's BullMQ queue.
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
@@ -12,6 +12,7 @@ import type { ApproveInput, ApproveOutput } from '../approvals/schemas.js';
 import type { BackendStats, FollowWatch, JobBackend, JobPlacement, JobState, ListPage } from '../jobs/backend.js';
 import { exitWithoutClaude } from '../jobs/claim.js';
 import { InvalidInput, JobConflict, JobNotFound } from '../jobs/errors.js';
+import { showLabels } from '../jobs/labels.js';
 import type { Subscription } from '../jobs/follower.js';
 import type { TailRequest, TailResult } from '../jobs/output.js';
 import type { JobSpecRecord } from '../jobs/records.js';
@@ -21,7 +22,7 @@ import { ControlTimeout, sendControl, type ControlReply, type ControlRequest } f
 import { onRedis } from './front-redis.js';
 import { readJobHash, type JobHash } from './job-hash.js';
 import { keys } from './keys.js';
-import { chooseWorker } from './routing.js';
+import { chooseWorker, rootsHold, type WorkerInfo } from './routing.js';
 import { StreamFollowers } from './stream-follow.js';
 import { tailFromLines, type StreamLine } from './stream-tail.js';
 import { isAlive, liveWorkers, reapDeadWorkers } from './workers.js';
@@ -60,12 +61,24 @@ export class RedisBackend implements JobBackend {
     void this.refreshCounts().catch(() => {});
   }
 
-  async resolveCwd(requested: string): Promise<string> {
+  async resolveCwd(requested: string, labels: readonly string[] = []): Promise<string> {
     if (!path.isAbsolute(requested)) throw new InvalidInput(`cwd: '${requested}' must be an absolute path`, 'cwd');
     const cwd = path.resolve(requested);
-    const live = await onRedis('the start', () => liveWorkers(this.redis));
-    if (!chooseWorker(live, cwd)) throw this.noWorker(requested);
+    await this.routeTo(cwd, labels, requested);
     return cwd;
+  }
+
+  /** The live worker a job of this cwd and labels goes to; InvalidInput naming both when there is none. */
+  private async routeTo(cwd: string, labels: readonly string[], shownCwd = cwd): Promise<WorkerInfo> {
+    const live = await onRedis('the start', () => liveWorkers(this.redis));
+    const worker = chooseWorker(live, cwd, labels);
+    if (worker) return worker;
+    const held = live.some((w) => rootsHold(w.roots, cwd));
+    if (!held || labels.length === 0) {
+      const also = labels.length ? ` (the job also needs the labels ${showLabels(labels)})` : '';
+      throw new InvalidInput(`cwd: no live worker holds '${shownCwd}'${also} (no running \`claude-async worker\` has it inside its CLAUDE_ASYNC_ALLOWED_ROOTS), so the job could not run anywhere; use a folder a worker holds, or ask the operator to start one for it`, 'cwd');
+    }
+    throw new InvalidInput(`labels: no live worker that holds '${shownCwd}' carries the labels ${showLabels(labels)} (CLAUDE_ASYNC_WORKER_LABELS), so the job could not run anywhere; start it without the labels a worker lacks, or ask the operator to start a worker with them`, 'labels');
   }
 
   placement(jobId: string): JobPlacement {
@@ -78,8 +91,7 @@ export class RedisBackend implements JobBackend {
     if (spec.args.includes('--permission-prompt-tool')) {
       throw new InvalidInput('approvals: not available with the shared (Redis) backend yet; start without approvals', 'approvals');
     }
-    const worker = chooseWorker(await onRedis('the start', () => liveWorkers(this.redis)), spec.cwd);
-    if (!worker) throw this.noWorker(spec.cwd);
+    const worker = await this.routeTo(spec.cwd, spec.labels ?? []);
     const entry = summaryFromSpec(spec, 'queued');
     // One step: the job with its spec and prompt, in the list, and marked "not yet queued" (a front
     // that dies before queueing it leaves that trace, and another front queues it).
@@ -311,10 +323,6 @@ export class RedisBackend implements JobBackend {
     const hash = await onRedis('reading the job', () => readJobHash(this.redis, jobId));
     if (!hash?.entry) throw new JobNotFound(jobId);
     return hash;
-  }
-
-  private noWorker(cwd: string): InvalidInput {
-    return new InvalidInput(`cwd: no live worker holds '${cwd}' (no running \`claude-async worker\` has it inside its CLAUDE_ASYNC_ALLOWED_ROOTS), so the job could not run anywhere; use a folder a worker holds, or ask the operator to start one for it`, 'cwd');
   }
 
   private queue(workerId: string): Queue {
