@@ -9,7 +9,7 @@ export const keys = {
   bullPrefix: `${PREFIX}:bull`,
   /** Sorted set (all scores 0, ordered by id) of every job: lists page through it newest first. */
   jobs: `${PREFIX}:jobs`,
-  /** Hash per job: spec, prompt (until a worker took it), entry, exit, outputBytes, worker, claimedBy. */
+  /** Hash per job: spec, prompt (until a worker took it), entry, exit, outputBytes, worker, claimedBy, approvals (open questions). */
   job: (jobId: string) => `${PREFIX}:job:${assertJobId(jobId)}`,
   /** Stream per job: its log lines, entry id `<end offset>-0`; `<end>-1` marks the end of the log. */
   out: (jobId: string) => `${PREFIX}:out:${assertJobId(jobId)}`,
