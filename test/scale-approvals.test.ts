@@ -12,6 +12,7 @@ import { TOKEN } from './support/faults.js';
 import { waitFor } from './support/helpers.js';
 import { connect } from './support/mcp-client.js';
 import { redisMissing } from './support/redis.js';
+import { readSse } from './support/sse.js';
 import { startCluster, type Cluster } from './support/scale.js';
 import type { RealServer } from './support/server-process.js';
 import type { JobSpecRecord } from '../src/jobs/records.js';
@@ -61,6 +62,11 @@ describe('shared backend: approvals', { skip: missing ?? false }, () => {
     const mcpConfig = spec.args[spec.args.indexOf('--mcp-config') + 1]!;
     assert.ok(mcpConfig.includes(JSON.stringify(jobDir(jobId))), mcpConfig);
     assert.ok(fs.existsSync(path.join(jobDir(jobId), 'approvals', `${pending.approvalId}.question.json`)));
+    // The live event stream of the other front carries the question too.
+    const stream = await fetch(`${two.url}/v1/jobs/${jobId}/events`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    const { events } = await readSse(stream, (seen) => seen.some((e) => e.event === 'approval'));
+    const announced = JSON.parse(events.find((e) => e.event === 'approval')!.data) as Json;
+    assert.deepEqual([announced.jobId, announced.approvalId, announced.toolName], [jobId, pending.approvalId, 'Bash']);
 
     const answered = await two.rest(`/v1/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'allow', updatedInput: { command: 'git push --dry-run' } } });
     assert.equal(answered.status, 200, JSON.stringify(answered.body));
