@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { TOKEN } from './support/faults.js';
+import { checkUntilAsked, type Pending } from './support/approvals.js';
 import { waitFor } from './support/helpers.js';
 import { connect } from './support/mcp-client.js';
 import { redisMissing } from './support/redis.js';
@@ -18,7 +19,6 @@ import type { RealServer } from './support/server-process.js';
 import type { JobSpecRecord } from '../src/jobs/records.js';
 
 type Json = Record<string, unknown>;
-interface Pending { approvalId: string; toolName: string; input: Json; askedAt: number }
 const missing = redisMissing();
 
 describe('shared backend: approvals', { skip: missing ?? false }, () => {
@@ -107,11 +107,7 @@ describe('shared backend: approvals', { skip: missing ?? false }, () => {
     const started = await starter.callTool({ name: 'claude_start', arguments: { prompt: '#fake ask Bash rm -rf dist', cwd: root, approvals: true } });
     assert.equal(started.isError, undefined, JSON.stringify(started.content));
     const jobId = String((started.structuredContent as Json).jobId);
-    const check = await waitFor(async () => {
-      const got = await client.callTool({ name: 'claude_check', arguments: { jobId } });
-      return ((got.structuredContent as Json).pendingApprovals as Pending[] | undefined)?.length ? got : null;
-    }, 30_000, 'claude_check to show the question');
-    const pending = ((check.structuredContent as Json).pendingApprovals as Pending[])[0]!;
+    const { check, pending } = await checkUntilAsked(client, jobId);
     assert.match(JSON.stringify(check.content), /Waiting for your answer \(claude_approve, approvalId ap-/);
     const denied = await client.callTool({ name: 'claude_approve', arguments: { jobId, approvalId: pending.approvalId, decision: 'deny', message: 'use npm run clean instead' } });
     assert.equal(denied.isError, undefined, JSON.stringify(denied.content));
