@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { defaultGrantableTools, PERMISSION_MODES, TOOL_RULE_PATTERN, type PermissionMode } from './jobs/permission.js';
+import { LABEL_PATTERN, LABEL_RULE } from './jobs/labels.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -295,7 +296,14 @@ export const SETTINGS: readonly AnySetting[] = [
     },
     meaning: 'the worker\'s name in Redis; keep it across restarts (it adopts its running jobs by it)',
   }),
-  setting({ env: 'CLAUDE_ASYNC_WORKER_LABELS', key: 'workerLabels', group: 'scale', default: '', fallback: () => [], parse: list, meaning: 'comma list of labels this worker carries, published with its heartbeat (the router can match them; the start API does not take job labels yet)' }),
+  setting({
+    env: 'CLAUDE_ASYNC_WORKER_LABELS', key: 'workerLabels', group: 'scale', default: '', fallback: () => [],
+    parse: (raw) => list(raw).map((label) => {
+      if (!LABEL_PATTERN.test(label)) throw new Error(`'${label}' is not a label (${LABEL_RULE})`);
+      return label;
+    }),
+    meaning: 'comma list of labels this host carries: a job that names `labels` runs only where all of them are carried (a worker publishes them with its heartbeat and the router matches them; a single server checks them itself)',
+  }),
   setting({
     env: 'CLAUDE_ASYNC_WORKER_TTL', key: 'workerTtlMs', group: 'scale', default: '15s',
     parse: atLeast(parseDuration, 1000, '1s'),

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { approvalArgs, PERMISSION_PROMPT_TOOL } from '../src/approvals/mcp-config.js';
+import { approvalArgs, approvalArgsAt, PERMISSION_PROMPT_TOOL } from '../src/approvals/mcp-config.js';
 import { readAnswer, readPendingQuestions, writeAnswerOnce } from '../src/approvals/files.js';
 import { FAKE_CLAUDE, tempDir, waitFor } from './support/helpers.js';
 
@@ -85,5 +85,17 @@ describe('the approval protocol (fake CLI ↔ approval server)', () => {
     const init = JSON.parse(out.split('\n')[0]!) as { mcp_servers: unknown[] };
     assert.deepEqual(init.mcp_servers, []);
     assert.match(out, /Denied Bash: Claude requested permissions to use Bash, but you haven't granted it yet\./);
+  });
+
+  it('a worker points a job\'s approval server at its own folder and node, keeping the answer timeout; argv without approvals is left alone', () => {
+    const fromFront = ['-p', '--verbose', ...approvalArgs('/front/jobs/01abc', 90_000, '/front/node'), '--allowedTools', 'Edit'];
+    const onWorker = approvalArgsAt(fromFront, '/worker/jobs/01abc', '/worker/node');
+    const config = JSON.parse(onWorker[onWorker.indexOf('--mcp-config') + 1]!) as { mcpServers: Record<string, { command: string; args: string[] }> };
+    const server = Object.values(config.mcpServers)[0]!;
+    assert.equal(server.command, '/worker/node');
+    assert.deepEqual(server.args.slice(1), ['/worker/jobs/01abc', '90000']);
+    assert.deepEqual(onWorker.filter((a) => !a.startsWith('{')), fromFront.filter((a) => !a.startsWith('{')), 'every other word stays where it was');
+    const plain = ['-p', '--verbose', '--allowedTools', 'Edit'];
+    assert.deepEqual(approvalArgsAt(plain, '/worker/jobs/01abc'), plain);
   });
 });

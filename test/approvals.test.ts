@@ -10,11 +10,11 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { jobFingerprint } from '../src/mcp/subscriptions.js';
 import type { Config } from '../src/config.js';
+import { checkUntilAsked, type Pending } from './support/approvals.js';
 import { waitFor } from './support/helpers.js';
 import { TOKEN, startTestServer, type After, type TestServer } from './support/in-process-server.js';
 
 type Json = Record<string, unknown>;
-interface Pending { approvalId: string; toolName: string; input: Json; askedAt: number }
 
 /** A server with approvals on (a test turns them off to see the refusal). */
 const approvalsServer = (t: After, overrides: Partial<Config> = {}) => startTestServer(t, { approvals: true, ...overrides });
@@ -121,11 +121,7 @@ describe('approvals', () => {
     const client = await s.connect();
     const started = await client.callTool({ name: 'claude_start', arguments: { prompt: '#fake ask Write /tmp/x.txt', approvals: true } });
     const jobId = String((started.structuredContent as Json).jobId);
-    const check = await waitFor(async () => {
-      const got = await client.callTool({ name: 'claude_check', arguments: { jobId } });
-      return ((got.structuredContent as Json).pendingApprovals as Pending[] | undefined)?.length ? got : null;
-    }, 30_000, 'claude_check to show the question');
-    const pending = ((check.structuredContent as Json).pendingApprovals as Pending[])[0]!;
+    const { check, pending } = await checkUntilAsked(client, jobId);
     assert.deepEqual([pending.toolName, pending.input], ['Write', { file_path: '/tmp/x.txt' }]);
     assert.match(JSON.stringify(check.content), /Waiting for your answer \(claude_approve, approvalId ap-/);
     const approved = await client.callTool({ name: 'claude_approve', arguments: { jobId, approvalId: pending.approvalId, decision: 'allow' } });

@@ -82,6 +82,9 @@ describe('claude-async stdio', () => {
     const { client, protocolErrors } = await stdioClient(defer, { PATH: process.env.PATH ?? '', HOME: home }, home);
     const { tools } = await client.listTools();
     assert.deepEqual(tools.map((x) => x.name).sort(), TOOL_NAMES);
+    // The one start schema: what HTTP clients may send, stdio clients may too (labels, approvals).
+    const startFields = Object.keys(tools.find((x) => x.name === 'claude_start')?.inputSchema.properties ?? {});
+    assert.ok(startFields.includes('labels') && startFields.includes('approvals'), startFields.join(', '));
     assert.deepEqual(protocolErrors, []);
   });
 

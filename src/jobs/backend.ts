@@ -58,12 +58,13 @@ export interface JobBackend {
    */
   readonly ready: Promise<void>;
   /**
-   * Checks a requested cwd against where this backend may run jobs and returns its real path, or
-   * throws InvalidInput (field 'cwd') with one message for "missing / not a directory / outside the
-   * roots", so a caller learns nothing about which paths exist. Local: realpath inside
-   * CLAUDE_ASYNC_ALLOWED_ROOTS.
+   * Checks a requested cwd (and the labels the job names, labels.ts) against where this backend may
+   * run jobs and returns the cwd's real path, or throws InvalidInput (field 'cwd') with one message
+   * for "missing / not a directory / outside the roots", so a caller learns nothing about which
+   * paths exist, or (field 'labels') when no host carrying the labels could run it. Local: realpath
+   * inside CLAUDE_ASYNC_ALLOWED_ROOTS, labels within CLAUDE_ASYNC_WORKER_LABELS.
    */
-  resolveCwd(requested: string): Promise<string>;
+  resolveCwd(requested: string, labels?: readonly string[]): Promise<string>;
   /** Where a job made under this id will live (written into its spec before create). */
   placement(jobId: string): JobPlacement;
   /** Records the job (spec + prompt) and queues it. Throws StorageError when it cannot be written. */

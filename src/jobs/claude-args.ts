@@ -4,7 +4,7 @@ import { approvalArgs } from '../approvals/mcp-config.js';
 import type { PermissionMode } from './permission.js';
 import type { StartInput } from './schemas.js';
 
-export type ClaudeOptions = Omit<StartInput, 'prompt' | 'cwd' | 'title' | 'timeoutSeconds' | 'permissionMode' | 'approvals'> & {
+export type ClaudeOptions = Omit<StartInput, 'prompt' | 'cwd' | 'title' | 'timeoutSeconds' | 'permissionMode' | 'approvals' | 'labels'> & {
   permissionMode: PermissionMode;
   /** Claude asks our approval server (writing into this job folder) instead of refusing. */
   approvals?: { jobDir: string; timeoutMs: number };

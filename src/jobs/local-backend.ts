@@ -10,9 +10,10 @@ import type { BackendStats, FollowWatch, JobBackend, JobPlacement, JobState, Lis
 import { cancelJob } from './canceller.js';
 import { Dispatcher } from './dispatcher.js';
 import { jobEnvironment } from './environment.js';
-import { JobNotFound } from './errors.js';
+import { InvalidInput, JobNotFound } from './errors.js';
 import { LogFollowers, type Subscription } from './follower.js';
 import { ProcessLauncher, type Launcher } from './launcher.js';
+import { missingLabels, showLabels } from './labels.js';
 import { jobPaths } from './layout.js';
 import { fileSize, readRange, readTail, type TailRequest, type TailResult } from './output.js';
 import { ensurePrivateDir } from './private-dir.js';
@@ -99,7 +100,18 @@ export class LocalBackend implements JobBackend {
     }
   }
 
-  resolveCwd(requested: string): Promise<string> {
+  /**
+   * This host is the only place a job can run, so it runs a labelled job only when it carries every
+   * label itself (CLAUDE_ASYNC_WORKER_LABELS, the same rule a worker is chosen by): a client that
+   * names labels works unchanged against one box whose operator declared them, and is refused, not
+   * silently run on the wrong kind of host, everywhere else.
+   */
+  async resolveCwd(requested: string, labels: readonly string[] = []): Promise<string> {
+    const missing = missingLabels(this.config.workerLabels, labels);
+    if (missing.length) {
+      const carried = this.config.workerLabels.length ? `carries only ${showLabels(this.config.workerLabels)}` : 'carries no labels';
+      throw new InvalidInput(`labels: this server runs every job on its own host, which ${carried} (CLAUDE_ASYNC_WORKER_LABELS), so a job that needs ${showLabels(missing)} cannot run here; start it without those labels, or on a server whose hosts carry them`, 'labels');
+    }
     return resolveWithinRoots(requested, this.roots);
   }
 

@@ -10,6 +10,8 @@ export interface JobSpecRecord {
   createdAt: number;
   cwd: string;
   model?: string;
+  /** Labels the job asked for: only a host carrying all of them runs it (labels.ts). */
+  labels?: string[];
   permissionMode: PermissionMode;
   promptBytes: number;
   claudeBin: string;

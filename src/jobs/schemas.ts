@@ -5,6 +5,7 @@ import { PERMISSION_MODES, TOOL_RULE_PATTERN } from './permission.js';
 import { JOB_ID_PATTERN } from './ids.js';
 import { pendingApprovalSchema } from '../approvals/schemas.js';
 import { InvalidInput } from './errors.js';
+import { LABEL_PATTERN, LABEL_RULE, MAX_JOB_LABELS } from './labels.js';
 
 export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out', 'orphaned', 'unknown'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -48,6 +49,8 @@ export const startInputSchema = z.strictObject({
     .describe('Continue the Claude session of an earlier job (its result.sessionId).'),
   timeoutSeconds: z.number().int().min(1).optional().describe('Stop the job after this many seconds (capped by the server\'s job timeout).'),
   title: oneLine().max(200).optional().describe('A short label shown in claude_jobs.'),
+  labels: z.array(z.string().regex(LABEL_PATTERN, `a label: ${LABEL_RULE}`)).max(MAX_JOB_LABELS).optional()
+    .describe('Run only on a host that carries every one of these labels (e.g. ["gpu"]). With several workers (CLAUDE_ASYNC_REDIS_URL) each worker names its labels; a start no live worker can take is refused at once. A single server carries the labels its operator set in CLAUDE_ASYNC_WORKER_LABELS.'),
   approvals: z.boolean().optional().describe('Ask the job\'s owner (claude_approve, REST, elicitation) before a tool the permission mode would refuse, instead of refusing it. Only when the server enables approvals.'),
 });
 export type StartInput = z.infer<typeof startInputSchema>;
@@ -78,6 +81,7 @@ export const jobSummarySchema = z.object({
   owner: z.string().describe('The principal that started the job: local, token:<name> or jwt:<issuer>|<sub> (a job from before principals were namespaced carries a bare name).'),
   cwd: z.string(),
   model: z.string().optional(),
+  labels: z.array(z.string()).optional().describe('The labels the job asked for: it runs only on a host that carries all of them.'),
   createdAt: z.number(),
   startedAt: z.number().optional(),
   endedAt: z.number().optional(),

@@ -125,14 +125,16 @@ export class JobService {
     if (ungrantable !== undefined) {
       throw new InvalidInput(`allowedTools: '${ungrantable}' is not a tool rule this server lets clients pre-approve (allowed: ${this.config.grantableTools.join(', ') || 'none'}; the operator sets CLAUDE_ASYNC_GRANTABLE_TOOLS)`, 'allowedTools');
     }
-    const cwd = await this.backend.resolveCwd(request.cwd ?? this.config.defaultCwd);
+    // A label named twice asks for nothing more; none at all is no constraint.
+    const labels = [...new Set(request.labels ?? [])];
+    const cwd = await this.backend.resolveCwd(request.cwd ?? this.config.defaultCwd, labels);
 
     const problem = await this.backend.writeProblem();
     if (problem) throw new StorageError(`Could not start the job: ${problem}. Reads still work; starts resume by themselves once it can be written.`);
     const jobId = options.jobId === undefined ? newJobId() : assertJobId(options.jobId);
     const createdAt = Date.now();
     const place = this.backend.placement(jobId);
-    const { approvals, ...claudeOptions } = request;
+    const { approvals, labels: _labels, ...claudeOptions } = request;
     const spec: JobSpecRecord = {
       version: 1, jobId, owner: viewer.id, createdAt, cwd, permissionMode: effectiveMode, promptBytes,
       claudeBin: this.config.claudeBin,
@@ -148,6 +150,7 @@ export class JobService {
       allowedRoots: place.allowedRoots,
       ...(request.title ? { title: request.title } : {}),
       ...(request.model ? { model: request.model } : {}),
+      ...(labels.length ? { labels } : {}),
       ...(request.resumeSessionId ? { resumeSessionId: request.resumeSessionId } : {}),
     };
     await this.backend.create(spec, request.prompt);

@@ -323,6 +323,7 @@ export function summaryFromSpec(spec: JobSpecRecord, status: JobStatus): IndexEn
   const entry: IndexEntry = { jobId: spec.jobId, status, owner: spec.owner, cwd: spec.cwd, createdAt: spec.createdAt };
   if (spec.title) entry.title = spec.title;
   if (spec.model) entry.model = spec.model;
+  if (spec.labels?.length) entry.labels = spec.labels;
   return entry;
 }
 

@@ -2,7 +2,9 @@
 // every job from Redis. A job's status is its hash (published by the worker from the job folder),
 // its output the job's stream (the log's last CLAUDE_ASYNC_REDIS_MAX_LOG_BYTES); older pages and raw
 // bytes come from the owning worker's disk on request. Starts are routed to a live worker whose
-// roots hold the cwd and queued in that worker's BullMQ queue.
+// roots hold the cwd (and that carries the job's labels) and queued in that worker's BullMQ queue.
+// A job's open questions (approvals) are published into its hash by its worker; answers go to that
+// worker, which holds the question and answer files.
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
@@ -11,7 +13,8 @@ import type { Config } from '../config.js';
 import type { ApproveInput, ApproveOutput } from '../approvals/schemas.js';
 import type { BackendStats, FollowWatch, JobBackend, JobPlacement, JobState, ListPage } from '../jobs/backend.js';
 import { exitWithoutClaude } from '../jobs/claim.js';
-import { InvalidInput, JobConflict, JobNotFound } from '../jobs/errors.js';
+import { ApprovalNotFound, InvalidInput, JobConflict, JobNotFound, Unavailable } from '../jobs/errors.js';
+import { showLabels } from '../jobs/labels.js';
 import type { Subscription } from '../jobs/follower.js';
 import type { TailRequest, TailResult } from '../jobs/output.js';
 import type { JobSpecRecord } from '../jobs/records.js';
@@ -22,7 +25,7 @@ import { onRedis } from './front-redis.js';
 import { readJobHash, type JobHash } from './job-hash.js';
 import { keys } from './keys.js';
 import { QUEUED_JOB_OPTIONS } from './reroute.js';
-import { chooseWorker } from './routing.js';
+import { chooseWorker, rootsHold, type WorkerInfo } from './routing.js';
 import { StreamFollowers } from './stream-follow.js';
 import { tailFromLines, type StreamLine } from './stream-tail.js';
 import { isAlive, liveWorkers, reapDeadWorkers } from './workers.js';
@@ -61,12 +64,24 @@ export class RedisBackend implements JobBackend {
     void this.refreshCounts().catch(() => {});
   }
 
-  async resolveCwd(requested: string): Promise<string> {
+  async resolveCwd(requested: string, labels: readonly string[] = []): Promise<string> {
     if (!path.isAbsolute(requested)) throw new InvalidInput(`cwd: '${requested}' must be an absolute path`, 'cwd');
     const cwd = path.resolve(requested);
-    const live = await onRedis('the start', () => liveWorkers(this.redis));
-    if (!chooseWorker(live, cwd)) throw this.noWorker(requested);
+    await this.routeTo(cwd, labels, requested);
     return cwd;
+  }
+
+  /** The live worker a job of this cwd and labels goes to; InvalidInput naming both when there is none. */
+  private async routeTo(cwd: string, labels: readonly string[], shownCwd = cwd): Promise<WorkerInfo> {
+    const live = await onRedis('the start', () => liveWorkers(this.redis));
+    const worker = chooseWorker(live, cwd, labels);
+    if (worker) return worker;
+    const held = live.some((w) => rootsHold(w.roots, cwd));
+    if (!held || labels.length === 0) {
+      const also = labels.length ? ` (the job also needs the labels ${showLabels(labels)})` : '';
+      throw new InvalidInput(`cwd: no live worker holds '${shownCwd}'${also} (no running \`claude-async worker\` has it inside its CLAUDE_ASYNC_ALLOWED_ROOTS), so the job could not run anywhere; use a folder a worker holds, or ask the operator to start one for it`, 'cwd');
+    }
+    throw new InvalidInput(`labels: no live worker that holds '${shownCwd}' carries the labels ${showLabels(labels)} (CLAUDE_ASYNC_WORKER_LABELS), so the job could not run anywhere; start it without the labels a worker lacks, or ask the operator to start a worker with them`, 'labels');
   }
 
   placement(jobId: string): JobPlacement {
@@ -76,11 +91,7 @@ export class RedisBackend implements JobBackend {
   }
 
   async create(spec: JobSpecRecord, prompt: string): Promise<void> {
-    if (spec.args.includes('--permission-prompt-tool')) {
-      throw new InvalidInput('approvals: not available with the shared (Redis) backend yet; start without approvals', 'approvals');
-    }
-    const worker = chooseWorker(await onRedis('the start', () => liveWorkers(this.redis)), spec.cwd);
-    if (!worker) throw this.noWorker(spec.cwd);
+    const worker = await this.routeTo(spec.cwd, spec.labels ?? []);
     const entry = summaryFromSpec(spec, 'queued');
     // One step: the job with its spec and prompt, in the list, and marked "not yet queued" (a front
     // that dies before queueing it leaves that trace, and another front queues it).
@@ -255,8 +266,27 @@ export class RedisBackend implements JobBackend {
     return reply.value as CancelOutput;
   }
 
-  answerApproval(_jobId: string, _answer: ApproveInput, _answeredBy: string): Promise<ApproveOutput> {
-    return Promise.reject(new InvalidInput('approvals: not available with the shared (Redis) backend yet', 'approvals'));
+  /**
+   * The question and its answer file live in the job folder on the worker that runs the job: the
+   * answer goes there through the control channel, and the worker answers as the local engine does
+   * (once; a second answer, or one after the job ended, is a conflict).
+   */
+  async answerApproval(jobId: string, answer: ApproveInput, answeredBy: string): Promise<ApproveOutput> {
+    const hash = await this.mustRead(jobId);
+    const workerId = hash.claimedBy?.startsWith('worker:') ? hash.claimedBy.slice('worker:'.length) : null;
+    // Queued, or cancelled before it ran: it never asked anything.
+    if (!workerId) throw new ApprovalNotFound(jobId, answer.approvalId);
+    if (!(await onRedis('the answer', () => isAlive(this.redis, workerId)))) {
+      if (!hash.pendingApprovals.some((q) => q.approvalId === answer.approvalId)) throw new ApprovalNotFound(jobId, answer.approvalId);
+      throw new JobConflict(`job ${jobId} can no longer be answered: the worker ${workerId} that ran it is gone (the job reads orphaned)`);
+    }
+    const reply = await onRedis('the answer', () => this.control(workerId, { op: 'approve', jobId, answer, answeredBy }, READ_TIMEOUT_MS)
+      .catch((error: unknown) => (error instanceof ControlTimeout ? null : Promise.reject(error))));
+    if (reply === null) throw new Unavailable(`The worker ${workerId} that runs job ${jobId} did not take the answer in time`);
+    if (reply.ok) return reply.value as ApproveOutput;
+    // The worker's refusal, as the engine error it was there (the faces map those to 404 / 409).
+    if (reply.error.name === 'ApprovalNotFound') throw new ApprovalNotFound(jobId, answer.approvalId);
+    throw new JobConflict(reply.error.message);
   }
 
   async remove(jobId: string): Promise<void> {
@@ -306,17 +336,16 @@ export class RedisBackend implements JobBackend {
   }
 
   private state(hash: JobHash): JobState {
-    return { entry: hash.entry!, exit: hash.exit, outputBytes: hash.outputBytes, pendingApprovals: [] };
+    const entry = hash.entry!;
+    // An ended job asks nothing (a job orphaned by a vanished worker keeps its last published list).
+    const pendingApprovals = isEnded(entry.status) ? [] : hash.pendingApprovals;
+    return { entry, exit: hash.exit, outputBytes: hash.outputBytes, pendingApprovals };
   }
 
   private async mustRead(jobId: string): Promise<JobHash> {
     const hash = await onRedis('reading the job', () => readJobHash(this.redis, jobId));
     if (!hash?.entry) throw new JobNotFound(jobId);
     return hash;
-  }
-
-  private noWorker(cwd: string): InvalidInput {
-    return new InvalidInput(`cwd: no live worker holds '${cwd}' (no running \`claude-async worker\` has it inside its CLAUDE_ASYNC_ALLOWED_ROOTS), so the job could not run anywhere; use a folder a worker holds, or ask the operator to start one for it`, 'cwd');
   }
 
   private queue(workerId: string): Queue {

@@ -1,17 +1,19 @@
 // Requests from a front to one worker over Redis (cancel a job, remove its folder, read a page of its
-// log beyond what Redis keeps) and the one answer to each. A request is pushed on the worker's control
+// log beyond what Redis keeps, answer a job's question) and the one answer to each. A request is pushed on the worker's control
 // list with a deadline; the worker pops requests one by one and pushes the answer on a reply list the
 // requester blocks on. A request past its deadline is dropped unread: a worker back from the dead
 // never acts on a cancel nobody waits for any more.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { ApproveInput } from '../approvals/schemas.js';
 import { keys } from './keys.js';
 
 export type ControlRequest =
   | { op: 'cancel'; jobId: string }
   | { op: 'remove'; jobId: string }
   | { op: 'tail'; jobId: string; tailBytes: number; offset?: number }
-  | { op: 'read'; jobId: string; start: number; length: number };
+  | { op: 'read'; jobId: string; start: number; length: number }
+  | { op: 'approve'; jobId: string; answer: ApproveInput; answeredBy: string };
 
 export interface ControlEnvelope {
   requestId: string;

@@ -1,9 +1,13 @@
 // What a job folder on this worker's disk says about the job now: the same facts and the same pure
-// rules (status.ts) the local engine uses, turned into the entry and exit record a worker publishes.
+// rules (status.ts) the local engine uses, turned into the entry, exit record and open questions
+// (approvals/files.ts) a worker publishes.
 import fs from 'node:fs';
+import { pendingApprovals } from '../approvals/answer.js';
+import type { PendingApproval } from '../approvals/schemas.js';
 import { exitWithoutClaude } from '../jobs/claim.js';
 import type { JobPaths } from '../jobs/layout.js';
 import type { ExitRecord, JobSpecRecord } from '../jobs/records.js';
+import { isEnded } from '../jobs/schemas.js';
 import { deriveStatus, readJobFacts, type JobFacts } from '../jobs/status.js';
 import { summaryFromSpec, type IndexEntry } from '../jobs/store.js';
 
@@ -12,6 +16,8 @@ export interface FolderState {
   entry: IndexEntry;
   exit: ExitRecord | null;
   outputBytes: number;
+  /** The job's open questions (approvals); always empty once it has ended. */
+  pendingApprovals: PendingApproval[];
 }
 
 export async function readFolderState(paths: JobPaths, spec: JobSpecRecord): Promise<FolderState> {
@@ -33,5 +39,8 @@ export async function readFolderState(paths: JobPaths, spec: JobSpecRecord): Pro
   const startedAt = exit?.startedAt ?? (runner?.claimedBy ? undefined : runner?.startedAt);
   if (startedAt) entry.startedAt = startedAt;
   if (exit) entry.endedAt = exit.endedAt;
-  return { status: entry.status, entry, exit, outputBytes: outStat?.size ?? 0 };
+  // Only a job started with approvals has questions: the others cost no folder read per poll.
+  const asks = !isEnded(entry.status) && spec.args.includes('--permission-prompt-tool');
+  const pending = asks ? await pendingApprovals(paths.dir).catch(() => []) : [];
+  return { status: entry.status, entry, exit, outputBytes: outStat?.size ?? 0, pendingApprovals: pending };
 }

@@ -1,7 +1,9 @@
 // A job's hash in Redis: what any front answers from. Written by the front that made the job (spec,
-// prompt, the queued entry) and then by the worker that runs it (entry, exit, outputBytes), from the
-// job's folder on the worker's disk, which stays the truth.
+// prompt, the queued entry) and then by the worker that runs it (entry, exit, outputBytes, the open
+// questions of a job with approvals), from the job's folder on the worker's disk, which stays the
+// truth.
 import type { Redis } from 'ioredis';
+import type { PendingApproval } from '../approvals/schemas.js';
 import type { ExitRecord, JobSpecRecord } from '../jobs/records.js';
 import type { IndexEntry } from '../jobs/store.js';
 import { keys } from './keys.js';
@@ -15,6 +17,8 @@ export interface JobHash {
   worker: string | null;
   /** Who took the job: `worker:<id>` (it launched it) or `cancel` (cancelled before it ran). */
   claimedBy: string | null;
+  /** The open questions its worker last saw in the job folder (approvals). */
+  pendingApprovals: PendingApproval[];
 }
 
 const parse = <T>(text: string | undefined): T | null => {
@@ -35,14 +39,15 @@ export function decodeJobHash(fields: Record<string, string>): JobHash | null {
     outputBytes: Number(fields.outputBytes ?? 0) || 0,
     worker: fields.worker ?? null,
     claimedBy: fields.claimedBy ?? null,
+    pendingApprovals: parse<PendingApproval[]>(fields.approvals) ?? [],
   };
 }
 
 /** The job's hash without its prompt (which can be large and is only for the worker). */
 export async function readJobHash(redis: Redis, jobId: string): Promise<JobHash | null> {
-  const [spec, entry, exit, outputBytes, worker, claimedBy] = await redis.hmget(keys.job(jobId), 'spec', 'entry', 'exit', 'outputBytes', 'worker', 'claimedBy');
+  const [spec, entry, exit, outputBytes, worker, claimedBy, approvals] = await redis.hmget(keys.job(jobId), 'spec', 'entry', 'exit', 'outputBytes', 'worker', 'claimedBy', 'approvals');
   const fields: Record<string, string> = {};
-  for (const [name, value] of Object.entries({ spec, entry, exit, outputBytes, worker, claimedBy })) if (value !== null && value !== undefined) fields[name] = value;
+  for (const [name, value] of Object.entries({ spec, entry, exit, outputBytes, worker, claimedBy, approvals })) if (value !== null && value !== undefined) fields[name] = value;
   return decodeJobHash(fields);
 }
 

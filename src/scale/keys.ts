@@ -11,7 +11,7 @@ export const keys = {
   bullPrefix: BULL_PREFIX,
   /** Sorted set (all scores 0, ordered by id) of every job: lists page through it newest first. */
   jobs: `${PREFIX}:jobs`,
-  /** Hash per job: spec, prompt (until a worker took it), entry, exit, outputBytes, worker, claimedBy (+ its claimToken). */
+  /** Hash per job: spec, prompt (until a worker took it), entry, exit, outputBytes, worker, claimedBy (+ its claimToken), approvals (open questions). */
   job: (jobId: string) => `${PREFIX}:job:${assertJobId(jobId)}`,
   /** Stream per job: its log lines, entry id `<end offset>-0`; `<end>-1` marks the end of the log. */
   out: (jobId: string) => `${PREFIX}:out:${assertJobId(jobId)}`,

@@ -1,9 +1,10 @@
-// A worker publishes each of its jobs into Redis from the job's folder: status into the job's hash,
-// log lines into the job's stream. The folder is read with the local engine's own pieces: the log
-// through LogFollowers (whole lines only, truncation-safe), the status through status.ts. Stream
-// entry ids are the byte offset just after each line (`<end>-0`), so a stream id and the faces'
-// resume offset are one number; `<end>-1` marks the end of the log. Redis keeps only the last
-// `maxRedisLogBytes` of each log (trimmed by MINID on every add); the whole log stays on disk.
+// A worker publishes each of its jobs into Redis from the job's folder: status and open questions
+// (approvals) into the job's hash, log lines into the job's stream. The folder is read with the
+// local engine's own pieces: the log through LogFollowers (whole lines only, truncation-safe), the
+// status through status.ts. Stream entry ids are the byte offset just after each line (`<end>-0`),
+// so a stream id and the faces' resume offset are one number; `<end>-1` marks the end of the log.
+// Redis keeps only the last `maxRedisLogBytes` of each log (trimmed by MINID on every add); the
+// whole log stays on disk.
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { LogFollowers, LogLine, Subscription } from '../jobs/follower.js';
@@ -58,7 +59,7 @@ export class JobPublisher {
     private readonly log: Logger,
   ) {}
 
-  /** Publishes the job's state now (entry, exit, log size). */
+  /** Publishes the job's state now (entry, exit, log size, open questions). */
   async publishState(jobId: string, state: FolderState): Promise<void> {
     await this.stateTx(jobId, state).exec();
   }
@@ -82,6 +83,7 @@ export class JobPublisher {
   private stateTx(jobId: string, state: FolderState): ReturnType<Redis['multi']> {
     const tx = this.redis.multi().hset(keys.job(jobId), {
       entry: JSON.stringify(state.entry), outputBytes: String(state.outputBytes), worker: this.workerId,
+      approvals: JSON.stringify(state.exit ? [] : state.pendingApprovals),
       ...(state.exit ? { exit: JSON.stringify(state.exit) } : {}),
     });
     if (state.exit) tx.srem(keys.workerJobs(this.workerId), jobId).hdel(keys.job(jobId), 'prompt');
@@ -113,7 +115,9 @@ export class JobPublisher {
         await tx.exec();
       },
       seen: (state) => {
-        if (state.entry.status === last.entry.status && state.entry.statusReason === last.entry.statusReason && state.entry.startedAt === last.entry.startedAt) return;
+        // A question opening or answered changes nothing else in the folder's state: it counts too.
+        if (state.entry.status === last.entry.status && state.entry.statusReason === last.entry.statusReason && state.entry.startedAt === last.entry.startedAt
+          && questionIds(state) === questionIds(last)) return;
         last = state;
         this.publishState(jobId, state).catch((error: unknown) => this.log.warn({ jobId, err: error }, 'could not publish a status change; it is published again with the next'));
       },
@@ -137,3 +141,5 @@ export class JobPublisher {
     tx.xadd(keys.out(jobId), 'MINID', minId, `${line.end}-0`, 's', String(start), 'l', text);
   }
 }
+
+const questionIds = (state: FolderState): string => state.pendingApprovals.map((q) => q.approvalId).join(',');

@@ -2,6 +2,7 @@
 // labels, that carries every one of them; of those, the one with the most free slots. Pure: the
 // facts (live workers' heartbeats) are read by workers.ts.
 import path from 'node:path';
+import { missingLabels } from '../jobs/labels.js';
 
 /** What a worker says about itself in its heartbeat. */
 export interface WorkerInfo {
@@ -23,7 +24,7 @@ export function rootsHold(roots: readonly string[], cwd: string): boolean {
 }
 
 export function canTake(worker: WorkerInfo, cwd: string, labels: readonly string[] = []): boolean {
-  return rootsHold(worker.roots, cwd) && labels.every((label) => worker.labels.includes(label));
+  return rootsHold(worker.roots, cwd) && missingLabels(worker.labels, labels).length === 0;
 }
 
 /** The worker a job goes to, or null when no live worker holds its cwd (and labels). */

@@ -15,6 +15,8 @@ import { Redis } from 'ioredis';
 import { Queue, Worker as BullWorker } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { answerApproval } from '../approvals/answer.js';
+import { approvalArgsAt } from '../approvals/mcp-config.js';
 import { writeFileAtomic } from '../files/atomic.js';
 import { cancelJob } from '../jobs/canceller.js';
 import { claimForServer, exitWithoutClaude } from '../jobs/claim.js';
@@ -284,9 +286,11 @@ export class JobWorker {
       await this.redis.multi().del(keys.job(jobId)).srem(keys.workerJobs(this.workerId), jobId).exec();
       return;
     }
-    // The runner runs this host's claude and checks the cwd against this host's roots.
-    const spec: JobSpecRecord = { ...(JSON.parse(specText) as JobSpecRecord), claudeBin: this.config.claudeBin, allowedRoots: this.roots };
+    // The runner runs this host's claude and checks the cwd against this host's roots; a job with
+    // approvals asks through an approval server on this host, writing into the folder made here.
     const paths = jobPaths(this.config.jobsDir, jobId);
+    const sent = JSON.parse(specText) as JobSpecRecord;
+    const spec: JobSpecRecord = { ...sent, claudeBin: this.config.claudeBin, allowedRoots: this.roots, args: approvalArgsAt(sent.args, paths.dir) };
     this.running.set(jobId, null);
     await this.redis.hset(keys.job(jobId), 'worker', this.workerId);
     try {
@@ -324,7 +328,7 @@ export class JobWorker {
   private async failUnstarted(jobId: string, spec: JobSpecRecord, error: string): Promise<void> {
     const exit = exitWithoutClaude('exited', { error });
     const entry = { ...summaryFromSpec(spec, 'failed'), statusReason: error, endedAt: exit.endedAt };
-    await this.publisher.publishState(jobId, { status: 'failed', entry, exit, outputBytes: 0 });
+    await this.publisher.publishState(jobId, { status: 'failed', entry, exit, outputBytes: 0, pendingApprovals: [] });
     await this.redis.xadd(keys.out(jobId), '0-1', 'e', 'failed').catch(() => {});
   }
 
@@ -385,6 +389,12 @@ export class JobWorker {
           return { ok: true, value: await readTail(paths.out, { tailBytes: request.tailBytes, ...(request.offset !== undefined ? { offset: request.offset } : {}) }) };
         case 'read':
           return { ok: true, value: (await readRange(paths.out, request.start, request.length).catch(() => Buffer.alloc(0))).toString('base64') };
+        case 'approve': {
+          // The local engine's own answer: once, into the folder the approval server waits on.
+          const spec = await fs.promises.readFile(paths.spec, 'utf8').then((text) => JSON.parse(text) as JobSpecRecord, () => null);
+          const ended = !spec || isEnded((await readFolderState(paths, spec)).status);
+          return { ok: true, value: await answerApproval(paths.dir, request.answer, request.answeredBy, ended) };
+        }
       }
     } catch (error) {
       return { ok: false, error: { name: (error as Error).name, message: (error as Error).message } };

@@ -131,8 +131,8 @@ export interface Cluster {
   workers: WorkerProcess[];
   fronts: RealServer[];
   worker(id: string, roots: string[], extra?: Partial<WorkerSetup>): Promise<WorkerProcess>;
-  /** A front whose default cwd is `defaultCwd` (a folder some worker holds). */
-  front(name: string, defaultCwd: string): Promise<RealServer>;
+  /** A front whose default cwd is `defaultCwd` (a folder some worker holds); `extraEnv` adds settings. */
+  front(name: string, defaultCwd: string, extraEnv?: Record<string, string>): Promise<RealServer>;
 }
 
 /** `redis`: how its redis-server runs (the outage tests want its append-only file). */
@@ -158,8 +158,8 @@ export async function startCluster(t: { after: (fn: () => unknown) => void }, pr
       workers.push(worker);
       return worker;
     },
-    async front(name, defaultCwd) {
-      const front = await spawnServer({ env: serverEnv(path.join(dir, name), defaultCwd, { CLAUDE_ASYNC_REDIS_URL: redis.url, CLAUDE_ASYNC_TOKEN: TOKEN }) });
+    async front(name, defaultCwd, extraEnv = {}) {
+      const front = await spawnServer({ env: serverEnv(path.join(dir, name), defaultCwd, { CLAUDE_ASYNC_REDIS_URL: redis.url, CLAUDE_ASYNC_TOKEN: TOKEN, ...extraEnv }) });
       fronts.push(front);
       return front;
     },
