@@ -134,6 +134,7 @@ describe('two fronts on one Redis', { skip: missing ?? false }, () => {
     t.after(() => redis.dispose());
     const { server, tokens } = await startOAuthServer({ env: { CLAUDE_ASYNC_REDIS_URL: redis.url } });
     t.after(() => server.stop());
+    assert.equal((await fetch(`${server.url}/healthz`)).status, 200, 'a front keeps no job folders, and its /healthz does not ask for one');
     const clientId = String((await register(server.url)).json.client_id);
     const approve = async () => {
       const form = await openConsent(authorizeUrl(server.url, clientId, { code_challenge: pkce().challenge, code_challenge_method: 'S256' }));

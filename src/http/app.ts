@@ -76,7 +76,8 @@ export function createApp({ config, service, authenticator, log, oauth, idempote
 
   app.get('/healthz', async (_req, res) => {
     try {
-      await fs.promises.access(config.jobsDir, fs.constants.R_OK | fs.constants.W_OK);
+      // A front of the shared backend keeps no job folders (its workers do): only a single server needs its own.
+      if (!config.redisUrl) await fs.promises.access(config.jobsDir, fs.constants.R_OK | fs.constants.W_OK);
       const { followedJobs, ...jobs } = service.stats();
       res.json({ ok: true, version: VERSION, ...jobs, sessions: mcp.sessions.size, streams: streams.count(), followedJobs });
     } catch {
