@@ -54,7 +54,7 @@ describe('the npm package, packed and installed into an empty folder', { skip: n
     for (const entry of ['dist/index.js', 'dist/stdio.js', 'dist/jobs/runner.js', 'dist/jobs/spawner.js', 'dist/web/index.html', 'dist/web/main.js', 'dist/web/style.css', 'package.json', 'README.md', 'LICENSE']) {
       assert.ok(paths.includes(entry), `${entry} is missing from the tarball`);
     }
-    const pointedAt = ['.env.example', 'deploy/claude-async.service', 'deploy/Caddyfile', 'deploy/nginx.conf'];
+    const pointedAt = ['.env.example', 'deploy/claude-async.service', 'deploy/Caddyfile', 'deploy/nginx.conf', 'deploy/Caddyfile.scale', 'deploy/nginx.scale.conf'];
     const stray = paths.filter((p) => !/^(dist|docs)\//.test(p) && !['package.json', 'README.md', 'LICENSE', ...pointedAt].includes(p));
     assert.deepEqual(stray, [], 'only dist/, docs/, the files the CLI points at and the package metadata belong in the tarball');
     assert.ok(!paths.some((p) => /^(src|test|\.test-build)\//.test(p) || (p.includes('.env') && p !== '.env.example')));
@@ -68,7 +68,15 @@ describe('the npm package, packed and installed into an empty folder', { skip: n
     for (const file of walk(path.join(installed, 'dist')).filter((f) => f.endsWith('.js'))) {
       for (const match of fs.readFileSync(file, 'utf8').matchAll(/(?<![\w/.-])((?:deploy|docs)\/[\w.-]+\.?[\w-]*|\.env\.example)/g)) mentioned.add(match[1]!);
     }
-    for (const match of fs.readFileSync(path.join(installed, 'README.md'), 'utf8').matchAll(/\]\((?!https?:|#)([^)#\s]+)/g)) mentioned.add(match[1]!);
+    const readme = fs.readFileSync(path.join(installed, 'README.md'), 'utf8');
+    for (const match of readme.matchAll(/\]\((?!https?:|#)([^)#\s]+)/g)) mentioned.add(match[1]!);
+    // Every deploy/ file the README names, but those it says to use from the clone: the Docker build
+    // files (they build from the sources) and what a user makes next to them.
+    const fromTheClone = new Set(['deploy/Dockerfile', 'deploy/compose.yaml', 'deploy/compose.scale.yaml', 'deploy/.env.example', 'deploy/.env', 'deploy/workspace']);
+    assert.match(readme, /the Dockerfiles and compose file\s+build from the sources, so use them from the clone/, 'the README still says which deploy files are used from the clone');
+    const named = [...readme.matchAll(/(?<![\w/.-])deploy\/[\w.-]*\w/g)].map((m) => m[0]).filter((file) => !fromTheClone.has(file));
+    assert.ok(named.includes('deploy/nginx.scale.conf') && named.includes('deploy/Caddyfile.scale'), `the README scan found too little: ${named.join(', ')}`);
+    for (const file of named) mentioned.add(file);
     assert.ok(mentioned.has('.env.example') && mentioned.has('deploy/claude-async.service'), `the scan found too little: ${[...mentioned].join(', ')}`);
     for (const file of mentioned) {
       assert.ok(paths.has(file), `${file} is mentioned by the package but not in it`);

@@ -4,37 +4,14 @@
 // inside the network or are huge, expired tokens, and other principals' jobs.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { decodeJwt, importJWK, SignJWT, generateKeyPair, type JWK } from 'jose';
 import { tempDir, waitFor } from './support/helpers.js';
-import { formPost, openConsent, postConsent, startHttpsServer, mcpStatus, startOAuthServer } from './support/oauth.js';
+import { REDIRECT, authorizeUrl, formPost, openConsent, pkce, postConsent, register, startHttpsServer, mcpStatus, startOAuthServer } from './support/oauth.js';
 import { runCli, type RealServer } from './support/server-process.js';
 import { selfSignedCertificate } from './support/tls.js';
-
-const REDIRECT = 'https://app.example.com/callback';
-
-function pkce() {
-  const verifier = randomBytes(32).toString('base64url');
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
-}
-
-async function register(url: string, body: Record<string, unknown> = {}) {
-  const res = await fetch(`${url}/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ client_name: 'Attack test app', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], ...body }),
-  });
-  return { status: res.status, json: await res.json() as Record<string, unknown> };
-}
-
-function authorizeUrl(url: string, clientId: string, params: Record<string, string | undefined>): string {
-  const u = new URL(`${url}/authorize`);
-  const all: Record<string, string | undefined> = { response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, state: 'st', resource: `${url}/mcp`, scope: 'jobs:read jobs:write', ...params };
-  for (const [k, v] of Object.entries(all)) if (v !== undefined) u.searchParams.set(k, v);
-  return u.href;
-}
 
 /** Register → authorize → approve with `token` → code. */
 async function codeFor(url: string, token: string, options: { scope?: string; clientId?: string } = {}) {

@@ -1,7 +1,8 @@
 // Two fronts (two real apps on their own ports, each with its own Redis connection) in front of one
 // job store, sharing limits through a real redis-server: an Idempotency-Key retried through the
 // other front gives the first job; a guesser spreading wrong tokens over both fronts meets one limit;
-// with Redis frozen or gone both faces answer 503 + Retry-After (REST problem, MCP JSON-RPC), never 500.
+// with Redis frozen or gone both faces answer 503 + Retry-After (REST problem, MCP JSON-RPC), never 500,
+// and so does the OAuth consent page of a real front (it counts failed tokens in Redis).
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -12,7 +13,8 @@ import { TokenStore } from '../src/auth/token-store.js';
 import { createApp } from '../src/http/app.js';
 import { RedisAuthFailureLimiter } from '../src/scale/auth-failure-limiter.js';
 import { RedisIdempotencyRecords } from '../src/scale/idempotency-records.js';
-import { ADMIN, openService } from './support/helpers.js';
+import { ADMIN, openService, waitFor } from './support/helpers.js';
+import { authorizeUrl, openConsent, pkce, postConsent, register, startOAuthServer } from './support/oauth.js';
 import { RedisServer, frontClient, redisMissing } from './support/redis.js';
 
 const missing = redisMissing();
@@ -116,5 +118,43 @@ describe('two fronts on one Redis', { skip: missing ?? false }, () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal((await service.list(ADMIN, {})).jobs.length, 1);
+  });
+
+  it('the OAuth consent post of a real front answers 503 + Retry-After while Redis is frozen or gone, never a 500, and approves once it is back', async (t) => {
+    const redis = await RedisServer.start();
+    t.after(() => redis.dispose());
+    const { server, tokens } = await startOAuthServer({ env: { CLAUDE_ASYNC_REDIS_URL: redis.url } });
+    t.after(() => server.stop());
+    assert.equal((await fetch(`${server.url}/healthz`)).status, 200, 'a front keeps no job folders, and its /healthz does not ask for one');
+    const clientId = String((await register(server.url)).json.client_id);
+    const approve = async () => {
+      const form = await openConsent(authorizeUrl(server.url, clientId, { code_challenge: pkce().challenge, code_challenge_method: 'S256' }));
+      assert.equal(form.status, 200, `the consent page itself needs no Redis: ${form.html.slice(0, 300)}`);
+      return postConsent(server.url, { ...form.fields, token: tokens.alice!, decision: 'approve' });
+    };
+    const expect503 = async (label: string) => {
+      const res = await approve();
+      const page = await res.text();
+      assert.equal(res.status, 503, `${label}: ${page.slice(0, 300)}`);
+      assert.equal(res.headers.get('retry-after'), '5');
+      assert.match(res.headers.get('content-type') ?? '', /text\/html/);
+      assert.match(page, /Redis\) did not answer/);
+      assert.equal(res.headers.get('location'), null, 'no code was issued');
+    };
+    redis.pause();
+    try {
+      await expect503('frozen');
+    } finally {
+      redis.resume();
+    }
+    await redis.kill();
+    await expect503('killed');
+    await redis.restart();
+    await waitFor(async () => {
+      const res = await approve();
+      await res.body?.cancel();
+      assert.ok(res.status === 302 || res.status === 503, `only 503 while the front reconnects, not ${res.status}`);
+      return res.status === 302 && new URL(res.headers.get('location')!).searchParams.get('code');
+    }, 15_000, 'the consent to approve again once Redis is back');
   });
 });

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { isLoopbackHost, type Config } from '../config.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { BuiltInAuthorizationServer } from '../auth/oauth/authorization-server.js';
+import { pageSecurityHeaders, renderErrorPage } from '../auth/oauth/consent-page.js';
 import { createAuthFailureLimiter, mountProtectedResourceMetadata, type AuthFailureLimiter, requireAuth, requireScope, resourceMetadataUrl } from '../auth/middleware.js';
 import type { JobService } from '../jobs/service.js';
 import { Unavailable } from '../jobs/errors.js';
@@ -14,7 +15,7 @@ import { jsonRpcError } from './json-rpc.js';
 import { createMcpRoute, type McpRoute } from './mcp-route.js';
 import { createRestRouter } from './rest.js';
 import type { IdempotencyRecords } from './idempotency-records.js';
-import { problemErrorHandler } from './problem.js';
+import { problemErrorHandler, problemFor } from './problem.js';
 import { corsForAllowedOrigins, hostCheck, originCheck, requestLogger } from './security.js';
 import { glamaRouter } from './glama.js';
 import { createWebPageRouter } from './web-page.js';
@@ -71,7 +72,8 @@ export function createApp({ config, service, authenticator, log, oauth, streamTi
 
   app.get('/healthz', async (_req, res) => {
     try {
-      await fs.promises.access(config.jobsDir, fs.constants.R_OK | fs.constants.W_OK);
+      // A front of the shared backend keeps no job folders (its workers do): only a single server needs its own.
+      if (!config.redisUrl) await fs.promises.access(config.jobsDir, fs.constants.R_OK | fs.constants.W_OK);
       const { followedJobs, ...jobs } = service.stats();
       res.json({ ok: true, version: VERSION, ...jobs, sessions: mcp.sessions.size, streams: streams.count(), followedJobs });
     } catch {
@@ -123,6 +125,7 @@ export function createApp({ config, service, authenticator, log, oauth, streamTi
   app.use((req: Request, res: Response) => {
     res.status(404).json({ error: 'not_found', message: `No route for ${req.method} ${req.path}` });
   });
+  app.use(pageErrorHandler(log));
 
   return { app, mcp, setDraining: () => { draining = true; } };
 }
@@ -145,6 +148,20 @@ function mcpErrorHandler(log: Logger) {
       (req.log ?? log).error({ err }, 'mcp request failed');
       res.status(500).json(jsonRpcError(-32603, 'Internal error'));
     }
+  };
+}
+
+/**
+ * Pages outside /mcp and /v1 (the OAuth consent post checks failed-auth counts in Redis): a shared
+ * service that did not answer is a 503 + Retry-After exactly as REST maps it, on a page a person can
+ * read, never a 500. Other errors go on to Express's handler.
+ */
+function pageErrorHandler(log: Logger) {
+  return (err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (!(err instanceof Unavailable) || res.headersSent) return next(err);
+    const answer = problemFor(err);
+    (req.log ?? log).warn({ err }, 'a shared service did not answer');
+    res.status(answer.status).set(answer.headers).set(pageSecurityHeaders()).send(renderErrorPage('Try again in a moment', answer.body.detail));
   };
 }
 

@@ -1,12 +1,40 @@
 // Test scaffolding for the built-in OAuth server: the real server process with tokens made by the
 // real CLI, an in-memory OAuthClientProvider for the SDK client, the consent form driven with plain
 // HTTP (the documented form contract), and a local https server (for client metadata documents).
+import { createHash, randomBytes } from 'node:crypto';
 import https from 'node:https';
 import type net from 'node:net';
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { INIT, jsonHeaders } from './raw-mcp.js';
 import { runCli, serverEnv, spawnServer, type RealServer } from './server-process.js';
+
+/** The redirect URI the test clients register (never contacted: the tests read the Location). */
+export const REDIRECT = 'https://app.example.com/callback';
+
+/** A PKCE verifier and its S256 challenge. */
+export function pkce() {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
+
+/** Registers a public client (dynamic registration) with REDIRECT; `body` overrides fields. */
+export async function register(url: string, body: Record<string, unknown> = {}) {
+  const res = await fetch(`${url}/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ client_name: 'Attack test app', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], ...body }),
+  });
+  return { status: res.status, json: await res.json() as Record<string, unknown> };
+}
+
+/** The /authorize URL for a client, with REDIRECT, a state, the server's /mcp as resource and both job scopes unless `params` says otherwise. */
+export function authorizeUrl(url: string, clientId: string, params: Record<string, string | undefined>): string {
+  const u = new URL(`${url}/authorize`);
+  const all: Record<string, string | undefined> = { response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, state: 'st', resource: `${url}/mcp`, scope: 'jobs:read jobs:write', ...params };
+  for (const [k, v] of Object.entries(all)) if (v !== undefined) u.searchParams.set(k, v);
+  return u.href;
+}
 
 /** A fresh data dir with tokens made by `claude-async token create`, then the real server on it. */
 export async function startOAuthServer(options: { tokens?: Record<string, string>; env?: Record<string, string> } = {}): Promise<{ server: RealServer; tokens: Record<string, string> }> {
