@@ -15,22 +15,31 @@ import { needsLinux } from './support/platform.js';
 
 type Job = { jobId: string; status: string; statusReason?: string; result?: { result: string; isError: boolean }; tail?: string };
 
+/**
+ * A tmpfs of `sizeBytes` for the data dir, a work dir beside it, and the servers the test starts on
+ * them, all ended and removed with the test; null when no tmpfs can be mounted here (the test is skipped).
+ */
+function smallDisk(t: { skip: (message: string) => void; after: (fn: () => unknown) => void }, sizeBytes: number) {
+  const tmpfs = mountTmpfs(sizeBytes);
+  if ('skip' in tmpfs) {
+    t.skip(`cannot test a full disk: ${tmpfs.skip}`);
+    return null;
+  }
+  const dataDir = path.join(tmpfs.dir, 'data');
+  const work = tempDir('ca-diskfull-work-');
+  const servers: RealServer[] = [];
+  t.after(async () => {
+    await cleanupAll(servers, dataDir, [work])();
+    await tmpfs.unmount();
+  });
+  return { tmpfs, dataDir, jobsDir: path.join(dataDir, 'jobs'), work, servers };
+}
 
 describe('a full disk', { skip: needsLinux('fills a tmpfs of its own') }, () => {
   it('running jobs stay running (never orphaned), logs stop at a whole line with the reason, starts get 503, and exit.json is written once there is space', async (t) => {
-    const fs2 = mountTmpfs(4 * 1024 * 1024);
-    if ('skip' in fs2) {
-      t.skip(`cannot test a full disk: ${fs2.skip}`);
-      return;
-    }
-    const dataDir = path.join(fs2.dir, 'data');
-    const work = tempDir('ca-diskfull-work-');
-    const jobsDir = path.join(dataDir, 'jobs');
-    const servers: RealServer[] = [];
-    t.after(async () => {
-      await cleanupAll(servers, dataDir, [work])();
-      await fs2.unmount();
-    });
+    const disk = smallDisk(t, 4 * 1024 * 1024);
+    if (!disk) return;
+    const { tmpfs: fs2, dataDir, jobsDir, work, servers } = disk;
     const server = await faultServer(dataDir, work, { CLAUDE_ASYNC_MAX_CONCURRENT: '4' });
     servers.push(server);
 
@@ -89,23 +98,13 @@ describe('a full disk', { skip: needsLinux('fills a tmpfs of its own') }, () => 
   });
 
   it('the server starts on a full disk, answers lists and checks, refuses starts with the reason, and recovers by itself', async (t) => {
-    const fs2 = mountTmpfs(2 * 1024 * 1024);
-    if ('skip' in fs2) {
-      t.skip(`cannot test a full disk: ${fs2.skip}`);
-      return;
-    }
-    const dataDir = path.join(fs2.dir, 'data');
-    const jobsDir = path.join(dataDir, 'jobs');
-    const work = tempDir('ca-diskfull-work-');
+    const disk = smallDisk(t, 2 * 1024 * 1024);
+    if (!disk) return;
+    const { tmpfs: fs2, dataDir, jobsDir, work, servers } = disk;
     const ids = Array.from({ length: 5 }, (_, i) => newJobId(Date.now() - 60_000 + i * 1000));
     for (const [i, id] of ids.entries()) writeFinished(jobsDir, id, work, Date.now() - 60_000 + i * 1000);
     const filler = fs2.fill(0);
     assert.equal(fs2.freeBytes(), 0);
-    const servers: RealServer[] = [];
-    t.after(async () => {
-      await cleanupAll(servers, dataDir, [work])();
-      await fs2.unmount();
-    });
     const server = await faultServer(dataDir, work);
     servers.push(server);
     // The boot rebuild tries to write db.json and says why it cannot.

@@ -8,6 +8,7 @@ import { JobNotFound } from '../jobs/errors.js';
 import type { Viewer } from '../jobs/records.js';
 import { isEnded, type JobStatus, type JobSummary } from '../jobs/schemas.js';
 import type { JobService } from '../jobs/service.js';
+import { PollChain } from './poll-chain.js';
 
 export type LogLevel = 'info' | 'warning';
 
@@ -53,13 +54,12 @@ function lifecycleEntry(job: Pick<JobSummary, 'jobId' | 'status' | 'statusReason
 
 export class JobLifecycle {
   private readonly followed = new Map<string, Followed>();
-  private readonly pollMs: number;
   private readonly maxFollowed: number;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly poller: PollChain;
   private closed = false;
 
   constructor(private readonly service: Pick<JobService, 'job'>, private readonly viewer: () => Viewer, private readonly notify: LifecycleNotifier, private readonly options: LifecycleOptions = {}) {
-    this.pollMs = options.pollMs ?? 1000;
+    this.poller = new PollChain(options.pollMs ?? 1000, () => this.poll(), () => !this.closed && this.followed.size > 0, (error) => this.options.log?.(error));
     this.maxFollowed = options.maxFollowed ?? 100;
   }
 
@@ -79,14 +79,13 @@ export class JobLifecycle {
       this.followed.set(jobId, { asTask, ...seenOf(job) });
       await this.tell(job, undefined, asTask);
       if (isEnded(job.status)) this.followed.delete(jobId);
-      this.schedule();
+      this.poller.start();
     }).catch((error: unknown) => this.options.log?.(error));
   }
 
   close(): void {
     this.closed = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.poller.stop();
     this.followed.clear();
   }
 
@@ -118,21 +117,5 @@ export class JobLifecycle {
       await this.notify.log(level, data).catch((error: unknown) => this.options.log?.(error));
     }
     if (asTask && previous !== undefined) await this.notify.taskStatus(job, previous).catch((error: unknown) => this.options.log?.(error));
-  }
-
-  private schedule(): void {
-    if (this.timer || this.closed || this.followed.size === 0) return;
-    // A chain of timeouts: a slow disk never stacks polls.
-    const timer = setTimeout(() => {
-      void this.poll()
-        .catch((error: unknown) => this.options.log?.(error))
-        .finally(() => {
-          if (this.timer !== timer) return;
-          this.timer = undefined;
-          this.schedule();
-        });
-    }, this.pollMs);
-    timer.unref();
-    this.timer = timer;
   }
 }

@@ -6,6 +6,7 @@
 import { JobNotFound, LimitExceeded } from '../jobs/errors.js';
 import type { Viewer } from '../jobs/records.js';
 import type { JobService } from '../jobs/service.js';
+import { PollChain } from './poll-chain.js';
 
 export interface Notifier {
   updated(uri: string): Promise<void>;
@@ -49,10 +50,9 @@ export function jobFingerprint(job: { status: string; statusReason?: string | un
 
 export class JobWatcher {
   private readonly subs = new Map<string, Subscription>();
-  private readonly pollMs: number;
+  private readonly poller: PollChain;
   private readonly minGapMs: number;
   private readonly listCheckMs: number;
-  private pollTimer: NodeJS.Timeout | undefined;
   private listTimer: NodeJS.Timeout | undefined;
   private listSeen: string | undefined;
   private closed = false;
@@ -66,7 +66,7 @@ export class JobWatcher {
   constructor(private readonly service: WatchedService, viewer: Viewer | (() => Viewer), private readonly notify: Notifier, private readonly options: WatcherOptions = {}) {
     this.viewer = typeof viewer === 'function' ? viewer : () => viewer;
     this.maxSubscriptions = options.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS;
-    this.pollMs = options.pollMs ?? 500;
+    this.poller = new PollChain(options.pollMs ?? 500, () => this.poll(), () => !this.closed && this.subs.size > 0, (error) => this.options.log?.(error));
     this.minGapMs = options.minGapMs ?? 1000;
     this.listCheckMs = options.listCheckMs ?? 5000;
   }
@@ -76,7 +76,7 @@ export class JobWatcher {
   }
 
   get polling(): boolean {
-    return this.pollTimer !== undefined;
+    return this.poller.running;
   }
 
   /** Throws JobNotFound for a job this viewer may not see, exactly like the tools. */
@@ -91,12 +91,12 @@ export class JobWatcher {
       throw new LimitExceeded(`This session already has ${this.maxSubscriptions} resource subscriptions; unsubscribe from jobs that ended first.`);
     }
     this.subs.set(uri, existing ?? { uri, jobId: job.jobId, told: jobFingerprint(job), toldAt: 0 });
-    this.schedulePoll();
+    this.poller.start();
   }
 
   unsubscribe(uri: string): void {
     this.subs.delete(uri);
-    if (this.subs.size === 0) this.stopPolling();
+    if (this.subs.size === 0) this.poller.stop();
   }
 
   /** Starts the periodic list check; the first look only sets the baseline. */
@@ -117,7 +117,7 @@ export class JobWatcher {
 
   close(): void {
     this.closed = true;
-    this.stopPolling();
+    this.poller.stop();
     clearInterval(this.listTimer);
     this.listTimer = undefined;
     this.subs.clear();
@@ -159,27 +159,6 @@ export class JobWatcher {
       }
     }
     if (anyGone) await this.checkList();
-  }
-
-  private schedulePoll(): void {
-    if (this.pollTimer || this.closed || this.subs.size === 0) return;
-    // A chain of timeouts, not an interval: a slow disk never stacks polls on top of each other.
-    const timer = setTimeout(() => {
-      void this.poll()
-        .catch((error: unknown) => this.options.log?.(error))
-        .finally(() => {
-          if (this.pollTimer !== timer) return; // stopped (and maybe restarted) meanwhile
-          this.pollTimer = undefined;
-          this.schedulePoll();
-        });
-    }, this.pollMs);
-    timer.unref();
-    this.pollTimer = timer;
-  }
-
-  private stopPolling(): void {
-    clearTimeout(this.pollTimer);
-    this.pollTimer = undefined;
   }
 
   private async checkList(): Promise<void> {
