@@ -106,14 +106,7 @@ describe('two fronts on one Redis', { skip: missing ?? false }, () => {
       assert.match(rpc.error.message, /Redis\) did not answer/);
       assert.equal(rpc.id, 1);
     };
-    redis.pause();
-    try {
-      await expect503('frozen');
-    } finally {
-      redis.resume();
-    }
-    await redis.kill();
-    await expect503('killed');
+    await redis.frozenThenKilled(expect503);
     assert.equal((await service.list(ADMIN, {})).jobs.length, 0, 'no job was started while Redis was away');
 
     await redis.restart();
@@ -150,14 +143,7 @@ describe('two fronts on one Redis', { skip: missing ?? false }, () => {
       assert.match(page, /Redis\) did not answer/);
       assert.equal(res.headers.get('location'), null, 'no code was issued');
     };
-    redis.pause();
-    try {
-      await expect503('frozen');
-    } finally {
-      redis.resume();
-    }
-    await redis.kill();
-    await expect503('killed');
+    await redis.frozenThenKilled(expect503);
     await redis.restart();
     await waitFor(async () => {
       const res = await approve();

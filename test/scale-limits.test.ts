@@ -188,14 +188,7 @@ describe('limits shared through Redis', { skip: missing ?? false }, () => {
           });
         }
       };
-      server.pause();
-      try {
-        await expectUnavailable('frozen');
-      } finally {
-        server.resume();
-      }
-      await server.kill();
-      await expectUnavailable('killed');
+      await server.frozenThenKilled(expectUnavailable);
       assert.equal(shared.creates(), 0, 'no job was started while Redis could not record its key');
 
       const error = await limiter.take('x').catch((e: unknown) => e);

@@ -105,6 +105,21 @@ export class RedisServer {
     await exited;
   }
 
+  /**
+   * The two ways Redis goes away, in turn: `check('frozen')` while it is SIGSTOPped (connections stay
+   * open, nothing answers), then `check('killed')` after SIGKILL. It stays down: restart() brings it back.
+   */
+  async frozenThenKilled(check: (how: 'frozen' | 'killed') => Promise<void>): Promise<void> {
+    this.pause();
+    try {
+      await check('frozen');
+    } finally {
+      this.resume();
+    }
+    await this.kill();
+    await check('killed');
+  }
+
   /** Starts again on the same dir and port (after stop/kill); with AOF on, the data comes back. */
   async restart(): Promise<void> {
     if (this.child) await this.stop();
