@@ -8,7 +8,9 @@
 // written straight to disk (it rebuilds its index from them) → list, check (1 KB vs 100 MB log),
 // RSS, the naive folder-scan list for comparison, runner RSS, sequential starts, 200 concurrent
 // starts from 20 sessions; (3) a server over 12,000 jobs past their retention → how soon it listens
-// and how long the sweep behind it takes; (4) one 80 MB stream-json line → runner time and memory.
+// and how long the sweep behind it takes; (4) one 80 MB stream-json line → runner time and memory;
+// (5) the shared backend on its own redis-server (bench-scale.mjs): start/check/list through a front
+// and a worker beside the file store's figures, and jobs per second through 1 + 1 and 2 + 2 of them.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +22,7 @@ import { randomUUID } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { measureStreams } from './bench-streams.mjs';
+import { measureSharedBackend } from './bench-scale.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(REPO, 'dist', 'index.js');
@@ -41,7 +44,7 @@ const BIG_LOG_BYTES = 100 * 1024 * 1024;
 const DRAIN_LIMIT_MS = 40_000;
 const WARMUP_CALLS = 30;
 const MAX_CONCURRENT = 16;
-const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 30);
+const LOAD_SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 20);
 const LOAD_WORKERS = 16;
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
@@ -185,7 +188,11 @@ async function seedScanList(jobsDir, limit = 50) {
 
 // ---------------------------------------------------------------- server and clients
 
-async function bootServer(dataDir, cwd, envOverrides = {}) {
+/**
+ * Starts `node dist/index.js <command>` and resolves once it answers: a server (`serve`) on /healthz,
+ * a worker (`worker`, which has no HTTP) once it logs "worker ready".
+ */
+async function bootServer(dataDir, cwd, envOverrides = {}, command = 'serve') {
   const port = await freePort();
   const env = {
     PATH: process.env.PATH, HOME: process.env.HOME, LANG: process.env.LANG ?? 'C.UTF-8',
@@ -203,7 +210,7 @@ async function bootServer(dataDir, cwd, envOverrides = {}) {
     ...envOverrides,
   };
   const t0 = performance.now();
-  const child = spawn(process.execPath, [BIN, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, command], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   let log = '';
@@ -215,13 +222,17 @@ async function bootServer(dataDir, cwd, envOverrides = {}) {
     if (child.exitCode !== null) throw new Error(`server exited during start-up:\n${log}`);
     const logged = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(log)?.[1];
     if (logged) url = logged;
-    try {
-      const res = await fetch(`${url}/healthz`);
-      if (res.ok) break;
-    } catch {
-      // not listening yet
+    if (command === 'worker') {
+      if (log.includes('"worker ready"')) break;
+    } else {
+      try {
+        const res = await fetch(`${url}/healthz`);
+        if (res.ok) break;
+      } catch {
+        // not listening yet
+      }
     }
-    if (Date.now() > deadline) throw new Error(`server did not answer /healthz within 60 s:\n${log}`);
+    if (Date.now() > deadline) throw new Error(`${command} was not ready within 60 s:\n${log}`);
     await sleep(25);
   }
   return { child, url, pid: child.pid, bootMs: performance.now() - t0, startedAt: t0, log: () => log };
@@ -457,6 +468,7 @@ async function main() {
 
   const expiredBoot = await bootOverExpired(path.join(root, 'expired'), cwd);
   const hugeLine = await hugeLineRun(path.join(root, 'huge'), cwd);
+  const scale = await measureSharedBackend({ bootServer, stopServer, connect, call, timeCalls, freePort, endJobProcesses, rssMb, token: TOKEN }, root);
 
   const figures = {
     startP50: round(pct(startTimes, 50)),
@@ -474,6 +486,13 @@ async function main() {
     runnerRssMb,
     seedScanListMs: round(pct(seedScan, 50)),
     streams,
+    sharedBackend: scale.skipped ? { skipped: scale.skipped } : {
+      startP50: round(pct(scale.start, 50)), startP95: round(pct(scale.start, 95)),
+      checkP50: round(pct(scale.check, 50)), checkP95: round(pct(scale.check, 95)),
+      listP50: round(pct(scale.list, 50)), listP95: round(pct(scale.list, 95)),
+      jobsPerSecondOneFrontOneWorker: round(scale.one.jobsPerSecond), jobsPerSecondTwoFrontsTwoWorkers: round(scale.two.jobsPerSecond),
+      ratio: round(scale.two.jobsPerSecond / scale.one.jobsPerSecond),
+    },
     load: { seconds: LOAD_SECONDS, workers: LOAD_WORKERS, calls: load.calls, callsPerSecond: round(load.calls / LOAD_SECONDS, 0), errors: load.errors, p50: round(pct(load.times, 50)), p99: round(pct(load.times, 99)), rssMbBefore: rssBeforeLoad, rssMbAfter: rssAfterLoad },
   };
   const extra = {
@@ -523,13 +542,41 @@ async function main() {
     [`${streams.streams} idle event streams on ${streams.jobs} running jobs`, `${streams.cpuPerSecondWith} CPU s/s`, `${streams.cpuPerSecondBefore} without them; RSS ${streams.rssBeforeMb} → ${streams.rssWithMb} MB; GET /v1/jobs p50 ${streams.listP50BeforeMs} → ${streams.listP50WithMs} ms; ${streams.followedJobs} followers`],
     ['queue drain after starts', `${extra.drainSeconds} s`, `${completed}/${startedIds.length} completed, MAX_CONCURRENT ${MAX_CONCURRENT}`],
   ];
-  const w0 = Math.max(...rows.map((r) => r[0].length));
-  const w1 = Math.max(...rows.map((r) => r[1].length));
-  console.log(`\n${'measure'.padEnd(w0)}  ${'value'.padEnd(w1)}  note`);
-  console.log(`${'-'.repeat(w0)}  ${'-'.repeat(w1)}  ${'-'.repeat(30)}`);
-  for (const [a, b, c] of rows) console.log(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`);
+  printTable(rows);
+  printSharedBackend(scale, { start: startQueuedTimes, check: checkSmall, list: list100 });
   console.log(`\nextra: ${JSON.stringify(extra)}`);
   console.log(JSON.stringify(figures));
+}
+
+function printTable(rows, header = ['measure', 'value', 'note']) {
+  const widths = header.slice(0, -1).map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells) => cells.map((c, i) => (i < widths.length ? c.padEnd(widths[i]) : c)).join('  ');
+  console.log(`\n${line(header)}`);
+  console.log(line([...widths.map((w) => '-'.repeat(w)), '-'.repeat(30)]));
+  for (const row of rows) console.log(line(row));
+}
+
+/** The shared backend's figures beside the file store's of the same run (p50 / p95, ms). */
+function printSharedBackend(scale, fileStore) {
+  console.log('\nshared backend (Redis + BullMQ, one front + one worker) next to the file store (one server)');
+  if (scale.skipped) {
+    console.log(`  the shared-backend section is skipped: ${scale.skipped}`);
+    return;
+  }
+  const both = (name) => [`${round(pct(fileStore[name], 50))} / ${round(pct(fileStore[name], 95))} ms`, `${round(pct(scale[name], 50))} / ${round(pct(scale[name], 95))} ms`, `x${round(pct(scale[name], 50) / pct(fileStore[name], 50), 1)}`];
+  const { one, two } = scale;
+  const perSecond = (run) => `${round(run.jobsPerSecond)} jobs/s`;
+  const ran = (run) => `${run.completed}/${run.jobs} completed in ${round(run.seconds, 1)} s, all acknowledged after ${round(run.acknowledgedSeconds, 1)} s`;
+  printTable([
+    ['claude_start, slots full (no boots)', ...both('start')],
+    ['claude_check, 1 KB log', ...both('check')],
+    [`claude_jobs, page of 50 (file: 100 jobs; Redis: ${scale.jobsInRedis})`, ...both('list')],
+  ], ['p50 / p95', 'file store', 'Redis', 'Redis p50 / file p50']);
+  printTable([
+    [`${one.jobs} jobs start → completed, 1 front + 1 worker`, perSecond(one), ran(one)],
+    [`${two.jobs} jobs start → completed, 2 fronts + 2 workers`, perSecond(two), `${ran(two)}; x${round(two.jobsPerSecond / one.jobsPerSecond)} the 1 + 1 figure`],
+    ['', '', `${scale.slotsPerWorker} slots per worker; redis-server RSS ${scale.redisRssMb} MB`],
+  ]);
 }
 
 /** A server over N_EXPIRED jobs past their retention: how soon it listens, how long the sweep takes behind it. */

@@ -26,14 +26,32 @@ export interface WorkerProcess {
   kill: (signal?: NodeJS.Signals) => Promise<void>;
 }
 
-/** A claude that appends its cwd to `runsFile` each time it starts (one line per run), then is the fake CLI. */
-export function countingClaude(dir: string): { bin: string; runsFile: string; runs: () => number; runsIn: (cwd: string) => number } {
+/**
+ * A claude that appends its cwd to `runsFile` each time it starts (one line per run), then is the
+ * fake CLI. `lean`: instead of the fake CLI, a few shell builtins print what the fake prints for
+ * "<first prompt line>\n#fake tick 2 <ms>" in stream-json (init, two ticks, "Echo: <first line>",
+ * the result), without the ticks' pauses: for tests that run hundreds of jobs, where a Node process
+ * per job would be most of each job's CPU. The runner, which is what such tests are about, is the same.
+ */
+export function countingClaude(dir: string, options: { lean?: boolean } = {}): { bin: string; runsFile: string; runs: () => number; runsIn: (cwd: string) => number } {
   const runsFile = path.join(dir, 'claude-runs.txt');
   const bin = path.join(dir, 'claude-counting.sh');
-  fs.writeFileSync(bin, `#!/bin/sh\npwd >> '${runsFile}'\nexec '${process.execPath}' '${FAKE_CLAUDE}' "$@"\n`, { mode: 0o755 });
+  fs.writeFileSync(bin, `#!/bin/sh\npwd >> '${runsFile}'\n${options.lean ? LEAN_CLAUDE : `exec '${process.execPath}' '${FAKE_CLAUDE}' "$@"\n`}`, { mode: 0o755 });
   const lines = () => (fs.existsSync(runsFile) ? fs.readFileSync(runsFile, 'utf8').split('\n').filter(Boolean) : []);
   return { bin, runsFile, runs: () => lines().length, runsIn: (cwd: string) => lines().filter((line) => line === cwd).length };
 }
+
+// Plain ASCII prompts and paths only (nothing is JSON-escaped); stdin is read to its end, as claude does.
+const LEAN_CLAUDE = `IFS= read -r first
+while IFS= read -r rest; do :; done
+sid="lean-$$"
+say() { printf '{"type":"assistant","message":{"type":"message","role":"assistant","content":[{"type":"text","text":"%s"}]},"session_id":"%s"}\\n' "$1" "$sid"; }
+printf '{"type":"system","subtype":"init","cwd":"%s","session_id":"%s"}\\n' "$PWD" "$sid"
+say 'tick 1'
+say 'tick 2'
+say "Echo: $first"
+printf '{"type":"result","subtype":"success","is_error":false,"num_turns":3,"result":"Echo: %s","session_id":"%s"}\\n' "$first" "$sid"
+`;
 
 export interface WorkerSetup {
   redisUrl: string;
@@ -135,8 +153,8 @@ export interface Cluster {
   front(name: string, defaultCwd: string, extraEnv?: Record<string, string>): Promise<RealServer>;
 }
 
-/** `redis`: how its redis-server runs (the outage tests want its append-only file). */
-export async function startCluster(t: { after: (fn: () => unknown) => void }, prefix: string, options: { redis?: RedisServerOptions } = {}): Promise<Cluster> {
+/** `redis`: how its redis-server runs (the outage tests want its append-only file); `leanClaude`: the shell counting claude (no Node per job). */
+export async function startCluster(t: { after: (fn: () => unknown) => void }, prefix: string, options: { redis?: RedisServerOptions; leanClaude?: boolean } = {}): Promise<Cluster> {
   const redis = await RedisServer.start(options.redis);
   const dir = tempDir(prefix);
   const workers: WorkerProcess[] = [];
@@ -150,7 +168,7 @@ export async function startCluster(t: { after: (fn: () => unknown) => void }, pr
     await redis.dispose();
     fs.rmSync(dir, { recursive: true, force: true });
   });
-  const claude = countingClaude(dir);
+  const claude = countingClaude(dir, { lean: options.leanClaude ?? false });
   return {
     redis, dir, claude, workers, fronts,
     async worker(id, roots, extra = {}) {
