@@ -22,7 +22,7 @@ import { isEnded, type CancelOutput, type JobStatus } from '../jobs/schemas.js';
 import { summaryFromSpec, type IndexEntry } from '../jobs/store.js';
 import { ControlTimeout, sendControl, type ControlReply, type ControlRequest } from './control.js';
 import { onRedis } from './front-redis.js';
-import { readJobHash, type JobHash } from './job-hash.js';
+import { claimingWorker, readJobHash, type JobHash } from './job-hash.js';
 import { keys } from './keys.js';
 import { QUEUED_JOB_OPTIONS } from './reroute.js';
 import { chooseWorker, rootsHold, type WorkerInfo } from './routing.js';
@@ -273,7 +273,7 @@ export class RedisBackend implements JobBackend {
    */
   async answerApproval(jobId: string, answer: ApproveInput, answeredBy: string): Promise<ApproveOutput> {
     const hash = await this.mustRead(jobId);
-    const workerId = hash.claimedBy?.startsWith('worker:') ? hash.claimedBy.slice('worker:'.length) : null;
+    const workerId = claimingWorker(hash);
     // Queued, or cancelled before it ran: it never asked anything.
     if (!workerId) throw new ApprovalNotFound(jobId, answer.approvalId);
     if (!(await onRedis('the answer', () => isAlive(this.redis, workerId)))) {
@@ -291,7 +291,7 @@ export class RedisBackend implements JobBackend {
 
   async remove(jobId: string): Promise<void> {
     const hash = await this.mustRead(jobId);
-    const workerId = hash.claimedBy?.startsWith('worker:') ? hash.claimedBy.slice('worker:'.length) : null;
+    const workerId = claimingWorker(hash);
     if (workerId && (await onRedis('the removal', () => isAlive(this.redis, workerId)))) {
       const reply = await this.control(workerId, { op: 'remove', jobId }, READ_TIMEOUT_MS);
       if (!reply.ok) throw new JobConflict(reply.error.message);
@@ -364,7 +364,7 @@ export class RedisBackend implements JobBackend {
 
   /** The owning worker's answer, or null when it is gone or silent (the caller answers from Redis). */
   private async askWorker<T>(hash: JobHash, request: ControlRequest): Promise<T | null> {
-    const workerId = hash.claimedBy?.startsWith('worker:') ? hash.claimedBy.slice('worker:'.length) : null;
+    const workerId = claimingWorker(hash);
     if (!workerId || !(await isAlive(this.redis, workerId).catch(() => false))) return null;
     try {
       const reply = await this.control(workerId, request, READ_TIMEOUT_MS);

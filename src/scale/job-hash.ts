@@ -51,6 +51,11 @@ export async function readJobHash(redis: Redis, jobId: string): Promise<JobHash 
   return decodeJobHash(fields);
 }
 
+/** The worker that took the job and runs (or ran) it, or null when none did (queued, cancelled before it ran). */
+export function claimingWorker(hash: JobHash): string | null {
+  return hash.claimedBy?.startsWith('worker:') ? hash.claimedBy.slice('worker:'.length) : null;
+}
+
 /** The entry of a job whose worker vanished while it had not ended. */
 export function orphanedEntry(entry: IndexEntry, workerId: string): IndexEntry {
   return {
