@@ -83,7 +83,9 @@ export function cleanupJobs(config: Config): void {
       // no runner.json: never started
     }
   }
-  fs.rmSync(config.dataDir, { recursive: true, force: true });
+  // A process just sent SIGKILL may still finish a write in progress (a busy box runs it late), so a
+  // folder can gain a file while it is being removed (ENOTEMPTY): rmSync tries again.
+  fs.rmSync(config.dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
 }
 
 function killQuietly(pid: number): void {
