@@ -307,7 +307,7 @@ export const SETTINGS: readonly AnySetting[] = [
   setting({
     env: 'CLAUDE_ASYNC_WORKER_TTL', key: 'workerTtlMs', group: 'scale', default: '15s',
     parse: atLeast(parseDuration, 1000, '1s'),
-    meaning: 'a worker without a heartbeat this long is gone and its running jobs read `orphaned` (refreshed every third of it)',
+    meaning: 'a worker without a heartbeat this long is gone: its running jobs read `orphaned` and the jobs queued for it move to another live worker that holds their cwd, or fail naming it (refreshed every third of it)',
   }),
   setting({
     env: 'CLAUDE_ASYNC_REDIS_MAX_LOG_BYTES', key: 'redisMaxLogBytes', group: 'scale', default: '1MB',
