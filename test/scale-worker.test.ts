@@ -15,8 +15,10 @@ import type { LogLine } from '../src/jobs/follower.js';
 import { RedisBackend } from '../src/scale/backend.js';
 import { openFrontRedis } from '../src/scale/front-redis.js';
 import { keys } from '../src/scale/keys.js';
+import { CLAIM } from '../src/scale/worker.js';
+import { jobPaths } from '../src/jobs/layout.js';
 import { isAlive, tempDir, waitFor } from './support/helpers.js';
-import { RedisServer, redisMissing } from './support/redis.js';
+import { RedisServer, frontClient, redisMissing } from './support/redis.js';
 import { countingClaude, jobGroups, killGroups, specFor, spawnWorker, type WorkerProcess } from './support/scale.js';
 
 const missing = redisMissing();
@@ -27,7 +29,7 @@ interface Rig {
   dir: string;
   claude: ReturnType<typeof countingClaude>;
   root: (name: string) => string;
-  worker: (id: string, roots: string[], extra?: { slots?: number; labels?: string[] }) => Promise<WorkerProcess>;
+  worker: (id: string, roots: string[], extra?: { slots?: number; labels?: string[]; ttl?: string }) => Promise<WorkerProcess>;
   status: (jobId: string) => Promise<string | undefined>;
 }
 
@@ -158,6 +160,28 @@ describe('shared backend: workers', { skip: missing ?? false, concurrency: false
       assert.ok(state!.exit, 'its exit record was published');
       assert.match((await r.front.tail(jobId, { tailBytes: 2000 })).tail, /\[result\]/);
     }
+  });
+
+  it('a worker killed while writing a job\'s folder queues the job again when it restarts: it runs once and completes', async (t) => {
+    const r = await rig(t);
+    const root = r.root('repo');
+    // A long TTL: the killed worker's heartbeat outlives it, so the job is routed to it and waits in its queue.
+    const a = await r.worker('host-a', [root], { ttl: '60s' });
+    await a.kill('SIGKILL');
+    const jobId = await start(r.front, root, 'hello');
+    // What the worker had done when it died: claimed the job and begun its folder (the prompt, no spec.json yet).
+    const client = await frontClient(r.redis.url);
+    t.after(() => client.disconnect());
+    assert.equal(await client.eval(CLAIM, 2, keys.job(jobId), keys.workerJobs('host-a'), 'worker:host-a', jobId, 'the-dead-take'), 1);
+    const paths = jobPaths(a.jobsDir, jobId);
+    fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(paths.prompt, 'hello');
+
+    await r.worker('host-a', [root], { ttl: '60s' });
+    await waitFor(async () => (await r.status(jobId)) === 'completed', 30_000, 'the half-written job to run after all');
+    assert.equal(r.claude.runs(), 1, 'it ran once');
+    assert.ok(fs.existsSync(paths.spec), 'its folder was written anew');
+    assert.match((await r.front.tail(jobId, { tailBytes: 2000 })).tail, /\[result\]/);
   });
 
   it('a whole host killed (worker and runners) turns its running jobs orphaned within the TTL; other jobs are untouched', async (t) => {

@@ -190,6 +190,15 @@ export class JobWorker {
    */
   private async adopt(): Promise<void> {
     const names = new Set((await fs.promises.readdir(this.config.jobsDir).catch(() => [] as string[])).filter(isJobId));
+    for (const jobId of names) {
+      // A folder without spec.json is no job (docs/design.md, "A job on disk"): this worker died while
+      // writing it, before any runner could start. It goes, and the job is queued again below.
+      const paths = jobPaths(this.config.jobsDir, jobId);
+      if (fs.existsSync(paths.spec)) continue;
+      await fs.promises.rm(paths.dir, { recursive: true, force: true });
+      names.delete(jobId);
+      this.options.log.warn({ jobId }, 'a job folder this worker was writing when it stopped is removed; the job is queued again');
+    }
     const claimed = [...await this.redis.smembers(keys.workerJobs(this.workerId)), ...await this.redis.smembers(keys.workerOrphans(this.workerId))];
     for (const jobId of claimed) {
       if (names.has(jobId)) continue;
