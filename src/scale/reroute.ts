@@ -92,7 +92,7 @@ async function rerouteOne(
   if (!specText || !entryText || claimedBy) return 'nothing';
   // Moved by a reaper that stopped before removing it here: it waits in its new queue already.
   if (worker && worker !== deadWorkerId && live.some((w) => w.workerId === worker)) return 'nothing';
-  const spec = JSON.parse(specText) as JobSpecRecord & { labels?: string[] };
+  const spec = JSON.parse(specText) as JobSpecRecord;
   const target = chooseWorker(live, spec.cwd, spec.labels ?? []);
   if (target) {
     // Same BullMQ id from any reaper: a second add of the same move is ignored.
