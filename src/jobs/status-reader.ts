@@ -41,7 +41,13 @@ export class StatusReader {
     if (known) return known;
     const entry = await entryFromFolder(this.deps.jobsDir, jobId).catch(() => null);
     if (!entry || !fs.existsSync(jobPaths(this.deps.jobsDir, jobId).dir)) return null;
-    this.deps.store.put(entry);
+    // The job's creator may have put its entry while the folder was read: its entry wins. And a
+    // folder read before its spec.json was written (a job being made, or a broken one) is not
+    // cached: its owner-less placeholder would hide the job from its owner for good (two starts
+    // under one Idempotency-Key through two fronts lost a job that way).
+    const meanwhile = this.deps.store.get(jobId);
+    if (meanwhile) return meanwhile;
+    if (entry.owner !== '') this.deps.store.put(entry);
     return entry;
   }
 
