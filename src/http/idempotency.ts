@@ -16,10 +16,9 @@ const IDEMPOTENCY_KEY_PATTERN = /^[\x20-\x7e]{1,200}$/;
 const SWEEP_EVERY_MS = 3_600_000;
 /**
  * How long a start waits for another server's attempt under the same key to finish creating the job.
- * The wait ends as soon as the job is there; only an attempt that died half-way waits it out. It is
- * long because creating is a few fsyncs, and a disk busy with other fsyncs (Redis with `appendfsync
- * always`, hundreds of job folders) made one take over 5 s: the retry then got a 409 for a job that
- * was being made.
+ * The wait ends as soon as the job is there; only an attempt that died half-way waits it out. (It
+ * was raised from 5 s for a race seen under load; that race turned out to be a cached owner-less
+ * entry, fixed in StatusReader.find, not a slow create, so the longer wait is not what fixed it.)
  */
 const CONCURRENT_CREATE_WAIT_MS = 30_000;
 
