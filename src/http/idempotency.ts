@@ -15,10 +15,10 @@ const IDEMPOTENCY_KEY_PATTERN = /^[\x20-\x7e]{1,200}$/;
 
 const SWEEP_EVERY_MS = 3_600_000;
 /**
- * How long a start waits for another server's attempt under the same key to finish creating the job.
- * The wait ends as soon as the job is there; only an attempt that died half-way waits it out. (It
- * was raised from 5 s for a race seen under load; that race turned out to be a cached owner-less
- * entry, fixed in StatusReader.find, not a slow create, so the longer wait is not what fixed it.)
+ * How long a start waits for another attempt under the same key to finish creating the job. The
+ * wait ends as soon as the job is there; only an attempt that died half-way (a folder without its
+ * spec) waits it out. Long on purpose: giving up early answers 409 for a job that is about to exist,
+ * while waiting long costs time only on that rare crash path, and stays inside a client's minute.
  */
 const CONCURRENT_CREATE_WAIT_MS = 30_000;
 

@@ -71,6 +71,13 @@ export class StatusReader {
       store.delete(entry.jobId);
       throw new JobNotFound(entry.jobId);
     }
+    // An owner-less placeholder (its folder was read before spec.json landed) becomes the job's real
+    // entry once the spec is there: the creator's, if it put one meanwhile, else one read from the folder.
+    const placeholder = entry.owner === '';
+    if (placeholder && facts.spec === 'ok') {
+      const landed = store.get(entry.jobId);
+      entry = landed && landed.owner !== '' ? landed : (await entryFromFolder(this.deps.jobsDir, entry.jobId).catch(() => null)) ?? entry;
+    }
     if (!facts.runnerAlive && facts.claudeAlive && facts.runner && facts.runner !== 'unreadable') this.endUnrecordedClaude(entry.jobId, facts.runner);
     const launching = this.deps.isLaunching(entry.jobId) && !facts.runner && !facts.exit;
     const derived = launching ? { status: 'running' as const, reason: 'starting' } : deriveStatus(facts);
@@ -86,8 +93,11 @@ export class StatusReader {
     const startedAt = exit?.startedAt ?? (runner?.claimedBy ? undefined : runner?.startedAt);
     if (startedAt) next.startedAt = startedAt;
     if (exit) next.endedAt = exit.endedAt;
-    if (next.status !== entry.status || next.statusReason !== entry.statusReason || next.endedAt !== entry.endedAt || next.startedAt !== entry.startedAt) {
-      if (store.get(entry.jobId)) store.put(next);
+    if ((placeholder && next.owner !== '') || next.status !== entry.status || next.statusReason !== entry.statusReason || next.endedAt !== entry.endedAt || next.startedAt !== entry.startedAt) {
+      // Never over a real entry from a placeholder: the creator may have put its entry while the
+      // facts were read (two starts under one Idempotency-Key through two fronts hid a job that way).
+      const current = store.get(entry.jobId);
+      if (current && (next.owner !== '' || current.owner === '')) store.put(next);
       if (isEnded(next.status) && !isEnded(entry.status)) this.deps.onEnded();
     }
     return { entry: next, exit };

@@ -221,6 +221,9 @@ export class LowdbJobIndex implements JobIndexStore {
 
   /** Makes the index agree with the folders: adds jobs it lacks, drops jobs whose folder is gone. */
   async reconcile(shouldStop: () => boolean = () => false): Promise<void> {
+    // Only jobs indexed before the folders are read may be dropped for a missing folder: one put
+    // while readdir ran (a start that made its folder meanwhile) is not in its answer, yet exists.
+    const indexedBefore = new Set(this.ids);
     const mtimeMs = await dirMtime(this.jobsDir);
     let names: string[];
     try {
@@ -231,7 +234,7 @@ export class LowdbJobIndex implements JobIndexStore {
     const onDisk = new Set(names.filter(isJobId));
     let changed = false;
     for (const jobId of [...this.ids]) {
-      if (!onDisk.has(jobId)) {
+      if (indexedBefore.has(jobId) && !onDisk.has(jobId)) {
         this.delete(jobId);
         changed = true;
       }
@@ -243,7 +246,9 @@ export class LowdbJobIndex implements JobIndexStore {
       if (i > 0) await new Promise((r) => setImmediate(r));
       const entries = await Promise.all(missing.slice(i, i + REBUILD_BATCH).map((jobId) => entryFromFolder(this.jobsDir, jobId)));
       for (const entry of entries) {
-        if (!entry) continue;
+        // A job put while its folder was read (its creator's entry) wins over what the read found:
+        // that may be the owner-less placeholder of a folder whose spec.json was not written yet.
+        if (!entry || this.db.data.jobs[entry.jobId]) continue;
         this.put(entry);
         changed = true;
       }
