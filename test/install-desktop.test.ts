@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,8 +11,6 @@ import { tempDir, testConfig } from './support/helpers.js';
 import { SERVER_BIN } from './support/server-process.js';
 
 const run = promisify(execFile);
-type TestContext = { after: (fn: () => unknown) => void };
-
 function sandbox(t: TestContext, platform: NodeJS.Platform = 'linux', env: Record<string, string> = {}): RegisterDesktopContext {
   const home = tempDir('ca-desktop-');
   t.after(() => fs.rmSync(home, { recursive: true, force: true }));

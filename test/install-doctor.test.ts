@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,8 +10,6 @@ import { SERVER_BIN } from './support/server-process.js';
 import { needsPosix } from './support/platform.js';
 
 const run = promisify(execFile);
-type TestContext = { after: (fn: () => unknown) => void };
-
 /** A working set-up in a temp folder: the fake claude, a data dir, a work root, a token. */
 function goodEnv(t: TestContext): Record<string, string> {
   const dir = tempDir('ca-doctor-');

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import pino from 'pino';
 import { newJobId } from '../src/jobs/ids.js';
 import { jobPaths } from '../src/jobs/layout.js';
@@ -15,8 +15,6 @@ import type { JobSpecRecord } from '../src/jobs/records.js';
 import { StatusReader } from '../src/jobs/status-reader.js';
 import { LowdbJobIndex, summaryFromSpec, type IndexEntry } from '../src/jobs/store.js';
 import { tempDir } from './support/helpers.js';
-
-type TestContext = { after: (fn: () => unknown) => void };
 
 async function index(t: TestContext) {
   const dataDir = tempDir();

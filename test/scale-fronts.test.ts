@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import pino from 'pino';
 import { createAuthenticator } from '../src/auth/authenticator.js';
 import { TokenStore } from '../src/auth/token-store.js';
@@ -18,8 +18,6 @@ import { authorizeUrl, openConsent, pkce, postConsent, register, startOAuthServe
 import { RedisServer, frontClient, redisMissing } from './support/redis.js';
 
 const missing = redisMissing();
-
-type TestContext = { after: (fn: () => unknown) => void };
 
 /** A redis-server, one job store, and two fronts on it; `call` picks the front. */
 async function twoFronts(t: TestContext, authFailuresPerMinute = 1000) {

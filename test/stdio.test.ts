@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -14,8 +14,6 @@ import { needsPosix } from './support/platform.js';
 
 const TOOL_NAMES = ['claude_approve', 'claude_cancel', 'claude_check', 'claude_jobs', 'claude_run', 'claude_start', 'claude_wait'];
 type Structured = Record<string, unknown>;
-type TestContext = { after: (fn: () => unknown) => void };
-
 /** node:test runs after-hooks first-in first-out; cleanup must undo in reverse (processes, then dirs). */
 function deferrals(t: TestContext): (fn: () => unknown) => void {
   const stack: (() => unknown)[] = [];

@@ -6,6 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configFor, type Config } from '../../src/config.js';
+import { claimForServer } from '../../src/jobs/claim.js';
+import { isJobId } from '../../src/jobs/ids.js';
+import { jobPaths } from '../../src/jobs/layout.js';
 import { JobService, type ServiceOptions } from '../../src/jobs/service.js';
 import type { Viewer } from '../../src/jobs/records.js';
 
@@ -75,6 +78,9 @@ export function cleanupJobs(config: Config): void {
     // nothing was created
   }
   for (const name of names) {
+    // A runner launched a moment ago may not have claimed its job yet (a busy box starts it late):
+    // claim it first, as a cancel does, so it leaves quietly instead of running into the removal.
+    if (isJobId(name)) claimForServer(jobPaths(config.jobsDir, name), 'cancel');
     try {
       const runner = JSON.parse(fs.readFileSync(path.join(config.jobsDir, name, 'runner.json'), 'utf8')) as { runnerPid?: number; claudePid?: number; claimedBy?: string };
       if (runner.claudePid) killQuietly(-runner.claudePid);
@@ -84,8 +90,9 @@ export function cleanupJobs(config: Config): void {
     }
   }
   // A process just sent SIGKILL may still finish a write in progress (a busy box runs it late), so a
-  // folder can gain a file while it is being removed (ENOTEMPTY): rmSync tries again.
-  fs.rmSync(config.dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+  // folder can gain a file while it is being removed (ENOTEMPTY), and so can a late runner failing
+  // its claim (a moment's temp file): rmSync tries again, for up to ~5 s.
+  fs.rmSync(config.dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 }
 
 function killQuietly(pid: number): void {
