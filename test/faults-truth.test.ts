@@ -54,14 +54,18 @@ function liveClaudes(jobsDir: string): number {
   return n;
 }
 
-/** Counts live claudes under jobsDir as often as the event loop allows; stop() gives the most seen at once. */
+/**
+ * Counts live claudes under jobsDir every few ms; stop() gives the most seen at once. Not every turn
+ * of the event loop: that pegged a core of a 2-core box, and starved the very jobs it watched (a
+ * claude let through early would overlap for a whole job's start, far longer than a few ms).
+ */
 function watchLiveClaudes(jobsDir: string): { stop(): Promise<number> } {
   let most = 0;
   let watching = true;
   const watcher = (async () => {
     while (watching) {
       most = Math.max(most, liveClaudes(jobsDir));
-      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setTimeout(r, 5));
     }
   })();
   return {
@@ -100,7 +104,7 @@ describe('a runner killed while claude runs', { skip: needsPosix('SIGSTOP and SI
     }, 30_000, 'the victim to become orphaned');
     assert.match(String(final.statusReason), /runner process is gone/);
     // The queued job only started once the victim's claude was gone.
-    const third = await until(server, queued, (j) => j.status === 'completed', 'to complete');
+    const third = await until(server, queued, (j) => j.status === 'completed', 'to complete', 60_000);
     assert.equal(third.status, 'completed');
     const maxClaudes = await peak.stop();
     assert.ok(maxClaudes <= 2, `${maxClaudes} claude processes ran at once with MAX_CONCURRENT=2`);
