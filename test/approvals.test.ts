@@ -8,6 +8,7 @@ import path from 'node:path';
 import {
   CallToolResultSchema, CreateTaskResultSchema, ElicitRequestSchema, RELATED_TASK_META_KEY, ResourceUpdatedNotificationSchema, TaskStatusNotificationSchema, type Task,
 } from '@modelcontextprotocol/sdk/types.js';
+import { SHOWN_INPUT_BYTES, shownInput } from '../src/approvals/shown-input.js';
 import { jobFingerprint } from '../src/mcp/subscriptions.js';
 import type { Config } from '../src/config.js';
 import { checkUntilAsked, type Pending } from './support/approvals.js';
@@ -88,6 +89,47 @@ describe('approvals', () => {
     assert.equal(denied.status, 200, denied.text);
     await ended(s, jobId);
     assert.match(await readableOutput(s, jobId), /Denied Bash: use npm run clean instead/);
+  });
+
+  it('a question about a big Write shows the head of its content and its size; allow runs the whole input', async (t) => {
+    const s = await approvalsServer(t);
+    const contentBytes = 300 * 1024;
+    const started = await s.rest('/v1/jobs', { body: { prompt: `#fake ask Write /tmp/big.txt ${contentBytes}`, approvals: true } });
+    assert.equal(started.status, 201, started.text);
+    const jobId = String(started.body.jobId);
+    const job = await waitFor(async () => {
+      const got = await s.rest(`/v1/jobs/${jobId}`);
+      return (got.body.pendingApprovals as Pending[] | undefined)?.length ? got : null;
+    }, 30_000, 'the job to ask');
+    const pending = (job.body.pendingApprovals as Array<Pending & { inputTruncated?: boolean; inputBytes?: number }>)[0]!;
+    assert.equal(pending.inputTruncated, true);
+    assert.equal(pending.inputBytes, Buffer.byteLength(JSON.stringify({ file_path: '/tmp/big.txt', content: 'x'.repeat(contentBytes) })));
+    assert.equal(pending.input.file_path, '/tmp/big.txt', 'short fields stay whole');
+    assert.match(String(pending.input.content), /^x{16384}… \[290816 more characters\]$/);
+    assert.ok(Buffer.byteLength(job.text) < SHOWN_INPUT_BYTES + 4096, `the check stays small (${Buffer.byteLength(job.text)} bytes)`);
+    // MCP shows the same cut question.
+    const client = await s.connect();
+    const { pending: viaMcp } = await checkUntilAsked(client, jobId);
+    assert.deepEqual(viaMcp, pending);
+    const answered = await s.rest(`/v1/jobs/${jobId}/approvals/${pending.approvalId}`, { body: { decision: 'allow' } });
+    assert.equal(answered.status, 200, answered.text);
+    assert.equal((await ended(s, jobId)).status, 'completed');
+    const ran = /Allowed Write: (\{.*\})/.exec(await readableOutput(s, jobId));
+    assert.ok(ran, 'the tool ran');
+    assert.equal((JSON.parse(ran[1]!) as { content: string }).content.length, contentBytes, 'with the whole content');
+  });
+
+  it('a question input under the budget is shown whole; past it, strings are cut shorter until it fits', () => {
+    const small = { command: 'git push' };
+    assert.deepEqual(shownInput(small), { input: small });
+    const edits = Array.from({ length: 40 }, (_, i) => ({ old_string: `o${i}`.repeat(2000), new_string: `n${i}`.repeat(2000) }));
+    const shown = shownInput({ file_path: '/a', edits });
+    assert.equal(shown.inputTruncated, true);
+    assert.ok(Buffer.byteLength(JSON.stringify(shown.input)) <= SHOWN_INPUT_BYTES);
+    assert.equal((shown.input.edits as unknown[]).length, 40, 'every edit is still there, each cut');
+    const tooMany = shownInput({ edits: Array.from({ length: 5000 }, () => ({ old_string: 'a'.repeat(300), new_string: 'b'.repeat(300) })) });
+    assert.deepEqual(tooMany.input, {}, 'nothing fits: nothing is shown, the size is');
+    assert.ok(tooMany.inputBytes! > 3_000_000);
   });
 
   it('another principal can neither see nor answer the question: the same 404 as an unknown job; an admin can answer', async (t) => {

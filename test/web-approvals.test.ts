@@ -24,7 +24,7 @@ describe('approvals on the jobs page', { skip: chromiumMissing }, () => {
     const { page, requests, dialogs, consoleErrors } = await browser.openPage();
     await signIn(page, server.url, server.tokens.alice);
     await page.getByRole('link', { name: 'New job' }).click();
-    await page.getByLabel('Prompt').fill(`#fake ask Bash rm -rf dist\n#fake ask Write /srv/app/config.json\n#fake wait-file ${gate}/go\n#fake ask Bash git push\nthe end`);
+    await page.getByLabel('Prompt').fill(`#fake ask Bash rm -rf dist\n#fake ask Write /srv/app/config.json 100000\n#fake wait-file ${gate}/go\n#fake ask Bash git push\nthe end`);
     await page.getByLabel('Title').fill('asks three times');
     await page.getByLabel('Ask me first (approvals)').check();
     await screenshot(page, 'start-approvals-desktop');
@@ -38,6 +38,7 @@ describe('approvals on the jobs page', { skip: chromiumMissing }, () => {
     const first = panel.getByRole('article', { name: 'Claude wants to use Bash' });
     await first.waitFor({ timeout: 30_000 });
     assert.match(await first.locator('pre.approval-input').innerText(), /"command": "rm -rf dist"/);
+    assert.equal(await first.locator('.approval-truncated').count(), 0, 'a short input is shown whole, without a note');
     const unlabelled = await page.evaluate('[...document.querySelectorAll("input, select, textarea")].filter((c) => c.labels.length === 0).map((c) => c.outerHTML)');
     assert.deepEqual(unlabelled, [], 'every control has a label');
     await screenshot(page, 'job-approval-desktop');
@@ -48,6 +49,9 @@ describe('approvals on the jobs page', { skip: chromiumMissing }, () => {
     const second = panel.getByRole('article', { name: 'Claude wants to use Write' });
     await second.waitFor({ timeout: 30_000 });
     assert.match(await second.locator('pre.approval-input').innerText(), /"file_path": "\/srv\/app\/config.json"/);
+    // 100 KB of content is past what a question shows: its head, and a word on the whole.
+    assert.match(await second.locator('pre.approval-input').innerText(), /x{16384}… \[83616 more characters\]/);
+    assert.match(await second.locator('.approval-truncated').innerText(), /^The input is 98 KB: long text is cut above\. Allow runs it whole/);
     await page.setViewportSize({ width: 390, height: 844 });
     await screenshot(page, 'job-approval-phone');
     await page.setViewportSize({ width: 1280, height: 860 });

@@ -3,10 +3,11 @@
 import { JobConflict, ApprovalNotFound } from '../jobs/errors.js';
 import { readAnswer, readPendingQuestions, readQuestion, writeAnswerOnce, type ApprovalAnswer } from './files.js';
 import type { ApproveInput, ApproveOutput, PendingApproval } from './schemas.js';
+import { shownInput } from './shown-input.js';
 
 export async function pendingApprovals(jobDir: string): Promise<PendingApproval[]> {
   const questions = await readPendingQuestions(jobDir);
-  return questions.map(({ approvalId, toolName, input, askedAt }) => ({ approvalId, toolName, input, askedAt }));
+  return questions.map(({ approvalId, toolName, input, askedAt }) => ({ approvalId, toolName, ...shownInput(input), askedAt }));
 }
 
 export async function answerApproval(jobDir: string, request: ApproveInput, answeredBy: string, jobEnded: boolean): Promise<ApproveOutput> {

@@ -9,7 +9,9 @@ export const approvalIdSchema = z.string().regex(APPROVAL_ID_PATTERN, 'an approv
 export const pendingApprovalSchema = z.object({
   approvalId: z.string(),
   toolName: z.string().describe('The tool claude wants to use, e.g. "Bash".'),
-  input: z.record(z.string(), z.unknown()).describe('The input it would run with, e.g. {"command":"git push"}.'),
+  input: z.record(z.string(), z.unknown()).describe('The input it would run with, e.g. {"command":"git push"}. Over 64 KiB, long strings are cut (see inputTruncated).'),
+  inputTruncated: z.literal(true).optional().describe('The input was over 64 KiB as JSON, so its long strings are cut here. Allow runs the whole input; the job\'s output has it in full (its tool_use line).'),
+  inputBytes: z.number().int().optional().describe('With inputTruncated: the size of the whole input as JSON, in bytes.'),
   askedAt: z.number().describe('ms since the epoch'),
 });
 export type PendingApproval = z.infer<typeof pendingApprovalSchema>;

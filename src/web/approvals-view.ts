@@ -4,7 +4,7 @@
 // leaves the page with the next look, and one answered here never comes back from a stale look.
 import { ApiError, type Api } from './api.js';
 import { field, h } from './dom.js';
-import { inert, time } from './format.js';
+import { bytes, inert, time } from './format.js';
 import type { PendingApproval } from './types.js';
 
 export interface ApprovalsOptions {
@@ -98,6 +98,9 @@ export class ApprovalsPanel {
     return h('article', { class: 'approval', data: { approvalId }, aria: { labelledby: headingId } },
       h('h3', { id: headingId }, 'Claude wants to use ', h('span', { class: 'tool-name' }, inert(toolName))),
       h('pre', { class: 'approval-input' }, inert(JSON.stringify(input, null, 2))),
+      question.inputTruncated
+        ? h('p', { class: 'meta approval-truncated' }, `The input is ${bytes(question.inputBytes ?? 0)}: long text is cut above. Allow runs it whole; the job's output below has all of it.`)
+        : null,
       h('p', { class: 'meta' }, `Asked ${time(question.askedAt)}`),
       this.options.canAnswer ? field('Message to Claude (optional; with Deny, what to do instead)', message) : null,
       this.options.canAnswer ? h('div', { class: 'actions' }, allow, deny) : null,

@@ -42,3 +42,10 @@ export function shorten(text: string, max: number): string {
   const one = text.replace(/\s+/g, ' ').trim();
   return one.length > max ? `${one.slice(0, max - 1)}…` : one;
 }
+
+/** A size in bytes as people read it: 812 B, 300 KB, 12.5 MB (1 KB = 1024 B). */
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const [value, unit] = n < 1024 * 1024 ? [n / 1024, 'KB'] : [n / (1024 * 1024), 'MB'];
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${unit}`;
+}

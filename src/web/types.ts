@@ -35,6 +35,9 @@ export interface PendingApproval {
   approvalId: string;
   toolName: string;
   input: Record<string, unknown>;
+  /** The input was too big to show whole: long strings are cut (the job's output has it all). */
+  inputTruncated?: true | undefined;
+  inputBytes?: number | undefined;
   askedAt: number;
 }
 
