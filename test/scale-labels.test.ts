@@ -1,7 +1,8 @@
 // Job labels on the shared backend, against a real redis-server, two real workers that hold the same
 // folder but carry different labels, and a real front: a labelled job lands on the worker carrying
 // its labels (over REST and over MCP claude_start), check and list show the labels, and a label set
-// no live worker carries is refused at once, naming the cwd and the labels.
+// no live worker carries is refused at once, naming the cwd and the labels. A worker restarted with
+// fewer labels hands the jobs queued for its old ones on instead of running them.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -80,5 +81,49 @@ describe('shared backend: job labels', { skip: missing ?? false }, () => {
     assert.ok(String(nowhere.body.detail).includes(elsewhere) && String(nowhere.body.detail).includes('gpu'), String(nowhere.body.detail));
     // Refusals made nothing.
     assert.equal(((await front.rest('/v1/jobs?limit=200')).body.jobs as unknown[]).length, jobsBefore.length);
+  });
+
+  it('a worker restarted with fewer labels hands the jobs queued for its old ones on: to a worker carrying them, or fails them with the reason; it runs neither', async (t) => {
+    const cluster = await startCluster(t, 'ca-scale-relabel-');
+    const { dir, workers } = cluster;
+    const root = path.join(dir, 'repos');
+    const gate = path.join(dir, 'gate');
+    fs.mkdirSync(root);
+    fs.mkdirSync(gate);
+    // One slot, and a heartbeat that outlives the restart: the queued jobs stay in this worker's queue.
+    const before = await cluster.worker('host-a', [root], { labels: ['gpu', 'tpu'], slots: 1, ttl: '60s' });
+    const front = await cluster.front('front-1', root);
+    const start = async (prompt: string, labels: string[]) => {
+      const started = await front.rest('/v1/jobs', { body: { prompt, cwd: root, labels } });
+      assert.equal(started.status, 201, JSON.stringify(started.body));
+      return String(started.body.jobId);
+    };
+    const status = async (jobId: string) => (await front.rest(`/v1/jobs/${jobId}`)).body;
+    const holding = await start(`#fake wait-file ${gate}/go\nholds the slot`, ['gpu']);
+    await waitFor(async () => (await status(holding)).status === 'running', 30_000, 'the first job to run');
+    const wantsGpu = await start('wants gpu', ['gpu']);
+    const wantsTpu = await start('wants tpu', ['tpu']);
+    assert.equal((await status(wantsGpu)).status, 'queued');
+
+    await before.kill();
+    await cluster.worker('host-a', [root], { labels: ['cpu'], slots: 1, ttl: '60s' });
+    await cluster.worker('host-b', [root], { labels: ['gpu'] });
+    fs.writeFileSync(path.join(gate, 'go'), '');
+
+    const gpuDone = await waitFor(async () => {
+      const job = await status(wantsGpu);
+      return job.status === 'completed' && job;
+    }, 60_000, 'the gpu job to run elsewhere');
+    assert.deepEqual(gpuDone.labels, ['gpu']);
+    assert.equal(await hostOf(workers, wantsGpu), 'host-b', 'it ran on the worker carrying gpu');
+    const tpuFailed = await waitFor(async () => {
+      const job = await status(wantsTpu);
+      return job.status === 'failed' && job;
+    }, 60_000, 'the tpu job to fail');
+    assert.match(String(tpuFailed.statusReason), /host-a this job was queued for no longer carries the labels tpu .*no other live worker holds '.*' with them; the job never ran/);
+    assert.equal((await status(holding)).status, 'completed');
+    const hostA = workers.find((w) => w.workerId === 'host-a')!;
+    assert.ok(!fs.existsSync(path.join(hostA.jobsDir, wantsGpu)) && !fs.existsSync(path.join(hostA.jobsDir, wantsTpu)), 'neither ran on host-a');
+    assert.equal(cluster.claude.runs(), 2, 'the slot holder and the gpu job ran, once each; the tpu job never');
   });
 });

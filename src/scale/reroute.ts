@@ -51,16 +51,7 @@ export async function rerouteQueued(redis: Redis, deadWorkerId: string, live: re
   await redis.set(keys.deadSince(deadWorkerId), String(Date.now()), 'NX');
   const deadForMs = Date.now() - Number(await redis.get(keys.deadSince(deadWorkerId)));
   const mayFail = deadForMs >= FAIL_UNROUTABLE_AFTER_MS;
-  const queues = new Map<string, Queue>();
-  const queue = (workerId: string) => {
-    let q = queues.get(workerId);
-    if (!q) {
-      q = new Queue(keys.queueName(workerId), { connection: redis, prefix: keys.bullPrefix });
-      q.on('error', () => {}); // the caller sees the failed command itself
-      queues.set(workerId, q);
-    }
-    return q;
-  };
+  const { queue, close } = workerQueues(redis);
   try {
     const dead = queue(deadWorkerId);
     // Oldest first: taken or stalled ones were added before any that still wait.
@@ -68,7 +59,7 @@ export async function rerouteQueued(redis: Redis, deadWorkerId: string, live: re
     for (const bullJob of bullJobs) {
       if (!bullJob?.id) continue;
       const jobId = String((bullJob.data as { jobId?: unknown }).jobId ?? '');
-      const outcome = isJobId(jobId) ? await rerouteOne(redis, jobId, deadWorkerId, live, mayFail, queue) : 'nothing';
+      const outcome = isJobId(jobId) ? await rerouteOne(redis, jobId, deadWorkerId, live, mayFail ? goneReason(deadWorkerId) : null, queue) : 'nothing';
       if (outcome === 'later') continue;
       if (outcome === 'failed') done.failed.push(jobId);
       else if (outcome !== 'nothing') done.moved.push({ jobId, to: outcome.to });
@@ -77,31 +68,73 @@ export async function rerouteQueued(redis: Redis, deadWorkerId: string, live: re
       await dead.remove(bullJob.id);
     }
   } finally {
-    await Promise.allSettled([...queues.values()].map((q) => q.close()));
+    await close();
     await redis.eval(UNLOCK, 1, lock, token).catch(() => 0);
   }
   return done;
 }
 
-/** Moved (to whom), failed, nothing to do (its queue entry can go), or later (no worker yet: the entry stays). */
+/**
+ * A job its own worker took off its queue but may not run: it lacks one of the job's labels (it
+ * was restarted with fewer). Moved to a live worker that carries them, or failed with a reason;
+ * never run here. Same rules and same at-most-once as a dead worker's queue.
+ */
+export async function handOn(redis: Redis, jobId: string, fromWorkerId: string, live: readonly WorkerInfo[]): Promise<{ to: string } | 'failed' | 'nothing'> {
+  const { queue, close } = workerQueues(redis);
+  try {
+    const outcome = await rerouteOne(redis, jobId, fromWorkerId, live.filter((w) => w.workerId !== fromWorkerId), (spec) =>
+      `the worker ${fromWorkerId} this job was queued for no longer carries the labels ${spec.labels?.join(', ')} (restarted with fewer) and no other live worker holds '${spec.cwd}' with them; the job never ran: start it again when a worker with those labels is back`,
+    queue);
+    return outcome === 'later' ? 'nothing' : outcome;
+  } finally {
+    await close();
+  }
+}
+
+/** BullMQ queues of workers, opened on first use and closed together. */
+function workerQueues(redis: Redis): { queue: (workerId: string) => Queue; close: () => Promise<void> } {
+  const queues = new Map<string, Queue>();
+  return {
+    queue(workerId) {
+      let q = queues.get(workerId);
+      if (!q) {
+        q = new Queue(keys.queueName(workerId), { connection: redis, prefix: keys.bullPrefix });
+        q.on('error', () => {}); // the caller sees the failed command itself
+        queues.set(workerId, q);
+      }
+      return q;
+    },
+    close: async () => {
+      await Promise.allSettled([...queues.values()].map((q) => q.close()));
+    },
+  };
+}
+
+const goneReason = (deadWorkerId: string) => (spec: JobSpecRecord) =>
+  `the worker ${deadWorkerId} this job waited for is gone (its heartbeat expired) and no live worker holds '${spec.cwd}'${spec.labels?.length ? ` with the labels ${spec.labels.join(', ')}` : ''}; the job never ran: start it again when a worker for that folder is back`;
+
+/**
+ * Moved (to whom), failed (with `failReason`; null: not yet), nothing to do (its queue entry can
+ * go), or later (no worker yet: the entry stays).
+ */
 async function rerouteOne(
-  redis: Redis, jobId: string, deadWorkerId: string, live: readonly WorkerInfo[], mayFail: boolean, queue: (workerId: string) => Queue,
+  redis: Redis, jobId: string, fromWorkerId: string, live: readonly WorkerInfo[], failReason: ((spec: JobSpecRecord) => string) | null, queue: (workerId: string) => Queue,
 ): Promise<{ to: string } | 'failed' | 'nothing' | 'later'> {
   const [specText, entryText, claimedBy, worker] = await redis.hmget(keys.job(jobId), 'spec', 'entry', 'claimedBy', 'worker');
   // Taken (it runs or ran), cancelled, or removed: nothing to move.
   if (!specText || !entryText || claimedBy) return 'nothing';
   // Moved by a reaper that stopped before removing it here: it waits in its new queue already.
-  if (worker && worker !== deadWorkerId && live.some((w) => w.workerId === worker)) return 'nothing';
+  if (worker && worker !== fromWorkerId && live.some((w) => w.workerId === worker)) return 'nothing';
   const spec = JSON.parse(specText) as JobSpecRecord;
   const target = chooseWorker(live, spec.cwd, spec.labels ?? []);
   if (target) {
     // Same BullMQ id from any reaper: a second add of the same move is ignored.
-    await queue(target.workerId).add('job', { jobId }, { ...QUEUED_JOB_OPTIONS, jobId: `${jobId}-via-${deadWorkerId}` });
+    await queue(target.workerId).add('job', { jobId }, { ...QUEUED_JOB_OPTIONS, jobId: `${jobId}-via-${fromWorkerId}` });
     await redis.hset(keys.job(jobId), 'worker', target.workerId);
     return { to: target.workerId };
   }
-  if (!mayFail) return 'later';
-  const error = `the worker ${deadWorkerId} this job waited for is gone (its heartbeat expired) and no live worker holds '${spec.cwd}'${spec.labels?.length ? ` with the labels ${spec.labels.join(', ')}` : ''}; the job never ran: start it again when a worker for that folder is back`;
+  if (!failReason) return 'later';
+  const error = failReason(spec);
   const exit = exitWithoutClaude('exited', { error });
   const entry: IndexEntry = { ...(JSON.parse(entryText) as IndexEntry), status: 'failed', statusReason: error, endedAt: exit.endedAt };
   const failed = await redis.eval(FAIL_UNCLAIMED, 2, keys.job(jobId), keys.out(jobId), JSON.stringify(entry), JSON.stringify(exit));

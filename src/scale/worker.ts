@@ -33,9 +33,9 @@ import { nextControl, replyControl, type ControlEnvelope, type ControlReply } fr
 import { readFolderState } from './folder-state.js';
 import { keys } from './keys.js';
 import { JobPublisher } from './publisher.js';
-import { QUEUED_JOB_OPTIONS } from './reroute.js';
+import { QUEUED_JOB_OPTIONS, handOn } from './reroute.js';
 import type { WorkerInfo } from './routing.js';
-import { logReaped, reapDeadWorkers, writeHeartbeat } from './workers.js';
+import { liveWorkers, logReaped, reapDeadWorkers, writeHeartbeat } from './workers.js';
 
 /** A runner that has not claimed its job by then failed to start (as in the local dispatcher). */
 const LAUNCH_TIMEOUT_MS = 30_000;
@@ -285,6 +285,14 @@ export class JobWorker {
   /** Claims the job in Redis (at most once, whoever asks), writes its folder and starts its runner. */
   private async take(jobId: string): Promise<void> {
     const { log } = this.options;
+    // Routed here for labels this worker carried then: restarted with fewer, it hands the job on
+    // (to a worker carrying them, or fails it with the reason) rather than run it where it may not.
+    const lacking = await this.labelsLacking(jobId);
+    if (lacking.length) {
+      const outcome = await handOn(this.redis, jobId, this.workerId, await liveWorkers(this.redis));
+      log.warn({ jobId, lacking, outcome }, 'a job queued here asks for labels this worker no longer carries; handed on');
+      return;
+    }
     if (!(await this.redis.eval(CLAIM, 2, keys.job(jobId), keys.workerJobs(this.workerId), `worker:${this.workerId}`, jobId, randomUUID()))) {
       log.info({ jobId }, 'job already claimed (cancelled, or taken before); not run again');
       return;
@@ -311,6 +319,13 @@ export class JobWorker {
     }
     await this.publish(jobId).catch((err: unknown) => log.warn({ jobId, err }, 'could not publish a new job yet'));
     this.launch(jobId);
+  }
+
+  /** The job's labels this worker does not carry (none for an unlabelled job, or one gone meanwhile). */
+  private async labelsLacking(jobId: string): Promise<string[]> {
+    const specText = await this.redis.hget(keys.job(jobId), 'spec');
+    const labels = specText ? (JSON.parse(specText) as JobSpecRecord).labels ?? [] : [];
+    return labels.filter((label) => !this.config.workerLabels.includes(label));
   }
 
   private launch(jobId: string): void {
