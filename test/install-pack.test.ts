@@ -106,7 +106,10 @@ describe('the npm package, packed and installed into an empty folder', { skip: n
   });
 
   it('passes its selftest (detach → poll → exit) from the installed copy', async () => {
-    const { stdout } = await run(bin, ['selftest'], { env: cleanEnv(), timeout: 60_000 });
+    // On failure, the steps it printed say which one failed (execFile's error leaves stdout out).
+    const { stdout } = await run(bin, ['selftest'], { env: cleanEnv(), timeout: 120_000 }).catch((error: { stdout?: string; stderr?: string }) => {
+      assert.fail(`selftest failed:\n${error.stdout ?? ''}${error.stderr ?? ''}`);
+    });
     assert.match(stdout, /selftest passed/);
   });
 

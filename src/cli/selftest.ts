@@ -55,7 +55,9 @@ export async function selftest(write: (line: string) => void = (l) => process.st
     step(true, `start returned job ${jobId} in ${(performance.now() - t0).toFixed(1)} ms`);
 
     const paths = jobPaths(config.jobsDir, jobId);
-    const deadline = Date.now() + 15_000;
+    // Generous: on a busy box a runner may take seconds to start; a selftest failing for that alone
+    // would send the user looking for a fault that is not there.
+    const deadline = Date.now() + 60_000;
     while (!fs.existsSync(paths.runner) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const runner = JSON.parse(fs.readFileSync(paths.runner, 'utf8')) as RunnerRecord;
     const group = process.platform === 'linux' ? pgidOf(runner.runnerPid) : runner.runnerPid;
