@@ -76,6 +76,32 @@ describe('the job index while a job is being made', () => {
     assert.equal(store.get(jobId)?.owner, 'token:alice', 'the index still holds the creator\'s entry');
   });
 
+  it('a refresh that read the folder before spec.json landed does not put its placeholder over the creator\'s entry', async (t) => {
+    const { jobsDir, store, reader } = await index(t);
+    const jobId = newJobId();
+    makeFolder(jobsDir, jobId);
+    const spec = jobPaths(jobsDir, jobId).spec;
+    let creatorActed = false;
+    let inspected: IndexEntry | undefined;
+    await withWrapped('readFile', (readFile) => (async (file: fs.PathLike | fs.promises.FileHandle, ...rest: unknown[]) => {
+      try {
+        return await (readFile as (...a: unknown[]) => Promise<unknown>)(file, ...rest);
+      } finally {
+        // The refresh just found no spec.json; now the creator finishes, before the refresh writes.
+        if (file === spec && !creatorActed) {
+          creatorActed = true;
+          finishCreating(jobsDir, store, jobId);
+        }
+      }
+    }) as typeof fs.promises.readFile, async () => {
+      inspected = (await reader.inspect(placeholderOf(jobId))).entry;
+    });
+    assert.ok(creatorActed, 'the refresh read the half-made folder');
+    assert.equal(inspected?.owner, '', 'the refresh itself saw the half-made folder');
+    assert.equal(store.get(jobId)?.owner, 'token:alice', 'the index kept the creator\'s entry');
+    assert.equal((await reader.inspect(store.get(jobId)!)).entry.owner, 'token:alice');
+  });
+
   it('a placeholder in the index becomes the real entry once spec.json is there', async (t) => {
     const { jobsDir, store, reader } = await index(t);
     const jobId = newJobId();

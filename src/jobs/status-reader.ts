@@ -41,13 +41,12 @@ export class StatusReader {
     if (known) return known;
     const entry = await entryFromFolder(this.deps.jobsDir, jobId).catch(() => null);
     if (!entry || !fs.existsSync(jobPaths(this.deps.jobsDir, jobId).dir)) return null;
-    // The job's creator may have put its entry while the folder was read: its entry wins. And a
-    // folder read before its spec.json was written (a job being made, or a broken one) is not
-    // cached: its owner-less placeholder would hide the job from its owner for good (two starts
-    // under one Idempotency-Key through two fronts lost a job that way).
+    // The job's creator may have put its entry while the folder was read: its entry wins. A
+    // placeholder cached here never hides a job: put() keeps a known owner's entry over it, and
+    // inspect() turns it into the job's entry once spec.json is there.
     const meanwhile = this.deps.store.get(jobId);
     if (meanwhile) return meanwhile;
-    if (entry.owner !== '') this.deps.store.put(entry);
+    this.deps.store.put(entry);
     return entry;
   }
 
@@ -94,10 +93,7 @@ export class StatusReader {
     if (startedAt) next.startedAt = startedAt;
     if (exit) next.endedAt = exit.endedAt;
     if ((placeholder && next.owner !== '') || next.status !== entry.status || next.statusReason !== entry.statusReason || next.endedAt !== entry.endedAt || next.startedAt !== entry.startedAt) {
-      // Never over a real entry from a placeholder: the creator may have put its entry while the
-      // facts were read (two starts under one Idempotency-Key through two fronts hid a job that way).
-      const current = store.get(entry.jobId);
-      if (current && (next.owner !== '' || current.owner === '')) store.put(next);
+      if (store.get(entry.jobId)) store.put(next);
       if (isEnded(next.status) && !isEnded(entry.status)) this.deps.onEnded();
     }
     return { entry: next, exit };

@@ -21,6 +21,10 @@ interface IndexData {
 
 export interface JobIndexStore {
   get(jobId: string): IndexEntry | undefined;
+  /**
+   * Adds or replaces the job's entry; an owner-less placeholder (a folder read before its spec.json)
+   * never replaces an entry whose owner is known.
+   */
   put(entry: IndexEntry): void;
   delete(jobId: string): void;
   /** Newest first, starting after `cursor`, keeping entries that pass `keep`. */
@@ -144,7 +148,12 @@ export class LowdbJobIndex implements JobIndexStore {
   }
 
   put(entry: IndexEntry): void {
-    if (!this.db.data.jobs[entry.jobId]) insertSorted(this.ids, entry.jobId);
+    const known = this.db.data.jobs[entry.jobId];
+    // Whoever read the folder before spec.json landed (a refresh, a rescan, another front) may put
+    // its placeholder after the creator put the real entry: the real one stays (a job was once
+    // hidden from its owner for good that way).
+    if (entry.owner === '' && known && known.owner !== '') return;
+    if (!known) insertSorted(this.ids, entry.jobId);
     this.db.data.jobs[entry.jobId] = entry;
     if (isEnded(entry.status)) this.unendedIds.delete(entry.jobId);
     else this.unendedIds.add(entry.jobId);
@@ -246,8 +255,7 @@ export class LowdbJobIndex implements JobIndexStore {
       if (i > 0) await new Promise((r) => setImmediate(r));
       const entries = await Promise.all(missing.slice(i, i + REBUILD_BATCH).map((jobId) => entryFromFolder(this.jobsDir, jobId)));
       for (const entry of entries) {
-        // A job put while its folder was read (its creator's entry) wins over what the read found:
-        // that may be the owner-less placeholder of a folder whose spec.json was not written yet.
+        // Only what is still missing: a job put while its folder was read (by its creator) is newer.
         if (!entry || this.db.data.jobs[entry.jobId]) continue;
         this.put(entry);
         changed = true;
